@@ -1,0 +1,94 @@
+# scfm build. Probes OpenMP, BLAS, HDF5 and MPI and prints what it found.
+#   make            library (build/libscfm.a) and tool (build/scfm)
+#   make test       build and run every test (tests/run_tests.sh)
+#   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make bench      benchmark binaries (bench/)
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2 -g
+CFLAGS  ?=
+SAN     ?=
+BASE_CFLAGS := -std=c11 -Wall -Wextra -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(OPT) $(SAN)
+LDLIBS  := -lz -lm
+
+# --- OpenMP -------------------------------------------------------------------------
+HAVE_OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
+ifeq ($(HAVE_OPENMP),1)
+  BASE_CFLAGS += -fopenmp -DSCFM_HAVE_OPENMP
+  LDLIBS += -fopenmp
+endif
+# --- BLAS (prefer the OpenMP build of OpenBLAS: one threading runtime) ---------------
+BLAS_DIR := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/openblas-openmp /usr/lib/aarch64-linux-gnu/openblas-openmp))
+HAVE_BLAS := $(shell test -f /usr/include/x86_64-linux-gnu/cblas.h -o -f /usr/include/cblas.h -o -f /usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h && echo 1)
+ifeq ($(HAVE_BLAS),1)
+  BASE_CFLAGS += -DSCFM_HAVE_BLAS $(if $(BLAS_DIR),-I/usr/include/x86_64-linux-gnu/openblas-openmp,)
+  LDLIBS += $(if $(BLAS_DIR),-L$(BLAS_DIR) -Wl$(comma)-rpath$(comma)$(BLAS_DIR),) -lopenblas
+endif
+comma := ,
+# --- HDF5 ---------------------------------------------------------------------------
+HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
+HDF5_LIBS   := $(shell pkg-config --libs hdf5 2>/dev/null)
+HAVE_HDF5 := $(if $(HDF5_LIBS),1,)
+ifeq ($(HAVE_HDF5),1)
+  BASE_CFLAGS += -DSCFM_HAVE_HDF5 $(HDF5_CFLAGS)
+  LDLIBS += $(HDF5_LIBS)
+endif
+# --- MPI ----------------------------------------------------------------------------
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+HAVE_MPI := $(if $(MPI_LIBS),1,)
+ifeq ($(HAVE_MPI),1)
+  BASE_CFLAGS += -DSCFM_HAVE_MPI $(MPI_CFLAGS)
+  LDLIBS += $(MPI_LIBS)
+endif
+
+ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC:= $(sort $(wildcard bench/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB      := $(BUILD)/libscfm.a
+TOOL     := $(BUILD)/scfm
+
+.PHONY: all test asan bench clean features
+all: features $(TOOL) $(TEST_BIN)
+
+features:
+	@echo "scfm build: OpenMP=$(or $(HAVE_OPENMP),no) BLAS=$(or $(HAVE_BLAS),no)$(if $(BLAS_DIR), ($(BLAS_DIR)),) HDF5=$(or $(HAVE_HDF5),no) MPI=$(or $(HAVE_MPI),no) SAN=$(or $(SAN),none)"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(TOOL): $(TOOL_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(TOOL_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests $< $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+test: all
+	SCFM_BUILD=$(BUILD) bash tests/run_tests.sh
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+bench: $(TOOL) $(BENCH_BIN)
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)

@@ -1,0 +1,73 @@
+/* Core: JSON parser (valid and invalid input), checked arithmetic, number parsing, RNG. */
+#include "scfm/core.h"
+#include "scfm/json.h"
+#include "scfm/rng.h"
+#include "testutil.h"
+
+static scfm_json *P(const char *s) { return scfm_json_parse(s, strlen(s), "t.json"); }
+
+int main(void) {
+    scfm_json *j = P(" {\"a\": 1, \"b\": [true, false, null, -2.5e3], \"c\": \"x\\u00e9\\ud83d\\ude00\\n\", \"d\": {}} ");
+    CHECK(j != NULL, "parse valid: %s", scfm_last_error());
+    if (j) {
+        long long a = 0;
+        CHECK(scfm_json_get_long(j, "a", &a) == 0 && a == 1, "a");
+        const scfm_json *b = scfm_json_get(j, "b");
+        CHECK(b && b->type == SCFM_JSON_ARRAY && b->n == 4, "b array");
+        CHECK(b && b->items[3].number == -2500.0 && !b->items[3].is_integer, "b[3]");
+        const char *c = NULL;
+        CHECK(scfm_json_get_string(j, "c", &c) == 0 && !strcmp(c, "x\xc3\xa9\xf0\x9f\x98\x80\n"), "utf8 escapes");
+        CHECK(scfm_json_get_long(j, "zz", &a) == SCFM_ENOTFOUND, "missing key");
+        CHECK(scfm_json_get_long(j, "c", &a) == SCFM_EFORMAT, "wrong type");
+        CHECK(scfm_json_dup_key(j) == NULL, "no dup");
+        scfm_json_free(j);
+    }
+    const char *bad[] = {"", "{", "{\"a\":}", "[1,]", "{\"a\":1} x", "\"\\x\"", "01", "1.", "-", "\"a\x01\"",
+                         "\"\\ud800\"", "\"\xff\"", "nul", "[1 2]", "{1:2}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        scfm_json *x = P(bad[i]);
+        CHECK(x == NULL, "should reject '%s'", bad[i]);
+        CHECK(x != NULL || strstr(scfm_last_error(), "t.json") != NULL, "message names file: %s", scfm_last_error());
+        scfm_json_free(x);
+    }
+    j = P("{\"k\":1,\"k\":2}");
+    CHECK(j && scfm_json_dup_key(j) && !strcmp(scfm_json_dup_key(j), "k"), "dup key found");
+    scfm_json_free(j);
+    char deep[600];
+    memset(deep, '[', 300); memset(deep + 300, ']', 300); deep[600 - 1] = 0; deep[599] = ']';
+    j = scfm_json_parse(deep, 600 - 1, "deep");
+    CHECK(j == NULL, "deep nesting rejected");
+
+    size_t out;
+    CHECK(scfm_mul_size((size_t)1 << 40, (size_t)1 << 30, &out) == -1, "mul overflow");
+    CHECK(scfm_mul_size(3, 5, &out) == 0 && out == 15, "mul");
+    long l;
+    CHECK(scfm_parse_long("12x", 0, 100, &l) != 0, "12x rejected");
+    CHECK(scfm_parse_long("101", 0, 100, &l) != 0, "range");
+    CHECK(scfm_parse_long("42", 0, 100, &l) == 0 && l == 42, "42");
+    double d;
+    CHECK(scfm_parse_double("nan", &d) != 0, "nan rejected");
+    CHECK(scfm_parse_double("1e-3", &d) == 0 && d == 1e-3, "1e-3");
+
+    scfm_rng r, r2;
+    scfm_rng_seed(&r, 42); scfm_rng_seed(&r2, 42);
+    double mean = 0;
+    int same = 1;
+    for (int i = 0; i < 100000; i++) {
+        float u = scfm_rng_uniform(&r);
+        same &= (u == scfm_rng_uniform(&r2));
+        CHECK(u >= 0 && u < 1, "uniform range");
+        mean += u;
+    }
+    mean /= 100000;
+    CHECK(same, "same seed same stream");
+    CHECK(fabs(mean - 0.5) < 0.01, "uniform mean %g", mean);
+    int hist[10] = {0};
+    for (int i = 0; i < 100000; i++) hist[scfm_rng_below(&r, 10)]++;
+    for (int i = 0; i < 10; i++) CHECK(abs(hist[i] - 10000) < 600, "below(10) bucket %d = %d", i, hist[i]);
+    double hm = 0;
+    for (int i = 0; i < 100000; i++) hm += scfm_hash_uniform(7, 3, (uint64_t)i);
+    CHECK(fabs(hm / 100000 - 0.5) < 0.01, "hash uniform mean");
+    CHECK(scfm_hash3(1, 2, 3) == scfm_hash3(1, 2, 3) && scfm_hash3(1, 2, 3) != scfm_hash3(1, 2, 4), "hash determinism");
+    return TEST_END();
+}

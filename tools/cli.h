@@ -1,0 +1,18 @@
+/* Shared helpers for the scfm subcommands (tools/ only: these print and exit codes). */
+#ifndef SCFM_TOOLS_CLI_H
+#define SCFM_TOOLS_CLI_H
+#include "scfm/core.h"
+
+/* Print "scfm <cmd>: <message from scfm_last_error()>" to stderr and return 1. */
+int cli_fail(const char *cmd);
+/* Print "scfm <cmd>: <formatted message>" to stderr and return 1 (or 2 for usage errors). */
+int cli_errorf(const char *cmd, const char *fmt, ...) SCFM_PRINTF(2, 3);
+int cli_usage_error(const char *cmd, const char *fmt, ...) SCFM_PRINTF(2, 3);
+/* Option value parsing that reports "--opt: <problem>" via cli_usage_error and returns 0/2. */
+int cli_long(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out);
+int cli_double(const char *cmd, const char *opt, const char *val, double lo, double hi, double *out);
+/* The command line as one string (for provenance records); static buffer. */
+const char *cli_cmdline(void);
+/* Footer on success: version, command line, wall and CPU time, peak memory (stderr). */
+void cli_report_done(void);
+#endif

@@ -1,0 +1,110 @@
+/* scfm: the command-line tool. Dispatches to one function per subcommand (tools/cmd_*.c). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define CMD(name, fn, help) int fn(int argc, char **argv);
+#include "commands.def"
+#undef CMD
+
+typedef struct { const char *name; int (*fn)(int, char **); const char *help; } command;
+static const command commands[] = {
+#define CMD(name, fn, help) {#name, fn, help},
+#include "commands.def"
+#undef CMD
+    {NULL, NULL, NULL}};
+
+static char cmdline[8192];
+static double t_start;
+
+const char *cli_cmdline(void) { return cmdline; }
+
+static void log_to_stderr(int level, const char *msg, void *ud) {
+    (void)ud;
+    static int progress_open = 0;
+    if (level == SCFM_LOG_PROGRESS) {
+        fprintf(stderr, "\r%s\033[K", msg);
+        progress_open = 1;
+        return;
+    }
+    if (progress_open) { fputc('\n', stderr); progress_open = 0; }
+    if (level == SCFM_LOG_DEBUG && !getenv("SCFM_DEBUG")) return;
+    fprintf(stderr, "%s%s\n", level == SCFM_LOG_WARN ? "warning: " : level == SCFM_LOG_ERROR ? "error: " : "", msg);
+}
+
+int cli_fail(const char *cmd) {
+    fprintf(stderr, "scfm %s: %s\n", cmd, scfm_last_error());
+    return 1;
+}
+
+int cli_errorf(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "scfm %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "scfm %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'scfm %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int cli_long(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out) {
+    if (!val) return cli_usage_error(cmd, "%s needs a value", opt);
+    if (scfm_parse_long(val, lo, hi, out)) return cli_usage_error(cmd, "%s: %s", opt, scfm_last_error());
+    return 0;
+}
+
+int cli_double(const char *cmd, const char *opt, const char *val, double lo, double hi, double *out) {
+    if (!val) return cli_usage_error(cmd, "%s needs a value", opt);
+    if (scfm_parse_double(val, out)) return cli_usage_error(cmd, "%s: %s", opt, scfm_last_error());
+    if (*out < lo || *out > hi) return cli_usage_error(cmd, "%s: %g is out of range [%g, %g]", opt, *out, lo, hi);
+    return 0;
+}
+
+void cli_report_done(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+                 1e-6 * (double)ru.ru_stime.tv_usec;
+    fprintf(stderr, "[scfm %s] %s\n[scfm] real %.2fs, cpu %.2fs, peak RSS %.1f MiB\n", SCFM_VERSION, cmdline,
+            scfm_now() - t_start, cpu, (double)ru.ru_maxrss / 1024.0);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "scfm %s: single-cell foundation models (Geneformer, mouse-Geneformer, GeneCompass) in C\n\n"
+               "usage: scfm <command> [options]   (scfm <command> --help for its options)\n\ncommands:\n",
+            SCFM_VERSION);
+    for (const command *c = commands; c->name; c++) fprintf(f, "  %-12s %s\n", c->name, c->help);
+    fprintf(f, "  %-12s %s\n  %-12s %s\n", "help", "this list", "--version", "print the version");
+}
+
+int main(int argc, char **argv) {
+    t_start = scfm_now();
+    size_t off = 0;
+    for (int i = 0; i < argc && off + 2 < sizeof cmdline; i++)
+        off += (size_t)snprintf(cmdline + off, sizeof cmdline - off, "%s%s", i ? " " : "", argv[i]);
+    if (off >= sizeof cmdline) off = sizeof cmdline - 1;
+    scfm_set_log_fn(log_to_stderr, NULL);
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) { printf("scfm %s\n", SCFM_VERSION); return 0; }
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
+    for (const command *c = commands; c->name; c++)
+        if (!strcmp(argv[1], c->name)) return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "scfm: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
