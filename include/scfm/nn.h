@@ -1,0 +1,118 @@
+/* Neural-network kernels (fp32), llm.c style: free functions, output first; backward
+ * functions ACCUMULATE (+=) into their gradient outputs unless stated otherwise, and any
+ * gradient output may be NULL to skip it. Each kernel has a naive twin (suffix _naive) used
+ * by tests/test_nn.c (twin comparison + finite differences).
+ *
+ * Shape legend: N = rows (tokens of all sequences packed back to back, no padding),
+ * C = input channels, OC = output channels, B = sequences in a batch, NH = heads,
+ * HS = head size (C = NH*HS), V = vocabulary size.
+ * Packed sequences: sequence b occupies rows offs[b] .. offs[b+1]-1 (offs has B+1 entries,
+ * offs[0] = 0); attention never crosses sequences, so no FLOPs are spent on padding.
+ * Threads: OpenMP inside the kernels, OpenBLAS (OpenMP build) for the matrix products. */
+#ifndef SCFM_NN_H
+#define SCFM_NN_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    SCFM_ACT_RELU,       /* "relu" */
+    SCFM_ACT_GELU,       /* "gelu": x*0.5*(1+erf(x/sqrt2)) */
+    SCFM_ACT_GELU_TANH,  /* "gelu_new", "gelu_pytorch_tanh": 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
+    SCFM_ACT_GELU_FAST,  /* "gelu_fast": 0.5x(1+tanh(0.7978845608x(1+0.044715x^2))) */
+    SCFM_ACT_QUICK_GELU, /* "quick_gelu": x*sigmoid(1.702x) */
+    SCFM_ACT_SILU,       /* "silu", "swish": x*sigmoid(x) */
+    SCFM_ACT_TANH        /* "tanh" (pooler) */
+} scfm_act;
+/* Hugging Face hidden_act name -> enum; returns 0, or -1 for an unknown name. */
+int scfm_act_from_name(const char *name, scfm_act *out);
+const char *scfm_act_name(scfm_act a);
+
+/* out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] (bias may be NULL). Written, not accumulated. */
+void scfm_matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+                         size_t N, size_t C, size_t OC);
+/* dinp[N,C] += dout @ w;  dw[OC,C] += dout^T @ inp;  dbias[OC] += column sums of dout. */
+void scfm_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                          const float *inp, const float *w, size_t N, size_t C, size_t OC);
+
+/* LayerNorm over C with biased variance: out = (x-mean)*rstd*w + b; saves mean[N], rstd[N]. */
+void scfm_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                            const float *w, const float *b, size_t N, size_t C, float eps);
+void scfm_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                             const float *inp, const float *w, const float *mean,
+                             const float *rstd, size_t N, size_t C);
+
+/* Elementwise activation; backward: dinp += act'(inp) * dout. */
+void scfm_act_forward(float *out, const float *inp, size_t n, scfm_act a);
+void scfm_act_backward(float *dinp, const float *inp, const float *dout, size_t n, scfm_act a);
+
+/* out = a + b (out may alias a or b). */
+void scfm_add(float *out, const float *a, const float *b, size_t n);
+
+/* Inverted dropout with a counter-based mask: element i is kept iff
+ * scfm_hash_uniform(seed, stream, i) >= p; kept values are scaled by 1/(1-p). p = 0 copies.
+ * Backward regenerates the same mask: dinp += mask * dout / (1-p). out may alias inp. */
+void scfm_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed, uint64_t stream);
+void scfm_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed, uint64_t stream);
+
+/* Multi-head self-attention over packed sequences, as BERT computes it:
+ * q, k, v, out: [N, NH*HS] (head h = columns h*HS..h*HS+HS-1);
+ * P = softmax(q k^T / sqrt(HS)) within each sequence; dropout(p_drop) on P (mask element
+ * for (head h, query row i, key row j) is hash(seed, stream, (h*N + i)*N_max? see nn/attention.c);
+ * out = P v. lse[NH*N] saves the per-row log-sum-exp for backward.
+ * Computed in tiles (flash-attention style): memory O(N*C), never O(T^2) per sequence.
+ * Backward: dq, dk, dv += (recomputes P from lse). */
+void scfm_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                            const size_t *offs, size_t B, size_t NH, size_t HS,
+                            float p_drop, uint64_t seed, uint64_t stream);
+void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                             const float *lse, const float *q, const float *k, const float *v,
+                             const size_t *offs, size_t B, size_t NH, size_t HS,
+                             float p_drop, uint64_t seed, uint64_t stream);
+
+/* BERT embeddings: out[n] = wte[ids[n]] + wpe[pos[n]] + wtt (token type 0 row). */
+void scfm_embedding_forward(float *out, const int32_t *ids, const int32_t *pos, const float *wte,
+                            const float *wpe, const float *wtt, size_t N, size_t C);
+/* dwte[ids[n]] += dout[n] except for ids[n] == padding_idx (-1: none); dwpe[pos[n]] += dout[n];
+ * dwtt += sum dout. Deterministic (no atomics: independent of thread count). */
+void scfm_embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                             const int32_t *ids, const int32_t *pos, size_t N, size_t C,
+                             int64_t padding_idx);
+
+/* Softmax cross-entropy per row; targets < 0 are ignored (Hugging Face uses -100).
+ * losses[N] (0 for ignored rows); returns the mean over non-ignored rows (0 if none) and
+ * the count in *n_valid. Computed in double for the log-sum-exp. */
+float scfm_crossentropy_forward(float *losses, const float *logits, const int32_t *targets,
+                                size_t N, size_t V, size_t *n_valid);
+/* dlogits = (softmax(logits) - onehot(target)) * scale for valid rows, 0 for ignored rows
+ * (written, not accumulated; may alias logits). */
+void scfm_crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets,
+                                size_t N, size_t V, float scale);
+
+/* AdamW exactly as torch.optim.AdamW (amsgrad off), step t >= 1:
+ *   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
+ *   p -= (lr / (1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
+void scfm_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                       float b1, float b2, float eps, float wd, long t);
+/* Sum of squares in double (for global grad-norm clipping). */
+double scfm_sumsq(const float *x, size_t n);
+void scfm_scale(float *x, size_t n, float s);
+
+/* Naive twins (single-threaded, textbook loops) for tests. */
+void scfm_matmul_forward_naive(float *out, const float *inp, const float *w, const float *bias,
+                               size_t N, size_t C, size_t OC);
+void scfm_matmul_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
+                                const float *inp, const float *w, size_t N, size_t C, size_t OC);
+void scfm_attention_forward_naive(float *out, float *lse, const float *q, const float *k,
+                                  const float *v, const size_t *offs, size_t B, size_t NH,
+                                  size_t HS, float p_drop, uint64_t seed, uint64_t stream);
+void scfm_attention_backward_naive(float *dq, float *dk, float *dv, const float *dout,
+                                   const float *out, const float *lse, const float *q,
+                                   const float *k, const float *v, const size_t *offs, size_t B,
+                                   size_t NH, size_t HS, float p_drop, uint64_t seed,
+                                   uint64_t stream);
+void scfm_layernorm_forward_naive(float *out, float *mean, float *rstd, const float *inp,
+                                  const float *w, const float *b, size_t N, size_t C, float eps);
+void scfm_layernorm_backward_naive(float *dinp, float *dw, float *db, const float *dout,
+                                   const float *inp, const float *w, const float *mean,
+                                   const float *rstd, size_t N, size_t C);
+#endif
