@@ -10,6 +10,7 @@ CFLAGS  ?=
 SAN     ?=
 BASE_CFLAGS := -std=c11 -Wall -Wextra -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(OPT) $(SAN)
 LDLIBS  := -lz -lm
+comma   := ,
 
 # --- OpenMP -------------------------------------------------------------------------
 HAVE_OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
@@ -24,7 +25,6 @@ ifeq ($(HAVE_BLAS),1)
   BASE_CFLAGS += -DSCFM_HAVE_BLAS $(if $(BLAS_DIR),-I/usr/include/x86_64-linux-gnu/openblas-openmp,)
   LDLIBS += $(if $(BLAS_DIR),-L$(BLAS_DIR) -Wl$(comma)-rpath$(comma)$(BLAS_DIR),) -lopenblas
 endif
-comma := ,
 # --- HDF5 ---------------------------------------------------------------------------
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
 HDF5_LIBS   := $(shell pkg-config --libs hdf5 2>/dev/null)
