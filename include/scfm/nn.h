@@ -57,7 +57,8 @@ void scfm_dropout_backward(float *dinp, const float *dout, size_t n, float p, ui
 /* Multi-head self-attention over packed sequences, as BERT computes it:
  * q, k, v, out: [N, NH*HS] (head h = columns h*HS..h*HS+HS-1);
  * P = softmax(q k^T / sqrt(HS)) within each sequence; dropout(p_drop) on P (mask element
- * for (head h, query row i, key row j) is hash(seed, stream, (h*N + i)*N_max? see nn/attention.c);
+ * for (head h, packed query row i, packed key row j) is scfm_hash_uniform(seed, stream,
+ * ((uint64_t)h*N + i)*N + j) >= p_drop, N = offs[B]);
  * out = P v. lse[NH*N] saves the per-row log-sum-exp for backward.
  * Computed in tiles (flash-attention style): memory O(N*C), never O(T^2) per sequence.
  * Backward: dq, dk, dv += (recomputes P from lse). */

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Tokenizer throughput and memory: scfm tokenize vs the numpy reference
+# (scripts/tokenize_reference.py) on all of ../shared/data/human (6 folders, ~9,900 cells) with
+# Geneformer's V1 dictionaries, and scfm on the same folders passed 8 times (~79,000 cells) to
+# show that peak memory does not grow with the input. Peak RSS and CPU time from /usr/bin/time -v.
+# Usage: bash bench/bench_tokenize.sh        (env: SCFM_BIN, SCFM_PYTHON, SCFM_SHARED_DATA)
+# Results: a table on stdout and bench/out/bench_tokenize.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=${SCFM_SHARED_DATA:-../shared/data}
+BIN=${SCFM_BIN:-build/scfm}
+PY=${SCFM_PYTHON:-.venv/bin/python}
+V1=$D/geneformer/v1
+TOK=(--vocab $V1/token_dictionary.tsv.gz --medians $V1/gene_median_dictionary.tsv.gz --gene-names $V1/gene_name_id_dict.tsv.gz)
+IN=("$D"/human/*/)
+IN8=()
+for _ in 1 2 3 4 5 6 7 8; do IN8+=("${IN[@]}"); done
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+mkdir -p bench/out
+OUT=bench/out/bench_tokenize.txt
+
+# measure NAME CELLS_FILE -- command...: appends "name cells wall cpu rss" to $T/rows
+measure() {
+    local name=$1; shift
+    /usr/bin/time -v "$@" > "$T/$name.out" 2> "$T/$name.err"
+    local wall cpu rss
+    wall=$(grep "Elapsed (wall clock)" "$T/$name.err" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+    cpu=$(awk '/User time|System time/ {s += $NF} END {print s}' "$T/$name.err")
+    rss=$(grep "Maximum resident set size" "$T/$name.err" | awk '{print $NF}')
+    echo "$name $wall $cpu $rss" >> "$T/rows"
+}
+cells_of() { "$PY" -c "import json,sys; print(sum(s['n_cells_in'] for s in json.load(open(sys.argv[1]))['sources']))" "$1"; }
+
+measure scfm_1x_t1 "$BIN" tokenize "${IN[@]}" -o "$T/c1" "${TOK[@]}" --threads 1
+measure scfm_1x_t2 "$BIN" tokenize "${IN[@]}" -o "$T/c2" "${TOK[@]}" --threads 2
+measure scfm_8x_t1 "$BIN" tokenize "${IN8[@]}" -o "$T/c8" "${TOK[@]}" --threads 1
+cmp "$T/c1/shard-00000.bin" "$T/c2/shard-00000.bin"
+measure numpy_1x "$PY" scripts/tokenize_reference.py "${IN[@]}" --vocab $V1/token_dictionary.tsv.gz \
+    --medians $V1/gene_median_dictionary.tsv.gz --gene-names $V1/gene_name_id_dict.tsv.gz --compare "$T/c1"
+grep -q " 0 differ" "$T/numpy_1x.out"
+n1=$(cells_of "$T/c1/corpus.json")
+n8=$(cells_of "$T/c8/corpus.json")
+{
+    echo "bench_tokenize: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), V1 dictionaries, inputs: ${#IN[@]} folders of $D/human"
+    printf "%-12s %8s %9s %9s %12s %14s %10s\n" run cells wall_s cpu_s cells/s cells/cpu_s peak_MiB
+    while read -r name wall cpu rss; do
+        n=$n1; [[ $name == *8x* ]] && n=$n8
+        awk -v nm="$name" -v n="$n" -v w="$wall" -v c="$cpu" -v r="$rss" \
+            'BEGIN { printf "%-12s %8d %9.2f %9.2f %12.0f %14.0f %10.1f\n", nm, n, w, c, n / w, n / c, r / 1024 }'
+    done < "$T/rows"
+    awk 'NR==FNR && $1=="scfm_1x_t1" {s=$3} NR==FNR && $1=="numpy_1x" {p=$3} END {printf "per-core speed-up (cpu time, 1 thread): %.1fx\n", p/s}' "$T/rows" "$T/rows"
+    awk '$1=="scfm_1x_t1" {a=$4} $1=="scfm_8x_t1" {b=$4} END {printf "peak RSS 8x / 1x input: %.2f\n", b/a}' "$T/rows"
+} | tee "$OUT"

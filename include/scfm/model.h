@@ -1,0 +1,342 @@
+/* The BERT model (Hugging Face BertForMaskedLM / BertForSequenceClassification /
+ * BertForTokenClassification, as Geneformer and mouse-Geneformer use it), its checkpoints
+ * (config.json + model.safetensors), and the optimizer (AdamW, grad-norm clipping, LR
+ * schedules).
+ *
+ * Memory (llm.c style):
+ *  - All parameters live in ONE 64-byte aligned float buffer `params` (n_params floats),
+ *    described by a table of named tensors (Hugging Face names, shape, offset, numel,
+ *    weight-decay flag, trainable flag). `grads` and the AdamW moments m, v use exactly the
+ *    same layout, so zero_grad is a memset and an optimizer step one flat loop per tensor.
+ *    `p` / `g` give typed pointers into params / grads (scfm_bert_params).
+ *  - Activations live in a private arena sized for (N tokens, B sequences, longest
+ *    sequence, masked rows) and reused; it grows when a larger batch arrives.
+ *
+ * Batches are PACKED: no padding. Sequence b occupies token rows offs[b] .. offs[b+1]-1
+ * of ids[], positions are 0..len-1 within each sequence, attention never crosses
+ * sequences. MLM targets are a list of packed row indices (logits are computed only at
+ * those rows); sequence labels are per sequence; token labels per token (-100 = ignored).
+ *
+ * A training step:
+ *     scfm_model_zero_grad(m);
+ *     scfm_model_forward(m, &input, 1, dropout_seed, &loss);
+ *     scfm_model_backward(m);                       (input must still be valid)
+ *     double norm = scfm_model_clip_grad_norm(m, 1.0);
+ *     scfm_adamw_step(&opt, m, scfm_lr_schedule(SCFM_SCHED_LINEAR, lr, step, warmup, total));
+ *
+ * Return codes: functions returning int give SCFM_OK or a negative scfm_status with a
+ * message in scfm_last_error() (file-related messages name the file, and the tensor where
+ * there is one); constructors return NULL likewise. Nothing here prints or exits. */
+#ifndef SCFM_MODEL_H
+#define SCFM_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "scfm/core.h"
+#include "scfm/json.h"
+#include "scfm/nn.h"
+
+/* ======================================================================================
+ * Heads
+ * ====================================================================================== */
+typedef enum {
+    SCFM_HEAD_NONE = 0,   /* bare encoder (BertModel): hidden states only */
+    SCFM_HEAD_MLM = 1,    /* BertForMaskedLM: transform + tied decoder, logits at masked rows */
+    SCFM_HEAD_SEQCLS = 2, /* BertForSequenceClassification: pooler + dropout + linear */
+    SCFM_HEAD_TOKCLS = 3  /* BertForTokenClassification: dropout + linear per token */
+} scfm_head;
+const char *scfm_head_name(scfm_head h); /* "none", "mlm", "seqcls", "tokcls" */
+/* "mlm", "seqcls"/"cell", "tokcls"/"gene", "none". Returns SCFM_OK or SCFM_EINVAL. */
+int scfm_head_from_name(const char *name, scfm_head *out) SCFM_WUR;
+
+/* ======================================================================================
+ * Configuration (config.json, FORMATS.md section 5)
+ * ====================================================================================== */
+
+/* GeneCompass extensions (SPEC section 4): RESERVED. Not implemented yet: a config with
+ * enabled = 1 is rejected by scfm_model_create with SCFM_EINVAL. The fields say what will
+ * be added (input fusion of value + four priors, species token, value head) so that
+ * checkpoints and batches can grow without breaking the Geneformer path. */
+typedef struct {
+    int enabled;          /* 0 = plain BERT (Geneformer); 1 = GeneCompass input fusion */
+    int use_values;       /* expression value concatenated to the token input */
+    int n_priors;         /* number of prior-knowledge tables (0..4) */
+    int species_token;    /* learned species embedding placed as token 0 */
+    size_t n_species;     /* rows of the species embedding (human 0, mouse 1) */
+} scfm_genecompass_config;
+
+typedef struct {
+    /* Architecture (required in config.json: vocab_size, hidden_size, num_hidden_layers,
+     * num_attention_heads, intermediate_size, max_position_embeddings; the rest take the
+     * Hugging Face BertConfig defaults when absent). */
+    size_t vocab_size;               /* V   (HF default 30522) */
+    size_t hidden_size;              /* H   (768) */
+    size_t num_hidden_layers;        /* L   (12) */
+    size_t num_attention_heads;      /* NH  (12); H % NH == 0 */
+    size_t intermediate_size;        /* I   (3072) */
+    size_t max_position_embeddings;  /* P   (512) */
+    size_t type_vocab_size;          /* 2; only token type 0 is used */
+    scfm_act hidden_act;             /* "gelu" (FFN and MLM transform) */
+    float hidden_dropout_prob;       /* 0.1 */
+    float attention_probs_dropout_prob; /* 0.1 */
+    float classifier_dropout;        /* < 0 means null in config.json: use hidden_dropout_prob */
+    float initializer_range;         /* 0.02 */
+    float layer_norm_eps;            /* 1e-12 */
+    int64_t pad_token_id;            /* 0; -1 = null (no padding row) */
+    int tie_word_embeddings;         /* 1: MLM decoder weight is the word embedding matrix */
+    /* Labels (classification heads). num_labels = len(id2label); 0 when absent.
+     * id2label[i] are owned strings. */
+    size_t num_labels;
+    char **id2label;
+    char problem_type[48];           /* "" or "single_label_classification" (only kind supported) */
+    char vocab_hash[24];             /* "" or 16 hex digits (scfm_vocab_hash), written as
+                                        "scfm_vocab_hash"; lets corpus/model mismatches be caught */
+    scfm_genecompass_config genecompass;
+} scfm_bert_config;
+
+/* Hugging Face BertConfig defaults (30522/768/12/12/3072, gelu, 0.1, 0.1, 512, 2, 0.02,
+ * 1e-12, pad 0, tied, no labels). Never fails. */
+void scfm_bert_config_init(scfm_bert_config *c);
+/* Named presets: "geneformer-v1" (6/256/4/512 relu, P 2048, V 25426, dropout 0.02),
+ * "mouse-geneformer" (same with silu), "geneformer-v2-104m" (12/768/12/3072 relu, P 4096,
+ * V 20275, dropout 0.1), "genecompass-base" (12/768/12/3072 gelu, P 2049, V 50558; the
+ * GeneCompass extensions are not enabled), "tiny" (2/64/4/128 gelu, P 64, V 300, dropout 0),
+ * "small-cpu" (4/128/4/256 relu, P 2048, V 25426, dropout 0.02).
+ * Returns SCFM_OK or SCFM_EINVAL (unknown name; the message lists the presets). */
+int scfm_bert_config_preset(scfm_bert_config *c, const char *name) SCFM_WUR;
+/* Comma-separated preset names, for help texts. */
+const char *scfm_bert_config_preset_names(void);
+/* Parse config.json. `what` names the file in messages. Returns SCFM_OK, SCFM_EIO
+ * (unreadable), SCFM_EFORMAT (bad JSON, missing required field, wrong type, unknown
+ * hidden_act, unsupported position_embedding_type, id2label keys not 0..n-1),
+ * SCFM_EINVAL (values that fail scfm_bert_config_validate), SCFM_ENOMEM.
+ * On error *c is left freed (safe to call scfm_bert_config_free again). */
+int scfm_bert_config_load(scfm_bert_config *c, const char *path) SCFM_WUR;
+int scfm_bert_config_from_json(scfm_bert_config *c, const scfm_json *j, const char *what) SCFM_WUR;
+/* config.json text for `head` (architectures = BertForMaskedLM / BertForSequenceClassification
+ * / BertForTokenClassification / BertModel). *out is malloc'ed, NUL-terminated.
+ * Returns SCFM_OK or SCFM_ENOMEM. */
+int scfm_bert_config_to_json(const scfm_bert_config *c, scfm_head head, char **out, size_t *len) SCFM_WUR;
+/* Checks sizes (non-zero, H % NH == 0, sizes that fit the allocation checks, probabilities
+ * in [0,1), eps > 0, pad id < V). Returns SCFM_OK or SCFM_EINVAL naming `what` and field. */
+int scfm_bert_config_validate(const scfm_bert_config *c, const char *what) SCFM_WUR;
+/* Set the label names (n >= 1). names may be NULL: "LABEL_0".."LABEL_{n-1}". Replaces any
+ * previous labels. Returns SCFM_OK, SCFM_EINVAL (n == 0) or SCFM_ENOMEM. */
+int scfm_bert_config_set_labels(scfm_bert_config *c, size_t n, const char *const *names) SCFM_WUR;
+/* Deep copy (dst must not hold owned labels). Returns SCFM_OK or SCFM_ENOMEM. */
+int scfm_bert_config_copy(scfm_bert_config *dst, const scfm_bert_config *src) SCFM_WUR;
+void scfm_bert_config_free(scfm_bert_config *c); /* frees labels; keeps the scalars */
+
+/* ======================================================================================
+ * Parameters
+ * ====================================================================================== */
+
+#define SCFM_TENSOR_NAME_MAX 128
+typedef struct {
+    char name[SCFM_TENSOR_NAME_MAX]; /* Hugging Face name, e.g. "bert.encoder.layer.0.attention.self.query.weight" */
+    size_t ndim;                      /* 1 or 2 */
+    size_t shape[2];
+    size_t offset;                    /* in floats, from params (a multiple of 16: 64-byte aligned) */
+    size_t numel;
+    int decay;                        /* HF Trainer rule: 0 for biases and LayerNorm weights */
+    int trainable;                    /* 1 unless frozen (scfm_model_freeze) */
+} scfm_tensor;
+
+/* Typed views into the flat buffer ([out,in] = nn.Linear layout). */
+typedef struct {
+    float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b;  /* attention.self.{query,key,value} [H,H] [H] */
+    float *ao_w, *ao_b;                        /* attention.output.dense [H,H] [H] */
+    float *ln1_w, *ln1_b;                      /* attention.output.LayerNorm [H] */
+    float *ff1_w, *ff1_b;                      /* intermediate.dense [I,H] [I] */
+    float *ff2_w, *ff2_b;                      /* output.dense [H,I] [H] */
+    float *ln2_w, *ln2_b;                      /* output.LayerNorm [H] */
+} scfm_bert_layer_params;
+
+typedef struct {
+    float *wte;                 /* embeddings.word_embeddings [V,H] */
+    float *wpe;                 /* embeddings.position_embeddings [P,H] */
+    float *wtt;                 /* embeddings.token_type_embeddings [type_vocab,H] (row 0 used) */
+    float *emb_ln_w, *emb_ln_b; /* embeddings.LayerNorm [H] */
+    scfm_bert_layer_params *layers; /* [L] (array owned by the model) */
+    /* MLM head (NULL otherwise) */
+    float *mlm_dense_w, *mlm_dense_b; /* cls.predictions.transform.dense [H,H] [H] */
+    float *mlm_ln_w, *mlm_ln_b;       /* cls.predictions.transform.LayerNorm [H] */
+    float *mlm_bias;                  /* cls.predictions.bias [V] */
+    float *mlm_dec_w;                 /* decoder weight: == wte when tied, else
+                                         cls.predictions.decoder.weight [V,H] */
+    /* Sequence classification (NULL otherwise) */
+    float *pool_w, *pool_b;           /* bert.pooler.dense [H,H] [H] */
+    /* Classification heads (NULL otherwise) */
+    float *cls_w, *cls_b;             /* classifier [C,H] [C] */
+} scfm_bert_params;
+
+typedef struct scfm_model_acts scfm_model_acts; /* private activation arena */
+
+/* Fields are public for reading (and for writing params/grads values); change shapes only
+ * through the API. */
+typedef struct {
+    scfm_bert_config cfg;
+    scfm_head head;
+    size_t n_params;        /* floats in params/grads (with alignment padding) */
+    size_t n_tensors;
+    scfm_tensor *tensors;   /* [n_tensors] in checkpoint order */
+    float *params;          /* 64-byte aligned */
+    float *grads;           /* same layout; allocated (zeroed) on first backward or zero_grad */
+    scfm_bert_params p;     /* views into params */
+    scfm_bert_params g;     /* views into grads (all NULL until grads exist) */
+    scfm_model_acts *acts;
+} scfm_model;
+
+/* New model with Hugging Face's initialisation (Linear/Embedding weights ~ N(0,
+ * initializer_range), biases 0, LayerNorm 1/0, padding row of word_embeddings 0), from a
+ * seeded scfm_rng. Classification heads need cfg->num_labels >= 1 (SCFM_EINVAL otherwise).
+ * Returns NULL: SCFM_EINVAL (invalid config, GeneCompass enabled), SCFM_ENOMEM. */
+scfm_model *scfm_model_create(const scfm_bert_config *cfg, scfm_head head, uint64_t seed);
+void scfm_model_free(scfm_model *m);
+/* Total trainable-or-not parameter count (sum of numel, padding excluded; the tied decoder
+ * counted once). */
+size_t scfm_model_num_params(const scfm_model *m);
+/* Tensor by Hugging Face name, or NULL. */
+const scfm_tensor *scfm_model_find_tensor(const scfm_model *m, const char *name);
+/* Freeze (trainable = 0) or unfreeze every tensor whose name starts with prefix; e.g.
+ * "bert.embeddings." or "bert.encoder.layer.0.". Frozen tensors are skipped by the
+ * optimizer and by the gradient norm. Returns the number of tensors changed. */
+size_t scfm_model_set_trainable(scfm_model *m, const char *prefix, int trainable);
+/* Freeze embeddings and the first n encoder layers (Geneformer fine-tuning option). */
+void scfm_model_freeze_layers(scfm_model *m, size_t n);
+
+/* ======================================================================================
+ * Checkpoints: DIR/config.json + DIR/model.safetensors
+ * ====================================================================================== */
+typedef struct {
+    size_t num_labels;           /* classification heads: labels when the checkpoint has none
+                                    (an MLM checkpoint); 0 = take them from config.json */
+    const char *const *labels;   /* optional names for num_labels (NULL = LABEL_i) */
+    uint64_t seed;               /* initialisation of tensors the checkpoint lacks */
+} scfm_load_opts;
+
+/* Load a checkpoint directory into a model with `head`. Accepts Geneformer V1 (converted
+ * with scripts/convert_pytorch_bin.py) and V2 and any BertForMaskedLM /
+ * BertForSequenceClassification / BertForTokenClassification / BertModel checkpoint with
+ * the supported options: tied decoder, missing or present cls.predictions.decoder.*,
+ * optional bert.embeddings.position_ids, keys without the "bert." prefix, legacy
+ * LayerNorm.gamma/beta; F32, F16 or BF16 tensors. Tensors the head needs but the file
+ * lacks (pooler/classifier from an MLM checkpoint, MLM head from a classifier) are
+ * initialised randomly and reported through scfm_log(SCFM_LOG_WARN); tensors of other
+ * heads are ignored (SCFM_LOG_INFO). Returns NULL: SCFM_EIO (missing file; a directory
+ * with only pytorch_model.bin gets a message naming the converter), SCFM_EFORMAT (corrupt
+ * file, see safetensors.h; encoder tensor missing), SCFM_EMISMATCH (tensor shape disagrees
+ * with config.json; classifier rows != num_labels), SCFM_EDATA (non-finite values),
+ * SCFM_EINVAL (config), SCFM_ENOMEM. Messages name the file and the tensor. */
+scfm_model *scfm_model_load(const char *dir, scfm_head head);
+scfm_model *scfm_model_load_ex(const char *dir, scfm_head head, const scfm_load_opts *o);
+/* Write DIR/config.json and DIR/model.safetensors (creating DIR if needed; each file is
+ * written to a temporary name and renamed). The files load with transformers'
+ * BertForMaskedLM / BertForSequenceClassification / BertForTokenClassification /
+ * BertModel.from_pretrained (per head); tied tensors are not duplicated; the header has
+ * "__metadata__": {"format": "pt"}. Returns SCFM_OK, SCFM_EIO, SCFM_ENOMEM. */
+int scfm_model_save(const scfm_model *m, const char *dir) SCFM_WUR;
+
+/* ======================================================================================
+ * Forward / backward
+ * ======================================================================================
+ * Model input (named scfm_bert_input: train.h's scfm_batch is the packer's output; fill
+ * this from it with B, offs, ids, pos, n_mlm = n_masked, mlm_rows = mrows,
+ * mlm_labels = labels). */
+typedef struct {
+    size_t B;                   /* sequences */
+    const size_t *offs;         /* [B+1]: offs[0] = 0, strictly increasing; each length <= P */
+    const int32_t *ids;         /* [N = offs[B]] token ids in [0, V) */
+    const int32_t *pos;         /* optional [N] position ids in [0, P); NULL = 0..len-1 per
+                                   sequence (the normal case) */
+    /* SCFM_HEAD_MLM */
+    size_t n_mlm;               /* masked rows (logits are computed only there) */
+    const size_t *mlm_rows;     /* [n_mlm] packed row indices < N */
+    const int32_t *mlm_labels;  /* [n_mlm] target ids in [0, V) or -100 (ignored); NULL = no loss */
+    /* SCFM_HEAD_SEQCLS */
+    const int32_t *seq_labels;  /* [B] in [0, C) or -100; NULL = no loss */
+    /* SCFM_HEAD_TOKCLS */
+    const int32_t *tok_labels;  /* [N] in [0, C) or -100; NULL = no loss */
+    /* RESERVED for GeneCompass (must be NULL for now) */
+    const float *values;        /* [N] expression values */
+    const int32_t *species;     /* [B] species ids */
+} scfm_bert_input;
+
+/* Check a batch against the model (offsets, lengths <= P, ids < V, rows < N, labels in
+ * range or -100). Returns SCFM_OK or SCFM_EINVAL with the offending index. */
+int scfm_model_check_batch(const scfm_model *m, const scfm_bert_input *b) SCFM_WUR;
+
+/* Forward pass. train = 1: dropout as configured, with masks drawn from dropout_seed
+ * (counter-based, one stream per site and layer, so backward regenerates them), and the
+ * activations needed by scfm_model_backward are kept; train = 0: no dropout (eval).
+ * *loss (may be NULL) receives the head's mean cross-entropy over labelled rows (0 when the
+ * batch carries no labels for this head or none is valid). The batch is checked first and
+ * must stay valid until scfm_model_backward. Returns SCFM_OK, SCFM_EINVAL (bad batch),
+ * SCFM_ENOMEM (arena). */
+int scfm_model_forward(scfm_model *m, const scfm_bert_input *b, int train, uint64_t dropout_seed,
+                       float *loss) SCFM_WUR;
+/* Backward of the last forward (which must have had train = 1 and labels): ACCUMULATES
+ * d(loss)/d(param) into grads (allocating them zeroed if needed). The _scaled form
+ * multiplies the loss by `scale` first (gradient accumulation: 1/steps). Returns SCFM_OK,
+ * SCFM_EINVAL (no training forward, or no labels), SCFM_ENOMEM. */
+int scfm_model_backward(scfm_model *m) SCFM_WUR;
+int scfm_model_backward_scaled(scfm_model *m, float scale) SCFM_WUR;
+/* Zero the gradients (allocating them if needed). Returns SCFM_OK or SCFM_ENOMEM. */
+int scfm_model_zero_grad(scfm_model *m) SCFM_WUR;
+
+/* Results of the last forward (pointers into the arena: valid until the next forward).
+ * hidden: layer 0 = embeddings output, layer l = output of encoder layer l (1..L), as
+ * transformers' output_hidden_states; [N, H] packed rows. NULL if layer > L or no forward. */
+const float *scfm_model_hidden(const scfm_model *m, size_t layer);
+/* Head logits: MLM [n_mlm, V] (rows in mlm_rows order), SEQCLS [B, C], TOKCLS [N, C];
+ * NULL for SCFM_HEAD_NONE. rows/cols may be NULL. */
+const float *scfm_model_logits(const scfm_model *m, size_t *rows, size_t *cols);
+/* SEQCLS pooled output tanh(W h_0 + b) [B, H] (before dropout), else NULL. */
+const float *scfm_model_pooled(const scfm_model *m);
+/* Number of labelled rows in the last loss (for weighting accumulated losses). */
+size_t scfm_model_loss_count(const scfm_model *m);
+
+/* ======================================================================================
+ * Optimizer: AdamW (torch.optim.AdamW semantics), clipping, schedules
+ * ====================================================================================== */
+typedef struct {
+    float beta1, beta2, eps;  /* 0.9, 0.999, 1e-8 */
+    float weight_decay;       /* applied only to tensors with decay = 1 */
+} scfm_adamw_config;
+
+typedef struct {
+    scfm_adamw_config cfg;
+    float *m, *v;             /* same layout as params (64-byte aligned, zeroed at init) */
+    size_t n;                 /* = model n_params */
+    long step;                /* steps taken (t of the bias correction is step after ++) */
+} scfm_adamw;
+
+/* Defaults 0.9/0.999/1e-8, weight decay 0. */
+void scfm_adamw_config_init(scfm_adamw_config *c);
+/* Allocate zeroed moments for model m. Returns SCFM_OK or SCFM_ENOMEM. */
+int scfm_adamw_init(scfm_adamw *o, const scfm_model *m, const scfm_adamw_config *c) SCFM_WUR;
+void scfm_adamw_free(scfm_adamw *o);
+/* One step at learning rate lr over every trainable tensor (frozen tensors untouched).
+ * Returns SCFM_OK or SCFM_EINVAL (no grads, moments from another layout). */
+int scfm_adamw_step(scfm_adamw *o, scfm_model *m, float lr) SCFM_WUR;
+
+/* torch.nn.utils.clip_grad_norm_(params, max_norm): total L2 norm over trainable tensors
+ * (in double), and if max_norm > 0 grads are scaled by min(1, max_norm/(norm+1e-6)).
+ * Returns the norm BEFORE clipping (0 when there are no grads). */
+double scfm_model_clip_grad_norm(scfm_model *m, double max_norm);
+
+typedef enum {
+    SCFM_SCHED_CONSTANT,   /* lr */
+    SCFM_SCHED_CONSTANT_WARMUP, /* get_constant_schedule_with_warmup */
+    SCFM_SCHED_LINEAR,     /* get_linear_schedule_with_warmup */
+    SCFM_SCHED_COSINE      /* get_cosine_schedule_with_warmup (num_cycles 0.5) */
+} scfm_sched;
+/* Learning rate for optimizer step number `step` (0-based: the first update uses step 0,
+ * exactly as transformers' LambdaLR, so with warm-up the first update has lr 0).
+ *   warm-up (step < warmup): lr * step / max(1, warmup)
+ *   linear:  lr * max(0, (total - step) / max(1, total - warmup))
+ *   cosine:  lr * max(0, 0.5 * (1 + cos(pi * (step - warmup) / max(1, total - warmup)))) */
+double scfm_lr_schedule(scfm_sched kind, double lr, long step, long warmup, long total);
+/* "constant", "constant_with_warmup", "linear", "cosine". Returns SCFM_OK or SCFM_EINVAL. */
+int scfm_sched_from_name(const char *name, scfm_sched *out) SCFM_WUR;
+const char *scfm_sched_name(scfm_sched s);
+#endif

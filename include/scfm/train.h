@@ -1,0 +1,186 @@
+/* Training: length-grouped sampler, masked-gene masking, packed batches, the training-state
+ * file, MPI data parallelism and the pretraining loop (SPEC section 6).
+ *
+ * Determinism. Every random choice is a function of (seed, what, index), never of the order
+ * in which batches are processed or of the number of MPI ranks / threads:
+ *  - the sampler's plan for epoch e is drawn from scfm_hash3(seed, SAMPLER, e);
+ *  - the mask of a cell is drawn from scfm_hash3(seed, MASK, key) with key = (epoch, cell);
+ * so a resumed run, or a run split over ranks, sees the same batches and the same masks.
+ *
+ * Return codes: functions returning int give SCFM_OK or a negative scfm_status with a
+ * message in scfm_last_error(); constructors return NULL likewise (message set). */
+#ifndef SCFM_TRAIN_H
+#define SCFM_TRAIN_H
+#include <stddef.h>
+#include <stdint.h>
+#include "scfm/core.h"
+#include "scfm/rng.h"
+
+/* Streams for scfm_hash3 (documented so other loops can avoid reusing them). */
+enum { SCFM_STREAM_SAMPLER = 0x5A4D, SCFM_STREAM_MASK = 0x4D41, SCFM_STREAM_SPLIT = 0x5350,
+       SCFM_STREAM_DROPOUT = 0x4450 };
+
+/* ======================================================================================
+ * Length-grouped sampler
+ * ======================================================================================
+ * Per epoch: a seeded permutation of the cells is cut into mega-batches of
+ * batch*mega_mult cells; each mega-batch is sorted by length (longest first, ties by
+ * position in the cell list) and cut into batches of `batch` cells (the last batch of a
+ * mega-batch may be smaller); then the order of all batches of the epoch is shuffled. Every
+ * cell appears exactly once per epoch; cells in a batch have similar lengths, so packing a
+ * batch (no padding at all) costs about what the longest cell costs. The number of batches
+ * per epoch does not depend on the epoch. */
+typedef struct scfm_sampler scfm_sampler;
+
+/* cells[n]: the ids handed out (e.g. global corpus indices of the training split);
+ * lens[n]: their lengths in tokens. batch >= 1, mega_mult >= 1 (Hugging Face uses 50).
+ * Returns NULL: SCFM_EINVAL (n == 0, batch == 0, mega_mult == 0), SCFM_ENOMEM. */
+scfm_sampler *scfm_sampler_new(const size_t *cells, const size_t *lens, size_t n, size_t batch,
+                               size_t mega_mult, uint64_t seed);
+void scfm_sampler_free(scfm_sampler *s);
+size_t scfm_sampler_n_cells(const scfm_sampler *s);
+/* Batches per epoch (the same for every epoch). */
+size_t scfm_sampler_n_batches(const scfm_sampler *s);
+/* Builds the plan of epoch `epoch` (cheap to call again with the same epoch). SCFM_OK. */
+int scfm_sampler_set_epoch(scfm_sampler *s, uint64_t epoch);
+uint64_t scfm_sampler_epoch(const scfm_sampler *s);
+/* Batch b (0 <= b < n_batches) of the current epoch: *cells points at *n ids (owned by the
+ * sampler, valid until the next set_epoch). SCFM_EINVAL when b is out of range. */
+int scfm_sampler_batch(const scfm_sampler *s, size_t b, const size_t **cells, size_t *n);
+
+/* ======================================================================================
+ * Masking (BERT / Geneformer): each eligible token (not special, not pad) is selected with
+ * probability mask_prob (independent Bernoulli draws); if none is selected, one eligible
+ * token is picked uniformly, so every sequence with an eligible token has >= 1 target.
+ * Each selected token becomes <mask> with probability mask_frac, a random non-special
+ * token with probability random_frac, and stays unchanged otherwise. With values
+ * (GeneCompass), the input value of every selected position becomes -1 and the original
+ * value is the value target.
+ * ====================================================================================== */
+typedef struct {
+    double mask_prob;        /* 0.15 */
+    double mask_frac;        /* 0.8 */
+    double random_frac;      /* 0.1 */
+    int32_t mask_id;         /* <mask> token id */
+    size_t vocab_size;
+    const uint8_t *special;  /* [vocab_size]: 1 = special (never selected, never drawn) */
+} scfm_mask_params;
+
+/* Fills p with the defaults above. special must stay valid while p is used. */
+void scfm_mask_params_init(scfm_mask_params *p, size_t vocab_size, int32_t mask_id,
+                           const uint8_t *special);
+/* SCFM_OK, or SCFM_EINVAL (probabilities outside [0,1], mask_frac + random_frac > 1,
+ * mask_id out of range, no non-special token to draw from). */
+int scfm_mask_params_check(const scfm_mask_params *p) SCFM_WUR;
+
+/* Masks one sequence tokens[len] with the random stream (seed, key): writes out[len]
+ * (may alias tokens), the selected positions (ascending, 0-based within the sequence) to
+ * pos[], their original ids to labels[]; pos and labels need room for len entries.
+ * values_in/values_out (optional, both or neither; may alias): values with -1 at the
+ * selected positions; value_labels (optional) gets the original values.
+ * *n_sel receives the number selected (0 only if no token is eligible).
+ * SCFM_EINVAL: a token id outside [0, vocab_size). */
+int scfm_mask_sequence(const scfm_mask_params *p, const int32_t *tokens, size_t len,
+                       uint64_t seed, uint64_t key, int32_t *out, size_t *pos, int32_t *labels,
+                       const float *values_in, float *values_out, float *value_labels,
+                       size_t *n_sel) SCFM_WUR;
+
+/* Masking key of a cell in an epoch (so each epoch masks a cell differently). */
+static inline uint64_t scfm_mask_key(uint64_t epoch, uint64_t cell) {
+    return (epoch << 40) ^ cell;
+}
+
+/* A packed batch: sequences back to back, no padding (offs as in nn.h). */
+typedef struct {
+    size_t B, N;             /* sequences, packed rows (tokens) */
+    size_t *offs;            /* [B+1] */
+    int32_t *ids;            /* [N] model input ids (after masking) */
+    int32_t *pos;            /* [N] position ids: 0..len-1 within each sequence */
+    int has_values;          /* 1: values and value_labels are valid for this batch */
+    float *values;           /* [N] input values (only when has_values) */
+    size_t n_masked;         /* masked (target) positions */
+    size_t *mrows;           /* [n_masked] packed row of each target, ascending */
+    int32_t *labels;         /* [n_masked] original token ids */
+    float *value_labels;     /* [n_masked] original values (only when has_values) */
+    size_t cap_B, cap_N;     /* allocated capacities (internal) */
+} scfm_batch;
+
+/* One input sequence for scfm_batch_pack. */
+typedef struct {
+    const int32_t *tokens;
+    const float *values;     /* NULL: no values */
+    size_t len;
+    uint64_t key;            /* masking key (scfm_mask_key) */
+} scfm_seq;
+
+/* Packs and masks seqs[n] into b (buffers grow as needed; zero-initialize b before first
+ * use). Values are packed if every sequence has them (mixing is SCFM_EINVAL).
+ * Returns SCFM_OK, SCFM_EINVAL (bad token id, empty sequence), SCFM_ENOMEM. */
+int scfm_batch_pack(scfm_batch *b, const scfm_seq *seqs, size_t n, const scfm_mask_params *p,
+                    uint64_t seed) SCFM_WUR;
+void scfm_batch_free(scfm_batch *b);
+
+/* ======================================================================================
+ * Training-state file (state.bin, beside each checkpoint), little-endian:
+ *   0   char[8] "SCFMTST1"       8  u32 version = 1       12 u32 header bytes = 128
+ *   16  u64 step (optimizer updates done)
+ *   24  u64 epoch                32 u64 batch_in_epoch (next sampler batch of that epoch)
+ *   40  u64 rng[4] (xoshiro256** state)
+ *   72  u64 config_hash          80 u64 n_params
+ *   88  u64 tokens_seen          96 u64 cells_seen
+ *   104 u64 data_hash (training split / corpora)   112 f64 elapsed seconds
+ *   120 u32 flags (0)            124 u32 reserved (0)
+ *   128 f32 m[n_params]          then f32 v[n_params]   (AdamW moments)
+ *   end u32 CRC-32 (zlib) of every preceding byte
+ * ====================================================================================== */
+#define SCFM_STATE_MAGIC "SCFMTST1"
+#define SCFM_STATE_VERSION 1
+
+typedef struct {
+    uint64_t step, epoch, batch_in_epoch;
+    scfm_rng rng;
+    uint64_t config_hash, data_hash;
+    uint64_t tokens_seen, cells_seen;
+    double elapsed;
+    size_t n_params;
+    float *m, *v;            /* [n_params] each; caller-owned */
+} scfm_train_state;
+
+/* Writes the state atomically (PATH.tmp.<pid>, then rename). SCFM_EIO, SCFM_EINVAL. */
+int scfm_train_state_save(const char *path, const scfm_train_state *s) SCFM_WUR;
+/* Reads PATH into s. The caller sets s->n_params, s->m, s->v (buffers to fill) and
+ * s->config_hash (expected) first. Returns SCFM_OK; SCFM_EIO (missing/unreadable);
+ * SCFM_EFORMAT (bad magic, unknown version, truncated, CRC mismatch); SCFM_EMISMATCH
+ * (n_params or config hash differ from the expected ones: the message gives both). On
+ * error s's buffers may be partly overwritten but its scalar fields are unchanged. */
+int scfm_train_state_load(const char *path, scfm_train_state *s) SCFM_WUR;
+
+/* 64-bit FNV-1a, used for config and data hashes (chainable: pass the previous hash). */
+uint64_t scfm_hash_bytes(uint64_t h, const void *data, size_t n);
+#define SCFM_HASH_INIT 0xcbf29ce484222325ull
+
+/* ======================================================================================
+ * Data parallelism (MPI). Compiled with SCFM_HAVE_MPI; MPI is initialized only when the
+ * process was launched by mpirun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set);
+ * otherwise (or without MPI support) there is one rank and every call is a no-op.
+ * ====================================================================================== */
+/* SCFM_OK, or SCFM_EINVAL when launched under mpirun but built without MPI (size > 1). */
+int scfm_dist_init(int *argc, char ***argv) SCFM_WUR;
+void scfm_dist_finalize(void);
+int scfm_dist_rank(void);
+int scfm_dist_size(void);
+int scfm_dist_active(void);          /* 1 if MPI was initialized */
+/* In-place sums over all ranks (chunked past INT_MAX elements). SCFM_OK or SCFM_EIO. */
+int scfm_dist_allreduce_f32(float *buf, size_t n) SCFM_WUR;
+int scfm_dist_allreduce_f64(double *buf, size_t n) SCFM_WUR;
+/* Copies root's bytes to every rank. SCFM_OK or SCFM_EIO. */
+int scfm_dist_bcast(void *buf, size_t n, int root) SCFM_WUR;
+int scfm_dist_barrier(void) SCFM_WUR;
+/* Collective agreement on success: every rank passes its status; returns SCFM_OK if all
+ * were SCFM_OK, else the first failing rank's code (ranks other than the failing one get a
+ * message "rank R failed"). Lets every rank stop together instead of hanging. */
+int scfm_dist_agree(int status);
+/* Terminates every rank (MPI_Abort) when MPI is active; for tools/ only. Returns if not. */
+void scfm_dist_abort(int code);
+
+#endif

@@ -1,0 +1,151 @@
+/* BERT configuration: defaults, presets, config.json reading and writing, validation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scfm/model.h"
+
+static const char *head_names[] = {"none", "mlm", "seqcls", "tokcls"};
+
+const char *scfm_head_name(scfm_head h) {
+    return (unsigned)h < 4 ? head_names[h] : "?";
+}
+
+int scfm_head_from_name(const char *name, scfm_head *out) {
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, head_names[i])) { *out = (scfm_head)i; return SCFM_OK; }
+    if (!strcmp(name, "cell")) { *out = SCFM_HEAD_SEQCLS; return SCFM_OK; }
+    if (!strcmp(name, "gene")) { *out = SCFM_HEAD_TOKCLS; return SCFM_OK; }
+    return scfm_error(SCFM_EINVAL, "unknown head '%s' (mlm, seqcls|cell, tokcls|gene, none)", name);
+}
+
+void scfm_bert_config_init(scfm_bert_config *c) {
+    memset(c, 0, sizeof *c);
+    c->vocab_size = 30522;
+    c->hidden_size = 768;
+    c->num_hidden_layers = 12;
+    c->num_attention_heads = 12;
+    c->intermediate_size = 3072;
+    c->max_position_embeddings = 512;
+    c->type_vocab_size = 2;
+    c->hidden_act = SCFM_ACT_GELU;
+    c->hidden_dropout_prob = 0.1f;
+    c->attention_probs_dropout_prob = 0.1f;
+    c->classifier_dropout = -1.0f;
+    c->initializer_range = 0.02f;
+    c->layer_norm_eps = 1e-12f;
+    c->pad_token_id = 0;
+    c->tie_word_embeddings = 1;
+}
+
+typedef struct {
+    const char *name;
+    size_t L, H, NH, I, P, V;
+    scfm_act act;
+    float dropout;
+} preset;
+
+static const preset presets[] = {
+    {"geneformer-v1", 6, 256, 4, 512, 2048, 25426, SCFM_ACT_RELU, 0.02f},
+    {"mouse-geneformer", 6, 256, 4, 512, 2048, 25426, SCFM_ACT_SILU, 0.02f},
+    {"geneformer-v2-104m", 12, 768, 12, 3072, 4096, 20275, SCFM_ACT_RELU, 0.1f},
+    {"genecompass-base", 12, 768, 12, 3072, 2049, 50558, SCFM_ACT_GELU, 0.1f},
+    {"tiny", 2, 64, 4, 128, 2048, 25426, SCFM_ACT_RELU, 0.02f},
+    {"small-cpu", 4, 128, 4, 256, 2048, 25426, SCFM_ACT_RELU, 0.02f},
+};
+
+const char *scfm_bert_config_preset_names(void) {
+    return "geneformer-v1, mouse-geneformer, geneformer-v2-104m, genecompass-base, tiny, small-cpu";
+}
+
+int scfm_bert_config_preset(scfm_bert_config *c, const char *name) {
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++) {
+        const preset *p = &presets[i];
+        if (strcmp(name, p->name)) continue;
+        scfm_bert_config_init(c);
+        c->num_hidden_layers = p->L;
+        c->hidden_size = p->H;
+        c->num_attention_heads = p->NH;
+        c->intermediate_size = p->I;
+        c->max_position_embeddings = p->P;
+        c->vocab_size = p->V;
+        c->hidden_act = p->act;
+        c->hidden_dropout_prob = c->attention_probs_dropout_prob = p->dropout;
+        return SCFM_OK;
+    }
+    return scfm_error(SCFM_EINVAL, "unknown model preset '%s' (known: %s)", name, scfm_bert_config_preset_names());
+}
+
+void scfm_bert_config_free(scfm_bert_config *c) {
+    if (!c) return;
+    for (size_t i = 0; i < c->num_labels && c->id2label; i++) free(c->id2label[i]);
+    free(c->id2label);
+    c->id2label = NULL;
+    c->num_labels = 0;
+}
+
+int scfm_bert_config_set_labels(scfm_bert_config *c, size_t n, const char *const *names) {
+    if (n == 0) return scfm_error(SCFM_EINVAL, "number of labels must be at least 1");
+    char **lab = scfm_calloc(n, sizeof *lab);
+    if (!lab) return SCFM_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "LABEL_%zu", i);
+        lab[i] = scfm_strdup(names && names[i] ? names[i] : tmp);
+        if (!lab[i]) {
+            for (size_t k = 0; k < i; k++) free(lab[k]);
+            free(lab);
+            return SCFM_ENOMEM;
+        }
+    }
+    scfm_bert_config_free(c);
+    c->id2label = lab;
+    c->num_labels = n;
+    return SCFM_OK;
+}
+
+int scfm_bert_config_copy(scfm_bert_config *dst, const scfm_bert_config *src) {
+    *dst = *src;
+    dst->id2label = NULL;
+    dst->num_labels = 0;
+    if (src->num_labels == 0) return SCFM_OK;
+    return scfm_bert_config_set_labels(dst, src->num_labels, (const char *const *)src->id2label);
+}
+
+static int bad(const char *what, const char *field, const char *why) {
+    return scfm_error(SCFM_EINVAL, "%s: %s %s", what ? what : "config", field, why);
+}
+
+int scfm_bert_config_validate(const scfm_bert_config *c, const char *what) {
+    const size_t cap = (size_t)1 << 24;
+    const struct { const char *n; size_t v; } dims[] = {
+        {"vocab_size", c->vocab_size}, {"hidden_size", c->hidden_size},
+        {"num_hidden_layers", c->num_hidden_layers}, {"num_attention_heads", c->num_attention_heads},
+        {"intermediate_size", c->intermediate_size}, {"max_position_embeddings", c->max_position_embeddings},
+        {"type_vocab_size", c->type_vocab_size}};
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
+        if (dims[i].v == 0 || dims[i].v > cap) return bad(what, dims[i].n, "must be in 1..16777216");
+    if (c->num_hidden_layers > 1024) return bad(what, "num_hidden_layers", "must be at most 1024");
+    if (c->hidden_size % c->num_attention_heads)
+        return bad(what, "hidden_size", "must be a multiple of num_attention_heads");
+    size_t vh, ph;
+    if (scfm_mul_size(c->vocab_size, c->hidden_size, &vh) || vh > ((size_t)1 << 34) ||
+        scfm_mul_size(c->max_position_embeddings, c->hidden_size, &ph) || ph > ((size_t)1 << 34))
+        return bad(what, "vocab_size/max_position_embeddings x hidden_size", "too large");
+    const struct { const char *n; float v; } probs[] = {
+        {"hidden_dropout_prob", c->hidden_dropout_prob},
+        {"attention_probs_dropout_prob", c->attention_probs_dropout_prob}};
+    for (size_t i = 0; i < 2; i++)
+        if (!(probs[i].v >= 0 && probs[i].v < 1)) return bad(what, probs[i].n, "must be in [0, 1)");
+    if (!(c->classifier_dropout < 1) || isnan(c->classifier_dropout))
+        return bad(what, "classifier_dropout", "must be null or in [0, 1)");
+    if (!(c->layer_norm_eps > 0) || !isfinite(c->layer_norm_eps)) return bad(what, "layer_norm_eps", "must be > 0");
+    if (!(c->initializer_range >= 0) || !isfinite(c->initializer_range))
+        return bad(what, "initializer_range", "must be >= 0");
+    if (c->pad_token_id < -1 || (c->pad_token_id >= 0 && (size_t)c->pad_token_id >= c->vocab_size))
+        return bad(what, "pad_token_id", "must be null or below vocab_size");
+    if (c->problem_type[0] && strcmp(c->problem_type, "single_label_classification"))
+        return bad(what, "problem_type", "is not supported (only single_label_classification)");
+    return SCFM_OK;
+}
