@@ -131,9 +131,9 @@ static void test_values(const scfm_mask_params *p) {
 static void test_batch(const scfm_mask_params *p) {
     int32_t s0[5] = {10, 20, 30, 40, 50}, s1[3] = {2, 60, 3}, s2[7] = {70, 71, 72, 73, 74, 75, 76};
     scfm_seq seqs[3] = {{s0, NULL, 5, 100}, {s1, NULL, 3, 101}, {s2, NULL, 7, 102}};
-    scfm_batch b;
+    scfm_mlm_batch b;
     memset(&b, 0, sizeof b);
-    CHECK(scfm_batch_pack(&b, seqs, 3, p, 17) == SCFM_OK, "pack: %s", scfm_last_error());
+    CHECK(scfm_mlm_batch_pack(&b, seqs, 3, p, 17) == SCFM_OK, "pack: %s", scfm_last_error());
     CHECK(b.B == 3 && b.N == 15 && b.offs[0] == 0 && b.offs[1] == 5 && b.offs[2] == 8 && b.offs[3] == 15,
           "offsets");
     CHECK(b.pos[0] == 0 && b.pos[4] == 4 && b.pos[5] == 0 && b.pos[7] == 2 && b.pos[14] == 6, "positions");
@@ -156,21 +156,21 @@ static void test_batch(const scfm_mask_params *p) {
     /* values: all or none; then a batch with values; then grow without values again */
     float v0[5] = {1, 2, 3, 4, 5};
     scfm_seq mixed[2] = {{s0, v0, 5, 1}, {s1, NULL, 3, 2}};
-    CHECK(scfm_batch_pack(&b, mixed, 2, p, 1) == SCFM_EINVAL, "mixed values accepted");
+    CHECK(scfm_mlm_batch_pack(&b, mixed, 2, p, 1) == SCFM_EINVAL, "mixed values accepted");
     scfm_seq withv[1] = {{s0, v0, 5, 1}};
-    CHECK(scfm_batch_pack(&b, withv, 1, p, 1) == 0 && b.has_values && b.N == 5, "values batch");
+    CHECK(scfm_mlm_batch_pack(&b, withv, 1, p, 1) == 0 && b.has_values && b.N == 5, "values batch");
     int32_t big[40];
     for (size_t i = 0; i < 40; i++) big[i] = (int32_t)(100 + i);
     scfm_seq bs[1] = {{big, NULL, 40, 3}};
-    CHECK(scfm_batch_pack(&b, bs, 1, p, 1) == 0 && !b.has_values && b.N == 40, "grow");
+    CHECK(scfm_mlm_batch_pack(&b, bs, 1, p, 1) == 0 && !b.has_values && b.N == 40, "grow");
     float bv[40] = {0};
     scfm_seq bsv[1] = {{big, bv, 40, 3}};
-    CHECK(scfm_batch_pack(&b, bsv, 1, p, 1) == 0 && b.has_values, "grow with values");
+    CHECK(scfm_mlm_batch_pack(&b, bsv, 1, p, 1) == 0 && b.has_values, "grow with values");
     scfm_seq empty[1] = {{s0, NULL, 0, 3}};
-    CHECK(scfm_batch_pack(&b, empty, 1, p, 1) == SCFM_EINVAL, "empty sequence accepted");
-    CHECK(scfm_batch_pack(&b, seqs, 0, p, 1) == SCFM_OK && b.B == 0 && b.N == 0 && b.n_masked == 0,
+    CHECK(scfm_mlm_batch_pack(&b, empty, 1, p, 1) == SCFM_EINVAL, "empty sequence accepted");
+    CHECK(scfm_mlm_batch_pack(&b, seqs, 0, p, 1) == SCFM_OK && b.B == 0 && b.N == 0 && b.n_masked == 0,
           "empty batch (an MPI rank without cells)");
-    scfm_batch_free(&b);
+    scfm_mlm_batch_free(&b);
 }
 
 static void test_params(void) {

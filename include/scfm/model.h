@@ -99,8 +99,9 @@ void scfm_bert_config_init(scfm_bert_config *c);
 /* Named presets: "geneformer-v1" (6/256/4/512 relu, P 2048, V 25426, dropout 0.02),
  * "mouse-geneformer" (same with silu), "geneformer-v2-104m" (12/768/12/3072 relu, P 4096,
  * V 20275, dropout 0.1), "genecompass-base" (12/768/12/3072 gelu, P 2049, V 50558; the
- * GeneCompass extensions are not enabled), "tiny" (2/64/4/128 gelu, P 64, V 300, dropout 0),
- * "small-cpu" (4/128/4/256 relu, P 2048, V 25426, dropout 0.02).
+ * GeneCompass extensions are not enabled), "tiny" (2/64/4/128 relu, for tests) and
+ * "small-cpu" (4/128/4/256 relu); tiny and small-cpu have P 2048, V 25426, dropout 0.02
+ * (set vocab_size from the vocabulary in use).
  * Returns SCFM_OK or SCFM_EINVAL (unknown name; the message lists the presets). */
 int scfm_bert_config_preset(scfm_bert_config *c, const char *name) SCFM_WUR;
 /* Comma-separated preset names, for help texts. */
@@ -188,7 +189,8 @@ typedef struct {
 
 /* New model with Hugging Face's initialisation (Linear/Embedding weights ~ N(0,
  * initializer_range), biases 0, LayerNorm 1/0, padding row of word_embeddings 0), from a
- * seeded scfm_rng. Classification heads need cfg->num_labels >= 1 (SCFM_EINVAL otherwise).
+ * seeded scfm_rng. Classification heads need cfg->num_labels >= 1 (>= 2 for SEQCLS: one label
+ * would be regression, not supported) (SCFM_EINVAL otherwise).
  * Returns NULL: SCFM_EINVAL (invalid config, GeneCompass enabled), SCFM_ENOMEM. */
 scfm_model *scfm_model_create(const scfm_bert_config *cfg, scfm_head head, uint64_t seed);
 void scfm_model_free(scfm_model *m);
@@ -288,7 +290,8 @@ int scfm_model_zero_grad(scfm_model *m) SCFM_WUR;
  * transformers' output_hidden_states; [N, H] packed rows. NULL if layer > L or no forward. */
 const float *scfm_model_hidden(const scfm_model *m, size_t layer);
 /* Head logits: MLM [n_mlm, V] (rows in mlm_rows order), SEQCLS [B, C], TOKCLS [N, C];
- * NULL for SCFM_HEAD_NONE. rows/cols may be NULL. */
+ * NULL for SCFM_HEAD_NONE. rows/cols may be NULL. scfm_model_backward overwrites them with
+ * their gradient (read them before backward). */
 const float *scfm_model_logits(const scfm_model *m, size_t *rows, size_t *cols);
 /* SEQCLS pooled output tanh(W h_0 + b) [B, H] (before dropout), else NULL. */
 const float *scfm_model_pooled(const scfm_model *m);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "scfm/core.h"
+#include "scfm/model.h"
 #include "scfm/rng.h"
 
 /* Streams for scfm_hash3 (documented so other loops can avoid reusing them). */
@@ -103,9 +104,9 @@ typedef struct {
     int32_t *labels;         /* [n_masked] original token ids */
     float *value_labels;     /* [n_masked] original values (only when has_values) */
     size_t cap_B, cap_N;     /* allocated capacities (internal) */
-} scfm_batch;
+} scfm_mlm_batch;
 
-/* One input sequence for scfm_batch_pack. */
+/* One input sequence for scfm_mlm_batch_pack. */
 typedef struct {
     const int32_t *tokens;
     const float *values;     /* NULL: no values */
@@ -116,9 +117,9 @@ typedef struct {
 /* Packs and masks seqs[n] into b (buffers grow as needed; zero-initialize b before first
  * use). Values are packed if every sequence has them (mixing is SCFM_EINVAL).
  * Returns SCFM_OK, SCFM_EINVAL (bad token id, empty sequence), SCFM_ENOMEM. */
-int scfm_batch_pack(scfm_batch *b, const scfm_seq *seqs, size_t n, const scfm_mask_params *p,
+int scfm_mlm_batch_pack(scfm_mlm_batch *b, const scfm_seq *seqs, size_t n, const scfm_mask_params *p,
                     uint64_t seed) SCFM_WUR;
-void scfm_batch_free(scfm_batch *b);
+void scfm_mlm_batch_free(scfm_mlm_batch *b);
 
 /* ======================================================================================
  * Training-state file (state.bin, beside each checkpoint), little-endian:
@@ -177,10 +178,117 @@ int scfm_dist_allreduce_f64(double *buf, size_t n) SCFM_WUR;
 int scfm_dist_bcast(void *buf, size_t n, int root) SCFM_WUR;
 int scfm_dist_barrier(void) SCFM_WUR;
 /* Collective agreement on success: every rank passes its status; returns SCFM_OK if all
- * were SCFM_OK, else the first failing rank's code (ranks other than the failing one get a
- * message "rank R failed"). Lets every rank stop together instead of hanging. */
+ * were SCFM_OK, else a failure on every rank: a failed rank keeps its own code and message,
+ * the others get the lowest failed rank's code with the message "rank R failed". Lets every
+ * rank stop together instead of hanging in the next collective. */
 int scfm_dist_agree(int status);
 /* Terminates every rank (MPI_Abort) when MPI is active; for tools/ only. Returns if not. */
 void scfm_dist_abort(int code);
+
+/* ======================================================================================
+ * Pretraining (scfm pretrain): masked-gene modelling on one or more corpora.
+ *
+ * Data: the corpora are concatenated (global cell index = cells of corpus 0, then 1, ...);
+ * they must share one vocabulary, which must be the model's (size and scfm_vocab_hash).
+ * A cell is held out for validation iff scfm_hash3(seed, SPLIT, global index) falls below
+ * val_fraction (a fixed split, independent of rank count and resume).
+ * Batches: the sampler hands out global micro-batches of batch_size * ranks cells; rank r
+ * trains on its slice r of each (cells [r*n/K, (r+1)*n/K)); grad_accum micro-batches make
+ * one optimizer step. The loss of a step is the mean cross-entropy over ALL masked tokens
+ * of the step (every micro-batch, every rank): gradients are summed (MPI_Allreduce on the
+ * flat buffer) and divided by the global masked-token count, so K ranks with batch b
+ * compute the same step as one process with batch K*b (up to float summation order).
+ *
+ * Run directory RUN (written by rank 0 only):
+ *   config.json      model config (Hugging Face BertConfig + scfm_vocab_hash)
+ *   pretrain.json    training settings, corpora (path, cells, vocabulary hash, settings),
+ *                    scfm version and command line
+ *   vocab.tsv        the corpora's vocabulary;  corpus-K.json  copy of each corpus.json
+ *   log.jsonl        one JSON object per logged step ("type":"train") and per evaluation
+ *                    ("type":"eval"; with the baseline fields when cfg.baseline)
+ *   checkpoint-S/    config.json, model.safetensors (scfm_model_save), vocab.tsv,
+ *                    state.bin (training-state file) after optimizer step S; each is
+ *                    built as checkpoint-S.tmp.<pid> and renamed when complete
+ *   latest           name of the newest complete checkpoint (written atomically, last)
+ *   final            symlink to the checkpoint written at the end of training
+ * Testing hook: with SCFM_FAULT_KILL_IN_CHECKPOINT=S in the environment the process kills
+ * itself (SIGKILL) after writing checkpoint S's files, before the rename (see
+ * tests/cli/pretrain_resume.sh).
+ * ====================================================================================== */
+typedef struct {
+    size_t batch_size;       /* cells per rank per micro-batch (Geneformer V1: 12) */
+    size_t grad_accum;       /* micro-batches per optimizer step (1) */
+    long max_steps;          /* > 0: total optimizer steps; 0: from epochs */
+    double epochs;           /* 3 (Geneformer V1) */
+    long stop_at;            /* > 0: stop after this step (schedule unchanged; resumable) */
+    double lr;               /* 1e-3 */
+    scfm_sched schedule;     /* linear */
+    long warmup_steps;       /* 10000 */
+    double warmup_ratio;     /* > 0: warm-up = ratio * total steps (overrides warmup_steps) */
+    double weight_decay;     /* 0.001 */
+    double beta1, beta2, adam_eps; /* 0.9, 0.999, 1e-8 */
+    double max_grad_norm;    /* 1.0 (0 = no clipping) */
+    double mask_prob, mask_frac, random_frac; /* 0.15, 0.8, 0.1 */
+    size_t mega_mult;        /* mega-batch = mega_mult * global micro-batch (50) */
+    double val_fraction;     /* held-out share of cells (0.01) */
+    size_t val_max_cells;    /* cells evaluated (a fixed seeded subset; 2000) */
+    long eval_every;         /* steps between evaluations (500; 0 = only at the end) */
+    long log_every;          /* steps between log.jsonl records (10) */
+    long save_every;         /* steps between checkpoints (1000; 0 = only at the end) */
+    size_t keep;             /* checkpoints kept (0 = all) */
+    int truncate;            /* cut cells longer than max_position_embeddings (else error) */
+    int baseline;            /* also evaluate the most-frequent-gene-per-position baseline */
+    uint64_t seed;           /* 42: split, sampler, masks, dropout, initialisation */
+} scfm_pretrain_config;
+
+/* Geneformer V1 defaults (SPEC section 6) as listed above. */
+void scfm_pretrain_config_init(scfm_pretrain_config *c);
+/* Sets field `key` (the names above, e.g. "lr", "schedule", "batch_size") from text.
+ * Returns SCFM_OK, SCFM_ENOTFOUND (no such key), SCFM_EINVAL (bad value; message names
+ * the key). */
+int scfm_pretrain_config_set(scfm_pretrain_config *c, const char *key, const char *value) SCFM_WUR;
+/* SCFM_OK or SCFM_EINVAL (a value out of range; the message names the field). */
+int scfm_pretrain_config_validate(const scfm_pretrain_config *c) SCFM_WUR;
+/* JSON object text of every field (malloc'ed). SCFM_OK or SCFM_ENOMEM. */
+int scfm_pretrain_config_to_json(const scfm_pretrain_config *c, char **out) SCFM_WUR;
+/* Reads the fields present in object j (others keep their values). SCFM_OK, SCFM_EFORMAT. */
+int scfm_pretrain_config_from_json(scfm_pretrain_config *c, const scfm_json *j, const char *what) SCFM_WUR;
+
+typedef struct {
+    const char *const *corpora;  /* corpus directories */
+    size_t n_corpora;
+    const scfm_bert_config *model; /* architecture (ignored when init_checkpoint is set) */
+    const char *init_checkpoint; /* optional: start from these weights (a model directory) */
+    scfm_pretrain_config cfg;
+    const char *run_dir;
+    int resume;                  /* continue RUN from its latest checkpoint */
+    int force;                   /* start afresh in a RUN that already holds a run */
+    const char *command;         /* recorded in pretrain.json */
+} scfm_pretrain_job;
+
+typedef struct {
+    long steps;                  /* optimizer steps done (total, including resumed ones) */
+    long total_steps;            /* planned */
+    double train_loss;           /* mean loss of the last logged window */
+    double val_loss, val_top1, val_top10;   /* last evaluation (NaN if none) */
+    double base_top1, base_top10;           /* baseline (NaN unless cfg.baseline) */
+    uint64_t tokens;             /* tokens trained on (all ranks) */
+    double seconds;
+} scfm_pretrain_summary;
+
+/* Runs (or resumes) pretraining. Every rank calls it (MPI). Fails before step 1 when the
+ * corpora disagree on the vocabulary or it is not the model's (SCFM_EMISMATCH), when a
+ * cell is longer than the model's positions without truncate (SCFM_EINVAL), when RUN
+ * already holds a run and neither resume nor force is set (SCFM_EINVAL), and on a corrupt
+ * or mismatched checkpoint / training state on resume (SCFM_EFORMAT / SCFM_EMISMATCH).
+ * Other errors: SCFM_EIO, SCFM_ENOMEM. Progress goes to scfm_log (rank 0). */
+int scfm_pretrain(const scfm_pretrain_job *job, scfm_pretrain_summary *out) SCFM_WUR;
+
+/* For --resume: reads RUN/pretrain.json and RUN/config.json into job (cfg, corpora,
+ * model; strings owned by *store, freed with scfm_pretrain_job_release). Returns SCFM_OK,
+ * SCFM_EIO (no run there), SCFM_EFORMAT. */
+typedef struct { void **owned; size_t n; scfm_bert_config model; } scfm_pretrain_store;
+int scfm_pretrain_job_load(const char *run_dir, scfm_pretrain_job *job, scfm_pretrain_store *store) SCFM_WUR;
+void scfm_pretrain_job_release(scfm_pretrain_store *store);
 
 #endif

@@ -124,8 +124,8 @@ int scfm_dist_agree(int status) {
         int code = status;
         if (MPI_Bcast(&code, 1, MPI_INT, best[1], MPI_COMM_WORLD) != MPI_SUCCESS)
             return scfm_error(SCFM_EIO, "MPI_Bcast failed");
-        if (best[1] != g_rank) return scfm_error(code, "rank %d failed (see its message)", best[1]);
-        return status;
+        if (status) return status; /* keep this rank's own message */
+        return scfm_error(code, "rank %d failed (see its message)", best[1]);
     }
 #endif
     return status;

@@ -83,7 +83,7 @@ int scfm_mask_sequence(const scfm_mask_params *p, const int32_t *tokens, size_t 
     return SCFM_OK;
 }
 
-void scfm_batch_free(scfm_batch *b) {
+void scfm_mlm_batch_free(scfm_mlm_batch *b) {
     if (!b) return;
     free(b->offs);
     free(b->ids);
@@ -113,7 +113,7 @@ static void *grow(void *p, size_t count, size_t size) {
     } while (0)
 
 /* Makes room for B sequences and N rows (with or without values). */
-static int batch_reserve(scfm_batch *b, size_t B, size_t N, int values) {
+static int batch_reserve(scfm_mlm_batch *b, size_t B, size_t N, int values) {
     if (B + 1 > b->cap_B) {
         GROW(offs, B + 1);
         b->cap_B = B + 1;
@@ -153,7 +153,7 @@ static int batch_shape(const scfm_seq *seqs, size_t n, size_t *N, int *values) {
     return SCFM_OK;
 }
 
-int scfm_batch_pack(scfm_batch *b, const scfm_seq *seqs, size_t n, const scfm_mask_params *p,
+int scfm_mlm_batch_pack(scfm_mlm_batch *b, const scfm_seq *seqs, size_t n, const scfm_mask_params *p,
                     uint64_t seed) {
     size_t N = 0;
     int values = 0, rc;

@@ -1,0 +1,91 @@
+/* Benchmark: BERT forward (eval) and a full training step (forward + backward + grad clip +
+ * AdamW) for a preset shape, default the Geneformer-V1 shape (6 layers, H 256, 4 heads,
+ * FFN 512, V 25426) at T = 2048, batch 4, 15% masked rows (logits only there).
+ * Compare with bench/bench_bert_torch.py (same shape and thread count), or run
+ * bench/bench_bert.sh which runs both and prints the ratio.
+ * Usage: bench_bert [--preset NAME] [--T 2048] [--batch 4] [--iters 3] [--dropout]
+ * Threads: OMP_NUM_THREADS. Output: human-readable lines plus one
+ * "RESULT scfm fwd_tokens_per_s=... step_tokens_per_s=..." line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scfm/model.h"
+#include "scfm/rng.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static long arg_long(int argc, char **argv, const char *name, long def) {
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name)) return strtol(argv[i + 1], NULL, 10);
+    return def;
+}
+
+static const char *arg_str(int argc, char **argv, const char *name, const char *def) {
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name)) return argv[i + 1];
+    return def;
+}
+
+int main(int argc, char **argv) {
+    const char *preset = arg_str(argc, argv, "--preset", "geneformer-v1");
+    size_t T = (size_t)arg_long(argc, argv, "--T", 2048), B = (size_t)arg_long(argc, argv, "--batch", 4);
+    long iters = arg_long(argc, argv, "--iters", 3);
+    int dropout = 0;
+    for (int i = 1; i < argc; i++) dropout |= !strcmp(argv[i], "--dropout");
+    scfm_bert_config c;
+    if (scfm_bert_config_preset(&c, preset)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    if (!dropout) c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0;
+    if (T > c.max_position_embeddings || T == 0 || B == 0 || iters < 1) { fprintf(stderr, "bad T/batch/iters\n"); return 1; }
+    scfm_model *m = scfm_model_create(&c, SCFM_HEAD_MLM, 1);
+    if (!m) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    size_t N = B * T, M = 0;
+    size_t *offs = malloc((B + 1) * sizeof *offs), *rows = malloc(N * sizeof *rows);
+    int32_t *ids = malloc(N * sizeof *ids), *lab = malloc(N * sizeof *lab);
+    scfm_rng r;
+    scfm_rng_seed(&r, 5);
+    for (size_t b = 0; b <= B; b++) offs[b] = b * T;
+    for (size_t i = 0; i < N; i++) {
+        ids[i] = (int32_t)(2 + scfm_rng_below(&r, c.vocab_size - 2));
+        if (scfm_rng_uniform(&r) < 0.15f) { rows[M] = i; lab[M++] = ids[i]; ids[i] = 1; }
+    }
+    scfm_bert_input in = {.B = B, .offs = offs, .ids = ids, .n_mlm = M, .mlm_rows = rows, .mlm_labels = lab};
+    scfm_adamw_config oc;
+    scfm_adamw_config_init(&oc);
+    oc.weight_decay = 0.001f;
+    scfm_adamw opt;
+    if (scfm_adamw_init(&opt, m, &oc)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    float loss = 0;
+    /* warm-up (sizes the arenas) */
+    if (scfm_model_forward(m, &in, 1, 0, &loss) || scfm_model_backward(m)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    double t0 = scfm_now();
+    for (long it = 0; it < iters; it++)
+        if (scfm_model_forward(m, &in, 0, 0, &loss)) return 1;
+    double fwd = (scfm_now() - t0) / (double)iters;
+    t0 = scfm_now();
+    for (long it = 0; it < iters; it++) {
+        if (scfm_model_zero_grad(m) || scfm_model_forward(m, &in, 1, (uint64_t)it, &loss) || scfm_model_backward(m))
+            return 1;
+        scfm_model_clip_grad_norm(m, 1.0);
+        if (scfm_adamw_step(&opt, m, 1e-4f)) return 1;
+    }
+    double step = (scfm_now() - t0) / (double)iters;
+    printf("scfm bert %s: L %zu H %zu heads %zu FFN %zu V %zu, batch %zu x T %zu (%zu masked), %d threads, %zu params\n",
+           preset, c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.vocab_size, B, T,
+           M, threads, scfm_model_num_params(m));
+    printf("  forward (eval):      %8.3f s  %8.2f cells/s  %10.0f tokens/s\n", fwd, (double)B / fwd, (double)N / fwd);
+    printf("  train step (fwd+bwd+AdamW): %8.3f s  %8.2f cells/s  %10.0f tokens/s  (loss %.4f)\n", step,
+           (double)B / step, (double)N / step, (double)loss);
+    printf("RESULT scfm fwd_tokens_per_s=%.1f step_tokens_per_s=%.1f threads=%d\n", (double)N / fwd, (double)N / step,
+           threads);
+    scfm_adamw_free(&opt);
+    scfm_model_free(m);
+    scfm_bert_config_free(&c);
+    free(offs); free(rows); free(ids); free(lab);
+    return 0;
+}

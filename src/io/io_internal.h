@@ -1,0 +1,106 @@
+/* Private interface of the count-matrix readers (src/io/). Each format is a backend that
+ * fills struct scfm_reader at open time (dimensions, gene and cell names, obs column names)
+ * and then delivers raw CSR rows for a range of cells; reader.c validates the values,
+ * sums duplicates, drops zeros and attaches the selected obs columns. */
+#ifndef SCFM_IO_INTERNAL_H
+#define SCFM_IO_INTERNAL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "scfm/io.h"
+
+/* A list of n strings kept in one pool: v[i] points into pool. */
+typedef struct {
+    char **v;
+    size_t n;
+    char *pool;
+    size_t pool_len, pool_cap; /* builder state */
+    size_t *off;               /* builder: offsets into pool, turned into v by io_strlist_finish */
+    size_t cap;
+} io_strlist;
+
+int io_strlist_push(io_strlist *l, const char *s, size_t len) SCFM_WUR;
+int io_strlist_finish(io_strlist *l) SCFM_WUR; /* builds v (also for n == 0) */
+void io_strlist_free(io_strlist *l);
+/* n copies of "" (for missing obs columns). */
+int io_strlist_empty(io_strlist *l, size_t n) SCFM_WUR;
+
+typedef struct {
+    /* Raw rows of cells [first, first+n): fills ch->indptr (from 0), ch->indices and ch->data.
+     * Indices must be < n_genes; duplicates and zeros allowed; values unchecked. */
+    int (*read)(scfm_reader *r, size_t first, size_t n, scfm_cells_chunk *ch);
+    /* Obs column i (of obs_names) as n_cells strings. */
+    int (*load_obs)(scfm_reader *r, size_t i, io_strlist *out);
+    void (*close)(void *state);
+} io_backend;
+
+struct scfm_reader {
+    char *path;
+    const char *format;
+    const io_backend *be;
+    void *st;                 /* backend state */
+    size_t n_cells, n_genes, chunk_cells, next_cell;
+    io_strlist genes, cells;  /* cells may have n == 0 (no identifiers) */
+    io_strlist obs_names;
+    size_t n_sel;
+    io_strlist *sel;          /* [n_sel] selected obs columns, each [n_cells] */
+    size_t *mark;             /* [n_genes] duplicate detection: last cell stamp */
+    size_t *pos;              /* [n_genes] position of the gene's entry in the current cell */
+};
+
+/* Grow the chunk to hold n cells and nnz entries (keeps contents). */
+int io_chunk_reserve(scfm_cells_chunk *ch, size_t n_cells, size_t nnz) SCFM_WUR;
+/* Append one entry to the chunk (growing it); the caller sets indptr. */
+int io_chunk_push(scfm_cells_chunk *ch, size_t nnz_now, uint32_t gene, double v) SCFM_WUR;
+
+/* Backends: fill r (everything except path/format/chunk_cells) from opts; return 0 or < 0. */
+int io_open_mtx(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
+int io_open_csv(scfm_reader *r, const scfm_reader_opts *o, char delim) SCFM_WUR;
+int io_open_h5ad(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
+int io_open_tenx_h5(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
+int io_open_loom(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
+
+/* In-memory CSR (cells x genes) used by layouts that are transposed or loaded at open. */
+typedef struct {
+    size_t n_rows;
+    size_t *indptr;     /* [n_rows+1] */
+    uint32_t *indices;
+    double *data;
+} io_csr;
+void io_csr_free(io_csr *m);
+/* Read rows [first, first+n) of m into ch. */
+int io_csr_read(const io_csr *m, size_t first, size_t n, scfm_cells_chunk *ch) SCFM_WUR;
+/* Counting-sort transpose: `counts[c]` entries per row c were announced; io_csr_alloc sizes m
+ * and turns counts into write cursors; io_csr_put places one entry. */
+int io_csr_alloc(io_csr *m, size_t n_rows, const size_t *counts) SCFM_WUR;
+
+/* Helpers shared by the backends. */
+int io_path_join(char *out, size_t cap, const char *dir, const char *name) SCFM_WUR;
+int io_file_exists(const char *path);
+
+/* Line reader over a plain or gzip file (zlib reads both). Lines come without "\n"/"\r\n",
+ * NUL-terminated, writable until the next call. */
+typedef struct io_lines io_lines;
+io_lines *io_lines_open(const char *path);          /* NULL on error (message names path) */
+/* 1 = line, 0 = end of file, < 0 error (truncated gzip, read error). */
+int io_lines_next(io_lines *lr, char **line, size_t *len) SCFM_WUR;
+size_t io_lines_lineno(const io_lines *lr);          /* 1-based number of the last line */
+int io_lines_rewind(io_lines *lr) SCFM_WUR;
+void io_lines_close(io_lines *lr);
+
+/* Column `col` (0-based) of every line of a tab-separated file; *n_cols = columns of the
+ * first line. A line with fewer columns is an error naming the file and line. */
+int io_read_tsv_column(const char *path, size_t col, io_strlist *out, size_t *n_cols) SCFM_WUR;
+
+/* String -> index hash map (keys are borrowed, must outlive the map). */
+typedef struct {
+    const char **keys;
+    size_t *vals;
+    size_t cap, n;
+} io_strmap;
+int io_strmap_init(io_strmap *m, size_t expected) SCFM_WUR;
+/* Insert; if the key exists, keeps the first value and returns 1; 0 inserted; < 0 error. */
+int io_strmap_put(io_strmap *m, const char *key, size_t val) SCFM_WUR;
+/* 1 and *val if found, else 0. */
+int io_strmap_get(const io_strmap *m, const char *key, size_t *val);
+void io_strmap_free(io_strmap *m);
+#endif

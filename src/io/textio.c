@@ -1,0 +1,209 @@
+/* Text helpers for the mtx and csv readers: a line reader over plain or gzip files (zlib),
+ * a tab-separated column reader, and a string -> index hash map. */
+#include "io_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+struct io_lines {
+    gzFile f;
+    char *path;
+    char *buf;
+    size_t cap, beg, end; /* unread bytes are buf[beg..end) */
+    int eof;
+    size_t lineno;
+};
+
+io_lines *io_lines_open(const char *path) {
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        scfm_error(SCFM_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+        return NULL;
+    }
+    io_lines *lr = scfm_calloc(1, sizeof *lr);
+    if (lr) {
+        lr->cap = (size_t)1 << 20;
+        lr->buf = scfm_malloc(lr->cap + 1);
+        lr->path = scfm_strdup(path);
+    }
+    if (!lr || !lr->buf || !lr->path) {
+        gzclose(f);
+        if (lr) { free(lr->buf); free(lr->path); free(lr); }
+        return NULL;
+    }
+    gzbuffer(f, 1 << 18);
+    lr->f = f;
+    return lr;
+}
+
+void io_lines_close(io_lines *lr) {
+    if (!lr) return;
+    gzclose(lr->f);
+    free(lr->buf);
+    free(lr->path);
+    free(lr);
+}
+
+size_t io_lines_lineno(const io_lines *lr) { return lr->lineno; }
+
+int io_lines_rewind(io_lines *lr) {
+    if (gzrewind(lr->f) != 0) return scfm_error(SCFM_EIO, "%s: cannot rewind", lr->path);
+    lr->beg = lr->end = 0;
+    lr->eof = 0;
+    lr->lineno = 0;
+    return SCFM_OK;
+}
+
+/* Moves the unread bytes to the front, grows the buffer if full, reads more. */
+static int fill(io_lines *lr) {
+    if (lr->beg > 0) {
+        memmove(lr->buf, lr->buf + lr->beg, lr->end - lr->beg);
+        lr->end -= lr->beg;
+        lr->beg = 0;
+    }
+    if (lr->end == lr->cap) {
+        if (lr->cap > ((size_t)1 << 30)) return scfm_error(SCFM_EFORMAT, "%s: line %zu longer than 1 GiB", lr->path,
+                                                           lr->lineno + 1);
+        char *nb = scfm_realloc(lr->buf, lr->cap * 2 + 1);
+        if (!nb) return SCFM_ENOMEM;
+        lr->buf = nb;
+        lr->cap *= 2;
+    }
+    size_t want = lr->cap - lr->end;
+    if (want > (1u << 30)) want = 1u << 30;
+    int got = gzread(lr->f, lr->buf + lr->end, (unsigned)want);
+    int err = Z_OK;
+    const char *msg = gzerror(lr->f, &err);
+    if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
+        return scfm_error(err == Z_ERRNO ? SCFM_EIO : SCFM_EFORMAT, "%s: %s (after line %zu)", lr->path,
+                          err == Z_ERRNO ? strerror(errno) : (err == Z_BUF_ERROR ? "truncated compressed file" : msg),
+                          lr->lineno);
+    if (got == 0) lr->eof = 1;
+    lr->end += (size_t)got;
+    return SCFM_OK;
+}
+
+int io_lines_next(io_lines *lr, char **line, size_t *len) {
+    for (;;) {
+        char *s = lr->buf + lr->beg;
+        char *nl = lr->end > lr->beg ? memchr(s, '\n', lr->end - lr->beg) : NULL;
+        if (nl || (lr->eof && lr->end > lr->beg)) {
+            size_t n = nl ? (size_t)(nl - s) : lr->end - lr->beg;
+            lr->beg += nl ? n + 1 : n;
+            if (n && s[n - 1] == '\r') n--;
+            s[n] = '\0';
+            *line = s;
+            *len = n;
+            lr->lineno++;
+            return 1;
+        }
+        if (lr->eof) return 0;
+        int rc = fill(lr);
+        if (rc) return rc;
+    }
+}
+
+/* Pointer to the start of field `col` of a tab-separated line and its length, or NULL. */
+static const char *tsv_field(const char *line, size_t len, size_t col, size_t *flen) {
+    const char *p = line, *end = line + len;
+    for (size_t c = 0; c < col; c++) {
+        const char *t = memchr(p, '\t', (size_t)(end - p));
+        if (!t) return NULL;
+        p = t + 1;
+    }
+    const char *t = memchr(p, '\t', (size_t)(end - p));
+    *flen = (size_t)((t ? t : end) - p);
+    return p;
+}
+
+int io_read_tsv_column(const char *path, size_t col, io_strlist *out, size_t *n_cols) {
+    memset(out, 0, sizeof *out);
+    io_lines *lr = io_lines_open(path);
+    if (!lr) return SCFM_EIO;
+    char *line;
+    size_t len, flen = 0;
+    int rc;
+    while ((rc = io_lines_next(lr, &line, &len)) == 1) {
+        if (out->n == 0 && n_cols) {
+            *n_cols = 1;
+            for (size_t i = 0; i < len; i++) *n_cols += line[i] == '\t';
+        }
+        const char *f = tsv_field(line, len, col, &flen);
+        if (!f) {
+            rc = scfm_error(SCFM_EFORMAT, "%s: line %zu has fewer than %zu tab-separated columns", path,
+                            io_lines_lineno(lr), col + 1);
+            break;
+        }
+        if ((rc = io_strlist_push(out, f, flen))) break;
+    }
+    io_lines_close(lr);
+    if (!rc) rc = io_strlist_finish(out);
+    if (rc) io_strlist_free(out);
+    return rc;
+}
+
+/* ---- string map (open addressing, FNV-1a) ------------------------------------------------- */
+static size_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+int io_strmap_init(io_strmap *m, size_t expected) {
+    memset(m, 0, sizeof *m);
+    size_t cap = 16;
+    while (cap < expected * 2 + 1) {
+        if (cap > SIZE_MAX / 4) return scfm_error(SCFM_ENOMEM, "hash map too large");
+        cap *= 2;
+    }
+    m->keys = scfm_calloc(cap, sizeof *m->keys);
+    m->vals = scfm_calloc(cap, sizeof *m->vals);
+    if (!m->keys || !m->vals) { io_strmap_free(m); return SCFM_ENOMEM; }
+    m->cap = cap;
+    return SCFM_OK;
+}
+
+void io_strmap_free(io_strmap *m) {
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+static int grow(io_strmap *m) {
+    io_strmap n;
+    int rc = io_strmap_init(&n, m->cap);
+    if (rc) return rc;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i] && (rc = io_strmap_put(&n, m->keys[i], m->vals[i])) < 0) { io_strmap_free(&n); return rc; }
+    io_strmap_free(m);
+    *m = n;
+    return SCFM_OK;
+}
+
+int io_strmap_put(io_strmap *m, const char *key, size_t val) {
+    if ((m->n + 1) * 2 > m->cap) {
+        int rc = grow(m);
+        if (rc) return rc;
+    }
+    size_t i = hash_str(key) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (!strcmp(m->keys[i], key)) return 1;
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->n++;
+    return 0;
+}
+
+int io_strmap_get(const io_strmap *m, const char *key, size_t *val) {
+    if (!m->cap) return 0;
+    size_t i = hash_str(key) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (!strcmp(m->keys[i], key)) { *val = m->vals[i]; return 1; }
+        i = (i + 1) & (m->cap - 1);
+    }
+    return 0;
+}

@@ -1,0 +1,372 @@
+/* BERT encoder forward and backward over packed sequences (Hugging Face BertModel with
+ * post-LayerNorm layers), the activation arena, and the model-level forward/backward that
+ * add the heads (heads.c). Backward runs in exact reverse order of the forward. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+#include "heads.h"
+
+/* ---- arena ---------------------------------------------------------------------------- */
+typedef struct { float *base; size_t off; int err; } carver;
+
+static float *carve(carver *c, size_t a, size_t b) {
+    size_t n, padded;
+    if (c->err || scfm_mul_size(a, b, &n) || scfm_add_size(n, 15, &padded)) { c->err = 1; return NULL; }
+    padded = padded / 16 * 16;
+    float *p = c->base ? c->base + c->off : NULL;
+    if (scfm_add_size(c->off, padded, &c->off)) c->err = 1;
+    return p;
+}
+
+static void layout_layer(carver *c, scfm_layer_acts *la, size_t N, size_t H, size_t I, size_t NH) {
+    la->q = carve(c, N, H);
+    la->k = carve(c, N, H);
+    la->v = carve(c, N, H);
+    la->att = carve(c, N, H);
+    la->lse = carve(c, N, NH);
+    la->r1 = carve(c, N, H);
+    la->ln1 = carve(c, N, H);
+    la->mean1 = carve(c, N, 1);
+    la->rstd1 = carve(c, N, 1);
+    la->f1 = carve(c, N, I);
+    la->fa = carve(c, N, I);
+    la->r2 = carve(c, N, H);
+    la->mean2 = carve(c, N, 1);
+    la->rstd2 = carve(c, N, 1);
+}
+
+/* Lays out the forward arena in c (base NULL: sizes only). */
+static void layout_fwd(const scfm_model *m, scfm_model_acts *a, carver *c) {
+    const scfm_bert_config *cfg = &m->cfg;
+    size_t N = a->cap_N, B = a->cap_B, M = a->cap_M, H = cfg->hidden_size, L = cfg->num_hidden_layers;
+    size_t C = cfg->num_labels, V = cfg->vocab_size, nl = a->cap_train ? L : 1;
+    a->emb = carve(c, N, H);
+    a->emb_mean = carve(c, N, 1);
+    a->emb_rstd = carve(c, N, 1);
+    for (size_t l = 0; l <= L; l++) a->hidden[l] = carve(c, N, H);
+    for (size_t l = 0; l < nl; l++)
+        layout_layer(c, &a->layers[l], N, H, cfg->intermediate_size, cfg->num_attention_heads);
+    size_t maxrows = N > B ? N : B;
+    if (M > maxrows) maxrows = M;
+    a->losses = carve(c, maxrows, 1);
+    if (m->head == SCFM_HEAD_MLM) {
+        a->hx = carve(c, M, H);
+        a->ht = carve(c, M, H);
+        a->hta = carve(c, M, H);
+        a->htl = carve(c, M, H);
+        a->hmean = carve(c, M, 1);
+        a->hrstd = carve(c, M, 1);
+        a->logits = carve(c, M, V);
+    } else if (m->head == SCFM_HEAD_SEQCLS) {
+        a->hx = carve(c, B, H);
+        a->pz = carve(c, B, H);
+        a->pooled = carve(c, B, H);
+        a->pd = carve(c, B, H);
+        a->logits = carve(c, B, C);
+    } else if (m->head == SCFM_HEAD_TOKCLS) {
+        a->hd = carve(c, N, H);
+        a->logits = carve(c, N, C);
+    }
+}
+
+void scfm__acts_free(scfm_model_acts *a) {
+    if (!a) return;
+    scfm_free(a->block);
+    scfm_free(a->bblock);
+    free(a->pos);
+    free(a->hidden);
+    free(a->layers);
+    free(a);
+}
+
+/* Makes the forward arena hold N tokens, B sequences, M masked rows, in train or inference
+ * layout; grows (never shrinks) capacities. Invalidates the previous forward. */
+static int acts_ensure(scfm_model *m, size_t N, size_t B, size_t M, int train) {
+    scfm_model_acts *a = m->acts;
+    if (a && N <= a->cap_N && B <= a->cap_B && M <= a->cap_M && (a->cap_train || !train)) return SCFM_OK;
+    size_t L = m->cfg.num_hidden_layers;
+    if (!a) {
+        if (!(a = scfm_calloc(1, sizeof *a))) return SCFM_ENOMEM;
+        m->acts = a;
+        a->hidden = scfm_calloc(L + 1, sizeof *a->hidden);
+        a->layers = scfm_calloc(L, sizeof *a->layers);
+        if (!a->hidden || !a->layers) return SCFM_ENOMEM;
+    }
+    a->have_fwd = 0;
+    a->cap_N = N > a->cap_N ? N : a->cap_N;
+    a->cap_B = B > a->cap_B ? B : a->cap_B;
+    a->cap_M = M > a->cap_M ? M : a->cap_M;
+    a->cap_train = a->cap_train || train;
+    scfm_free(a->block);
+    a->block = NULL;
+    free(a->pos);
+    a->pos = NULL;
+    carver c = {0};
+    layout_fwd(m, a, &c);
+    size_t bytes;
+    if (c.err || scfm_mul_size(c.off, sizeof(float), &bytes))
+        return scfm_error(SCFM_ENOMEM, "activation arena for %zu tokens is too large", N);
+    a->block = scfm_alloc_aligned(bytes);
+    a->pos = scfm_malloc((a->cap_N ? a->cap_N : 1) * sizeof *a->pos);
+    if (!a->block || !a->pos) {
+        scfm_free(a->block);
+        a->block = NULL;
+        a->cap_N = a->cap_B = a->cap_M = 0;
+        return scfm_error(SCFM_ENOMEM, "cannot allocate the activation arena (%zu MiB)", bytes >> 20);
+    }
+    c.base = a->block;
+    c.off = 0;
+    layout_fwd(m, a, &c);
+    return SCFM_OK;
+}
+
+/* Backward scratch: d_out, d_in, dt1, dt2, dq, dk, dv [N,H]; dI1, dI2 [N,I]; dhx [max(M,B),H]. */
+static int bacts_ensure(scfm_model *m) {
+    scfm_model_acts *a = m->acts;
+    if (a->bblock && a->bcap_N >= a->cap_N && a->bcap_M >= a->cap_M && a->bcap_M >= a->cap_B) return SCFM_OK;
+    size_t N = a->cap_N, H = m->cfg.hidden_size, I = m->cfg.intermediate_size;
+    size_t M = a->cap_M > a->cap_B ? a->cap_M : a->cap_B;
+    scfm_free(a->bblock);
+    a->bblock = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        carver c = {.base = a->bblock};
+        a->d_out = carve(&c, N, H);
+        a->d_in = carve(&c, N, H);
+        a->dt1 = carve(&c, N, H);
+        a->dt2 = carve(&c, N, H);
+        a->dq = carve(&c, N, H);
+        a->dk = carve(&c, N, H);
+        a->dv = carve(&c, N, H);
+        a->dI1 = carve(&c, N, I);
+        a->dI2 = carve(&c, N, I);
+        a->dhx = carve(&c, M, H);
+        size_t bytes;
+        if (c.err || scfm_mul_size(c.off, sizeof(float), &bytes))
+            return scfm_error(SCFM_ENOMEM, "backward arena too large");
+        if (pass == 0 && !(a->bblock = scfm_alloc_aligned(bytes)))
+            return scfm_error(SCFM_ENOMEM, "cannot allocate the backward arena (%zu MiB)", bytes >> 20);
+    }
+    a->bcap_N = N;
+    a->bcap_M = M;
+    return SCFM_OK;
+}
+
+/* ---- input checks --------------------------------------------------------------------- */
+static int check_labels(const int32_t *lab, size_t n, size_t lim, const char *what) {
+    for (size_t i = 0; lab && i < n; i++)
+        if (lab[i] != -100 && (lab[i] < 0 || (size_t)lab[i] >= lim))
+            return scfm_error(SCFM_EINVAL, "input: %s[%zu] = %d outside [0, %zu) and not -100", what, i,
+                              (int)lab[i], lim);
+    return SCFM_OK;
+}
+
+int scfm_model_check_batch(const scfm_model *m, const scfm_bert_input *b) {
+    const scfm_bert_config *c = &m->cfg;
+    if (!b->offs || !b->ids || b->B == 0 || b->offs[0] != 0)
+        return scfm_error(SCFM_EINVAL, "input: empty batch or offs[0] != 0");
+    if (b->values || b->species)
+        return scfm_error(SCFM_EINVAL, "input: values/species (GeneCompass) are not supported yet");
+    for (size_t s = 0; s < b->B; s++) {
+        if (b->offs[s + 1] <= b->offs[s])
+            return scfm_error(SCFM_EINVAL, "input: sequence %zu is empty or offsets decrease", s);
+        if (b->offs[s + 1] - b->offs[s] > c->max_position_embeddings)
+            return scfm_error(SCFM_EINVAL, "input: sequence %zu has %zu tokens, more than max_position_embeddings %zu",
+                              s, b->offs[s + 1] - b->offs[s], c->max_position_embeddings);
+    }
+    size_t N = b->offs[b->B];
+    for (size_t i = 0; i < N; i++) {
+        if (b->ids[i] < 0 || (size_t)b->ids[i] >= c->vocab_size)
+            return scfm_error(SCFM_EINVAL, "input: token id %d at row %zu outside the vocabulary (%zu)",
+                              (int)b->ids[i], i, c->vocab_size);
+        if (b->pos && (b->pos[i] < 0 || (size_t)b->pos[i] >= c->max_position_embeddings))
+            return scfm_error(SCFM_EINVAL, "input: position %d at row %zu out of range", (int)b->pos[i], i);
+    }
+    if (m->head == SCFM_HEAD_MLM) {
+        if (b->n_mlm && !b->mlm_rows) return scfm_error(SCFM_EINVAL, "input: n_mlm > 0 but no mlm_rows");
+        if (b->n_mlm > N) return scfm_error(SCFM_EINVAL, "input: %zu masked rows for %zu tokens", b->n_mlm, N);
+        for (size_t i = 0; i < b->n_mlm; i++)
+            if (b->mlm_rows[i] >= N)
+                return scfm_error(SCFM_EINVAL, "input: mlm_rows[%zu] = %zu beyond %zu tokens", i, b->mlm_rows[i], N);
+        return check_labels(b->mlm_labels, b->n_mlm, c->vocab_size, "mlm_labels");
+    }
+    if (m->head == SCFM_HEAD_SEQCLS) return check_labels(b->seq_labels, b->B, c->num_labels, "seq_labels");
+    if (m->head == SCFM_HEAD_TOKCLS) return check_labels(b->tok_labels, N, c->num_labels, "tok_labels");
+    return SCFM_OK;
+}
+
+/* ---- encoder forward ------------------------------------------------------------------ */
+static void embed_forward(scfm_model *m, const scfm_bert_input *in, const int32_t *pos, int train, uint64_t seed) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    size_t N = a->N, H = c->hidden_size;
+    scfm_embedding_forward(a->emb, in->ids, pos, m->p.wte, m->p.wpe, m->p.wtt, N, H);
+    scfm_layernorm_forward(a->hidden[0], a->emb_mean, a->emb_rstd, a->emb, m->p.emb_ln_w, m->p.emb_ln_b, N, H,
+                           c->layer_norm_eps);
+    if (train && c->hidden_dropout_prob > 0)
+        scfm_dropout_forward(a->hidden[0], a->hidden[0], N * H, c->hidden_dropout_prob, seed,
+                             scfm__drop_stream(SCFM_DROP_EMB, 0));
+}
+
+static void layer_forward(scfm_model *m, size_t l, const scfm_bert_input *in, int train, uint64_t seed) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    const scfm_bert_layer_params *p = &m->p.layers[l];
+    scfm_layer_acts *la = &a->layers[train ? l : 0];
+    size_t N = a->N, H = c->hidden_size, I = c->intermediate_size, NH = c->num_attention_heads;
+    float ph = train ? c->hidden_dropout_prob : 0, pa = train ? c->attention_probs_dropout_prob : 0;
+    const float *x = a->hidden[l];
+    scfm_matmul_forward(la->q, x, p->q_w, p->q_b, N, H, H);
+    scfm_matmul_forward(la->k, x, p->k_w, p->k_b, N, H, H);
+    scfm_matmul_forward(la->v, x, p->v_w, p->v_b, N, H, H);
+    scfm_attention_forward(la->att, la->lse, la->q, la->k, la->v, in->offs, in->B, NH, H / NH, pa, seed,
+                           scfm__drop_stream(SCFM_DROP_ATTN_PROB, l));
+    scfm_matmul_forward(la->r1, la->att, p->ao_w, p->ao_b, N, H, H);
+    if (ph > 0) scfm_dropout_forward(la->r1, la->r1, N * H, ph, seed, scfm__drop_stream(SCFM_DROP_ATTN_OUT, l));
+    scfm_add(la->r1, la->r1, x, N * H);
+    scfm_layernorm_forward(la->ln1, la->mean1, la->rstd1, la->r1, p->ln1_w, p->ln1_b, N, H, c->layer_norm_eps);
+    scfm_matmul_forward(la->f1, la->ln1, p->ff1_w, p->ff1_b, N, H, I);
+    scfm_act_forward(la->fa, la->f1, N * I, c->hidden_act);
+    scfm_matmul_forward(la->r2, la->fa, p->ff2_w, p->ff2_b, N, I, H);
+    if (ph > 0) scfm_dropout_forward(la->r2, la->r2, N * H, ph, seed, scfm__drop_stream(SCFM_DROP_FFN_OUT, l));
+    scfm_add(la->r2, la->r2, la->ln1, N * H);
+    scfm_layernorm_forward(a->hidden[l + 1], la->mean2, la->rstd2, la->r2, p->ln2_w, p->ln2_b, N, H,
+                           c->layer_norm_eps);
+}
+
+static const int32_t *positions(scfm_model_acts *a, const scfm_bert_input *in) {
+    if (in->pos) return in->pos;
+    for (size_t s = 0; s < in->B; s++)
+        for (size_t i = in->offs[s]; i < in->offs[s + 1]; i++) a->pos[i] = (int32_t)(i - in->offs[s]);
+    return a->pos;
+}
+
+int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t dropout_seed, float *loss) {
+    int rc = scfm_model_check_batch(m, in);
+    if (rc) return rc;
+    size_t N = in->offs[in->B], M = m->head == SCFM_HEAD_MLM ? in->n_mlm : 0;
+    if ((rc = acts_ensure(m, N, in->B, M, train))) return rc;
+    scfm_model_acts *a = m->acts;
+    a->have_fwd = 0;
+    a->N = N;
+    a->in = *in;
+    a->seed = dropout_seed;
+    a->fwd_train = !!train;
+    embed_forward(m, in, positions(a, in), train, dropout_seed);
+    for (size_t l = 0; l < m->cfg.num_hidden_layers; l++) layer_forward(m, l, in, train, dropout_seed);
+    a->loss = scfm__head_forward(m, in, train, dropout_seed, &a->n_valid);
+    a->have_fwd = 1;
+    if (loss) *loss = a->loss;
+    return SCFM_OK;
+}
+
+/* ---- accessors ------------------------------------------------------------------------ */
+const float *scfm_model_hidden(const scfm_model *m, size_t layer) {
+    if (!m->acts || !m->acts->have_fwd || layer > m->cfg.num_hidden_layers) return NULL;
+    return m->acts->hidden[layer];
+}
+
+const float *scfm_model_logits(const scfm_model *m, size_t *rows, size_t *cols) {
+    const scfm_model_acts *a = m->acts;
+    if (!a || !a->have_fwd || m->head == SCFM_HEAD_NONE) return NULL;
+    size_t r = m->head == SCFM_HEAD_MLM ? a->in.n_mlm : m->head == SCFM_HEAD_SEQCLS ? a->in.B : a->N;
+    if (rows) *rows = r;
+    if (cols) *cols = m->head == SCFM_HEAD_MLM ? m->cfg.vocab_size : m->cfg.num_labels;
+    return a->logits;
+}
+
+const float *scfm_model_pooled(const scfm_model *m) {
+    if (!m->acts || !m->acts->have_fwd || m->head != SCFM_HEAD_SEQCLS) return NULL;
+    return m->acts->pooled;
+}
+
+size_t scfm_model_loss_count(const scfm_model *m) {
+    return m->acts && m->acts->have_fwd ? m->acts->n_valid : 0;
+}
+
+/* ---- encoder backward ----------------------------------------------------------------- */
+/* d_out holds dL/d(hidden[l+1]); on return d_in holds dL/d(hidden[l]) (overwritten). */
+static void layer_backward(scfm_model *m, size_t l) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    const scfm_bert_layer_params *p = &m->p.layers[l];
+    const scfm_bert_layer_params *g = &m->g.layers[l];
+    const scfm_layer_acts *la = &a->layers[l];
+    size_t N = a->N, H = c->hidden_size, I = c->intermediate_size, NH = c->num_attention_heads;
+    size_t NHf = N * H, NI = N * I;
+    float ph = c->hidden_dropout_prob, pa = c->attention_probs_dropout_prob;
+    uint64_t seed = a->seed;
+    const float *x = a->hidden[l];
+    float *dr2 = a->dt1, *dln1 = a->dt2, *dr1 = a->dq, *dff2 = a->dk;
+    /* output LayerNorm: hidden[l+1] = LN(r2) */
+    memset(dr2, 0, NHf * sizeof *dr2);
+    scfm_layernorm_backward(dr2, g->ln2_w, g->ln2_b, a->d_out, la->r2, p->ln2_w, la->mean2, la->rstd2, N, H);
+    /* r2 = dropout(fa W2 + b2) + ln1 */
+    memcpy(dln1, dr2, NHf * sizeof *dln1);
+    memset(dff2, 0, NHf * sizeof *dff2);
+    scfm_dropout_backward(dff2, dr2, NHf, ph, seed, scfm__drop_stream(SCFM_DROP_FFN_OUT, l));
+    memset(a->dI2, 0, NI * sizeof *a->dI2);
+    scfm_matmul_backward(a->dI2, g->ff2_w, g->ff2_b, dff2, la->fa, p->ff2_w, N, I, H);
+    memset(a->dI1, 0, NI * sizeof *a->dI1);
+    scfm_act_backward(a->dI1, la->f1, a->dI2, NI, c->hidden_act);
+    scfm_matmul_backward(dln1, g->ff1_w, g->ff1_b, a->dI1, la->ln1, p->ff1_w, N, H, I);
+    /* ln1 = LN(r1) */
+    memset(dr1, 0, NHf * sizeof *dr1);
+    scfm_layernorm_backward(dr1, g->ln1_w, g->ln1_b, dln1, la->r1, p->ln1_w, la->mean1, la->rstd1, N, H);
+    /* r1 = dropout(att Wo + bo) + x */
+    memcpy(a->d_in, dr1, NHf * sizeof *a->d_in);
+    float *dao = a->dt1, *datt = a->dt2;
+    memset(dao, 0, NHf * sizeof *dao);
+    scfm_dropout_backward(dao, dr1, NHf, ph, seed, scfm__drop_stream(SCFM_DROP_ATTN_OUT, l));
+    memset(datt, 0, NHf * sizeof *datt);
+    scfm_matmul_backward(datt, g->ao_w, g->ao_b, dao, la->att, p->ao_w, N, H, H);
+    /* attention */
+    float *dq = a->dq, *dk = a->dk, *dv = a->dv;
+    memset(dq, 0, NHf * sizeof *dq);
+    memset(dk, 0, NHf * sizeof *dk);
+    memset(dv, 0, NHf * sizeof *dv);
+    const scfm_bert_input *in = &a->in;
+    scfm_attention_backward(dq, dk, dv, datt, la->att, la->lse, la->q, la->k, la->v, in->offs, in->B, NH, H / NH,
+                            pa, seed, scfm__drop_stream(SCFM_DROP_ATTN_PROB, l));
+    scfm_matmul_backward(a->d_in, g->q_w, g->q_b, dq, x, p->q_w, N, H, H);
+    scfm_matmul_backward(a->d_in, g->k_w, g->k_b, dk, x, p->k_w, N, H, H);
+    scfm_matmul_backward(a->d_in, g->v_w, g->v_b, dv, x, p->v_w, N, H, H);
+}
+
+static void embed_backward(scfm_model *m) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    size_t N = a->N, H = c->hidden_size;
+    float *dln = a->dt1, *demb = a->dt2;
+    memset(dln, 0, N * H * sizeof *dln);
+    scfm_dropout_backward(dln, a->d_out, N * H, c->hidden_dropout_prob, a->seed, scfm__drop_stream(SCFM_DROP_EMB, 0));
+    memset(demb, 0, N * H * sizeof *demb);
+    scfm_layernorm_backward(demb, m->g.emb_ln_w, m->g.emb_ln_b, dln, a->emb, m->p.emb_ln_w, a->emb_mean,
+                            a->emb_rstd, N, H);
+    const int32_t *pos = a->in.pos ? a->in.pos : a->pos;
+    scfm_embedding_backward(m->g.wte, m->g.wpe, m->g.wtt, demb, a->in.ids, pos, N, H, c->pad_token_id);
+}
+
+int scfm_model_backward_scaled(scfm_model *m, float scale) {
+    scfm_model_acts *a = m->acts;
+    if (!a || !a->have_fwd || !a->fwd_train)
+        return scfm_error(SCFM_EINVAL, "backward: no training forward pass to differentiate");
+    if (!scfm__head_has_labels(m, &a->in))
+        return scfm_error(SCFM_EINVAL, "backward: the input carries no labels for the %s head", scfm_head_name(m->head));
+    int rc = scfm__model_ensure_grads(m);
+    if (!rc) rc = bacts_ensure(m);
+    if (rc) return rc;
+    size_t NH = a->N * m->cfg.hidden_size;
+    memset(a->d_out, 0, NH * sizeof *a->d_out);
+    scfm__head_backward(m, a->n_valid ? scale / (float)a->n_valid : 0.0f, a->d_out);
+    for (size_t l = m->cfg.num_hidden_layers; l-- > 0;) {
+        layer_backward(m, l);
+        float *t = a->d_out;
+        a->d_out = a->d_in;
+        a->d_in = t;
+    }
+    embed_backward(m);
+    return SCFM_OK;
+}
+
+int scfm_model_backward(scfm_model *m) { return scfm_model_backward_scaled(m, 1.0f); }

@@ -1,0 +1,137 @@
+/* Heads on top of the encoder, as transformers computes them:
+ *  MLM:    x = hidden[L][rows]; t = LN(act(x Wd + bd)); logits = t Wdec^T + bias  [M,V]
+ *  SEQCLS: pooled = tanh(hidden[L][first row] Wp + bp); logits = dropout(pooled) Wc + bc [B,C]
+ *  TOKCLS: logits = dropout(hidden[L]) Wc + bc  [N,C]
+ * Loss: mean cross-entropy over labelled rows (label -100 ignored). */
+#include <string.h>
+
+#include "heads.h"
+
+static float cls_dropout(const scfm_model *m) {
+    return m->cfg.classifier_dropout >= 0 ? m->cfg.classifier_dropout : m->cfg.hidden_dropout_prob;
+}
+
+int scfm__head_has_labels(const scfm_model *m, const scfm_bert_input *in) {
+    switch (m->head) {
+    case SCFM_HEAD_MLM: return in->mlm_labels != NULL && in->n_mlm > 0;
+    case SCFM_HEAD_SEQCLS: return in->seq_labels != NULL;
+    case SCFM_HEAD_TOKCLS: return in->tok_labels != NULL;
+    default: return 0;
+    }
+}
+
+static float mlm_forward(scfm_model *m, const scfm_bert_input *in, size_t *n_valid) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    size_t M = in->n_mlm, H = c->hidden_size, V = c->vocab_size;
+    const float *h = a->hidden[c->num_hidden_layers];
+    if (M == 0) return 0.0f;
+    for (size_t i = 0; i < M; i++) memcpy(a->hx + i * H, h + in->mlm_rows[i] * H, H * sizeof(float));
+    scfm_matmul_forward(a->ht, a->hx, m->p.mlm_dense_w, m->p.mlm_dense_b, M, H, H);
+    scfm_act_forward(a->hta, a->ht, M * H, c->hidden_act);
+    scfm_layernorm_forward(a->htl, a->hmean, a->hrstd, a->hta, m->p.mlm_ln_w, m->p.mlm_ln_b, M, H, c->layer_norm_eps);
+    scfm_matmul_forward(a->logits, a->htl, m->p.mlm_dec_w, m->p.mlm_bias, M, H, V);
+    if (!in->mlm_labels) return 0.0f;
+    return scfm_crossentropy_forward(a->losses, a->logits, in->mlm_labels, M, V, n_valid);
+}
+
+static float seqcls_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t seed, size_t *n_valid) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    size_t B = in->B, H = c->hidden_size, C = c->num_labels;
+    const float *h = a->hidden[c->num_hidden_layers];
+    float p = train ? cls_dropout(m) : 0.0f;
+    for (size_t b = 0; b < B; b++) memcpy(a->hx + b * H, h + in->offs[b] * H, H * sizeof(float));
+    scfm_matmul_forward(a->pz, a->hx, m->p.pool_w, m->p.pool_b, B, H, H);
+    scfm_act_forward(a->pooled, a->pz, B * H, SCFM_ACT_TANH);
+    scfm_dropout_forward(a->pd, a->pooled, B * H, p, seed, scfm__drop_stream(SCFM_DROP_CLS, c->num_hidden_layers));
+    scfm_matmul_forward(a->logits, a->pd, m->p.cls_w, m->p.cls_b, B, H, C);
+    if (!in->seq_labels) return 0.0f;
+    return scfm_crossentropy_forward(a->losses, a->logits, in->seq_labels, B, C, n_valid);
+}
+
+static float tokcls_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t seed, size_t *n_valid) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    size_t N = a->N, H = c->hidden_size, C = c->num_labels;
+    float p = train ? cls_dropout(m) : 0.0f;
+    scfm_dropout_forward(a->hd, a->hidden[c->num_hidden_layers], N * H, p, seed,
+                         scfm__drop_stream(SCFM_DROP_CLS, c->num_hidden_layers));
+    scfm_matmul_forward(a->logits, a->hd, m->p.cls_w, m->p.cls_b, N, H, C);
+    if (!in->tok_labels) return 0.0f;
+    return scfm_crossentropy_forward(a->losses, a->logits, in->tok_labels, N, C, n_valid);
+}
+
+float scfm__head_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t seed, size_t *n_valid) {
+    *n_valid = 0;
+    switch (m->head) {
+    case SCFM_HEAD_MLM: return mlm_forward(m, in, n_valid);
+    case SCFM_HEAD_SEQCLS: return seqcls_forward(m, in, train, seed, n_valid);
+    case SCFM_HEAD_TOKCLS: return tokcls_forward(m, in, train, seed, n_valid);
+    default: return 0.0f;
+    }
+}
+
+static void mlm_backward(scfm_model *m, float scale, float *dh) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    const scfm_bert_input *in = &a->in;
+    size_t M = in->n_mlm, H = c->hidden_size, V = c->vocab_size;
+    float *dtl = a->dt1, *dta = a->dt2, *dt = a->dq, *dx = a->dhx;
+    scfm_crossentropy_backward(a->logits, a->logits, in->mlm_labels, M, V, scale);
+    memset(dtl, 0, M * H * sizeof *dtl);
+    scfm_matmul_backward(dtl, m->g.mlm_dec_w, m->g.mlm_bias, a->logits, a->htl, m->p.mlm_dec_w, M, H, V);
+    memset(dta, 0, M * H * sizeof *dta);
+    scfm_layernorm_backward(dta, m->g.mlm_ln_w, m->g.mlm_ln_b, dtl, a->hta, m->p.mlm_ln_w, a->hmean, a->hrstd, M, H);
+    memset(dt, 0, M * H * sizeof *dt);
+    scfm_act_backward(dt, a->ht, dta, M * H, c->hidden_act);
+    memset(dx, 0, M * H * sizeof *dx);
+    scfm_matmul_backward(dx, m->g.mlm_dense_w, m->g.mlm_dense_b, dt, a->hx, m->p.mlm_dense_w, M, H, H);
+    for (size_t i = 0; i < M; i++) {
+        float *d = dh + in->mlm_rows[i] * H;
+        const float *s = dx + i * H;
+        for (size_t k = 0; k < H; k++) d[k] += s[k];
+    }
+}
+
+static void seqcls_backward(scfm_model *m, float scale, float *dh) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    const scfm_bert_input *in = &a->in;
+    size_t B = in->B, H = c->hidden_size, C = c->num_labels;
+    float *dpd = a->dt1, *dpooled = a->dt2, *dpz = a->dq, *dx = a->dhx;
+    scfm_crossentropy_backward(a->logits, a->logits, in->seq_labels, B, C, scale);
+    memset(dpd, 0, B * H * sizeof *dpd);
+    scfm_matmul_backward(dpd, m->g.cls_w, m->g.cls_b, a->logits, a->pd, m->p.cls_w, B, H, C);
+    memset(dpooled, 0, B * H * sizeof *dpooled);
+    scfm_dropout_backward(dpooled, dpd, B * H, cls_dropout(m), a->seed,
+                          scfm__drop_stream(SCFM_DROP_CLS, c->num_hidden_layers));
+    memset(dpz, 0, B * H * sizeof *dpz);
+    scfm_act_backward(dpz, a->pz, dpooled, B * H, SCFM_ACT_TANH);
+    memset(dx, 0, B * H * sizeof *dx);
+    scfm_matmul_backward(dx, m->g.pool_w, m->g.pool_b, dpz, a->hx, m->p.pool_w, B, H, H);
+    for (size_t b = 0; b < B; b++) {
+        float *d = dh + in->offs[b] * H;
+        for (size_t k = 0; k < H; k++) d[k] += dx[b * H + k];
+    }
+}
+
+static void tokcls_backward(scfm_model *m, float scale, float *dh) {
+    scfm_model_acts *a = m->acts;
+    const scfm_bert_config *c = &m->cfg;
+    size_t N = a->N, H = c->hidden_size, C = c->num_labels;
+    float *dhd = a->dt1;
+    scfm_crossentropy_backward(a->logits, a->logits, a->in.tok_labels, N, C, scale);
+    memset(dhd, 0, N * H * sizeof *dhd);
+    scfm_matmul_backward(dhd, m->g.cls_w, m->g.cls_b, a->logits, a->hd, m->p.cls_w, N, H, C);
+    scfm_dropout_backward(dh, dhd, N * H, cls_dropout(m), a->seed, scfm__drop_stream(SCFM_DROP_CLS, c->num_hidden_layers));
+}
+
+void scfm__head_backward(scfm_model *m, float scale, float *dh) {
+    switch (m->head) {
+    case SCFM_HEAD_MLM: mlm_backward(m, scale, dh); break;
+    case SCFM_HEAD_SEQCLS: seqcls_backward(m, scale, dh); break;
+    case SCFM_HEAD_TOKCLS: tokcls_backward(m, scale, dh); break;
+    default: break;
+    }
+}
