@@ -192,7 +192,10 @@ static void check_training(const char *dir, const scfm_safetensors *st, scfm_hea
         snprintf(name, sizeof name, "final.%s", t->name);
         float *want = st_f32(st, name, &n);
         CHECK(want && n == t->numel, "%s: %s in state", dir, name);
-        if (want && n == t->numel) cmp(name, m->params + t->offset, want, n, 1e-4, 0);
+        /* absolute floor 1e-4 (the issue's tolerance): AdamW normalizes each gradient
+         * element, so an element whose gradient is float noise in both implementations
+         * moves by a few lr*1e-3 in either direction */
+        if (want && n == t->numel) cmp(name, m->params + t->offset, want, n, 1e-4, 1e-4);
         free(want);
     }
     scfm_adamw_free(&opt);
