@@ -15,10 +15,16 @@ expected values computed with scipy/numpy/anndata as plain text:
                          renders them (ints as integers, floats shortest round-trip, bools 1/0,
                          categoricals as category text, missing as "")
     pbmc4k_total.txt     "n_cells n_genes nnz total" of the full shared directory (scipy)
-Corrupt variants (bad_*.h5ad) are tiny 3 x 4 files.
+Corrupt variants are tiny 3 x 4 files (tiny.h5ad is the valid original, tiny_dense.h5ad the
+same matrix dense): bad_indptr/bad_index/bad_nan/bad_neg.h5ad (edited X arrays),
+bad_shape.h5ad (X shape attr 3 x 5, var has 4), bad_dense_shape.h5ad (dense X 3 x 3),
+bad_neg.loom, bad_nan.csv, bad_number.csv ("x7" at line 3, column 3), tenx_two_genomes.h5
+(v2 with hg19 and mm10: needs the genome option). Gzip files are written with mtime 0 so
+reruns are byte-identical.
 """
 import argparse
 import gzip
+import io
 import os
 import shutil
 
@@ -234,7 +240,8 @@ def write_mtx_dir(d, x, genes, ens, cells, labels, gz, three_col, shuffle):
         ent[big[0]] = (r, c, v - 1)
         ent.append((r, c, 1))  # a duplicate entry: summed by readers (scipy semantics)
         ent = [ent[i] for i in rng.permutation(len(ent))]
-    op = (lambda p: gzip.open(p + ".gz", "wt")) if gz else (lambda p: open(p, "w"))
+    # mtime=0: byte-identical output on every run
+    op = (lambda p: io.TextIOWrapper(gzip.GzipFile(p + ".gz", "wb", mtime=0))) if gz else (lambda p: open(p, "w"))
     with op(os.path.join(d, "matrix.mtx")) as f:
         f.write("%%MatrixMarket matrix coordinate integer general\n%metadata_json: {}\n")
         f.write("%d %d %d\n" % (len(genes), len(cells), len(ent)))
@@ -270,6 +277,41 @@ def write_bad(out):
         shutil.copy(base, p)
         with h5py.File(p, "r+") as f:
             f[ds][...] = val
+    # X's shape attribute disagrees with var (5 genes claimed, var has 4)
+    p = os.path.join(out, "bad_shape.h5ad")
+    shutil.copy(base, p)
+    with h5py.File(p, "r+") as f:
+        f["X"].attrs["shape"] = np.array([3, 5], dtype=np.int64)
+    # dense X with 3 columns while var has 4 genes
+    p = os.path.join(out, "bad_dense_shape.h5ad")
+    shutil.copy(base, p)
+    with h5py.File(p, "r+") as f:
+        del f["X"]
+        f["X"] = x.toarray()[:, :3]
+    # a dense X that anndata reads: with the CSR variants above it gives the same matrix
+    ad.AnnData(X=x.toarray(), obs=pd.DataFrame(index=["c0", "c1", "c2"]),
+               var=pd.DataFrame(index=list("ABCD"))).write_h5ad(os.path.join(out, "tiny_dense.h5ad"))
+    # 10x v2 file with two genomes (needs the genome option)
+    m = sp.csc_matrix(x.toarray().T.astype(np.int32))
+    with h5py.File(os.path.join(out, "tenx_two_genomes.h5"), "w") as f:
+        for gname, genes in (("hg19", ["A", "B", "C", "D"]), ("mm10", ["a", "b", "c", "d"])):
+            g = f.create_group(gname)
+            g["barcodes"] = np.array([b"c0", b"c1", b"c2"])
+            g["genes"] = np.array([s.encode() for s in genes])
+            g["gene_names"] = np.array([s.encode() for s in genes])
+            g["data"], g["indices"] = m.data, m.indices.astype(np.int64)
+            g["indptr"], g["shape"] = m.indptr.astype(np.int64), np.array(m.shape, dtype=np.int32)
+    # loom with a negative value and a csv with a NaN
+    with h5py.File(os.path.join(out, "bad_neg.loom"), "w") as f:
+        f["matrix"] = np.array([[1, 0, -2], [0, 3, 0]], dtype=np.float32)  # 2 genes x 3 cells
+        for gname in ("row_attrs", "col_attrs", "row_graphs", "col_graphs", "layers", "attrs"):
+            f.create_group(gname)
+        vlen(f["row_attrs"], "Gene", ["G1", "G2"])
+        vlen(f["col_attrs"], "CellID", ["c0", "c1", "c2"])
+    with open(os.path.join(out, "bad_nan.csv"), "w") as f:
+        f.write(",A,B\nc0,1,2\nc1,nan,3\n")
+    with open(os.path.join(out, "bad_number.csv"), "w") as f:
+        f.write(",A,B\nc0,1,2\nc1,4,x7\n")
 
 
 def main():
