@@ -6,7 +6,8 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${SCFM_BUILD:-build}
-export SCFM_BIN="$PWD/$BUILD/scfm"
+case $BUILD in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
+export SCFM_BIN="$BUILD/scfm"
 export SCFM_SHARED_DATA=${SCFM_SHARED_DATA:-$(cd .. && pwd)/shared/data}
 export SCFM_PYTHON=${SCFM_PYTHON:-$PWD/.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}

@@ -21,6 +21,8 @@ static void tokenize_help(void) {
         "  --gene-column COL          var column / loom row attr / features column holding gene IDs or symbols\n"
         "  --matrix M                 h5ad: X (default), raw/X or layers/<name>; loom: a layer name\n"
         "  --format F                 auto (default), h5ad, mtx, 10x-h5, loom, csv, tsv\n"
+        "  --genes-in-rows            csv/tsv: one gene per row (default: one cell per row)\n"
+        "  --genome G                 10x h5 (CellRanger 2): the genome group to read\n"
         "  --to-species human|mouse   convert gene IDs to this species through --orthologs first\n"
         "  --orthologs FILE           BioMart csv or HCOP tsv ortholog table\n"
         "  --ortholog-min-support N   HCOP: keep pairs supported by >= N databases\n"
@@ -48,7 +50,7 @@ typedef struct {
 } tok_args;
 
 static const char *const VALUE_OPTS[] = {
-    "-o", "--out", "--mode", "--vocab", "--medians", "--gene-names", "--gene-column", "--matrix", "--format",
+    "-o", "--out", "--mode", "--vocab", "--medians", "--gene-names", "--gene-column", "--matrix", "--genome", "--format",
     "--to-species", "--species", "--orthologs", "--obs", "--norm", "--max-len", "--chunk", "--shard-cells",
     "--threads", "--ortholog-min-support", NULL};
 
@@ -95,6 +97,7 @@ static int parse_str_opt(tok_args *t, const char *opt, const char *val, int *rc)
     else if (!strcmp(opt, "--gene-names")) t->names[t->o.n_gene_name_paths++] = val;
     else if (!strcmp(opt, "--gene-column")) t->o.gene_column = val;
     else if (!strcmp(opt, "--matrix")) t->o.matrix = val;
+    else if (!strcmp(opt, "--genome")) t->o.genome = val;
     else if (!strcmp(opt, "--format")) t->o.format = !strcmp(val, "auto") ? NULL : val;
     else if (!strcmp(opt, "--to-species")) { *rc = parse_choice(opt, val, "human", "mouse", &c); t->o.to_species = val; }
     else if (!strcmp(opt, "--species")) { *rc = parse_choice(opt, val, "human", "mouse", &c); t->o.species = val; }
@@ -114,6 +117,7 @@ static int parse_flag(tok_args *t, const char *opt) {
     else if (!strcmp(opt, "--ignore-n-counts")) t->o.ignore_file_n_counts = 1;
     else if (!strcmp(opt, "--allow-non-integer")) t->o.allow_non_integer = 1;
     else if (!strcmp(opt, "--force")) t->o.force = 1;
+    else if (!strcmp(opt, "--genes-in-rows")) t->o.genes_in_rows = 1;
     else return 0;
     return 1;
 }

@@ -194,6 +194,8 @@ typedef struct {
     const char *gene_column;          /* reader option (NULL = format default) */
     const char *matrix;               /* reader option: h5ad layer / raw/X (NULL = X) */
     const char *format;               /* reader option (NULL = auto) */
+    int genes_in_rows;                /* reader option: csv/tsv with one gene per row */
+    const char *genome;               /* reader option: 10x h5 v2 genome group */
     const char *to_species;           /* NULL, "human", "mouse": convert IDs through orthologs */
     const char *from_species;         /* source species for orthologs (NULL = the other one) */
     const char *orthologs_path;       /* required with to_species */

@@ -11,6 +11,12 @@
 #include "scfm/core.h"
 
 /* ---- vocabulary: token string <-> id (0..size-1, dense) ---------------------------- */
+/* scfm_vocab_load: a Geneformer token_dictionary pickle (detected by content) or a
+ * token<TAB>id text file, gzipped or plain (scfm's vocab.tsv, Geneformer's TSV dumps; "\r\n"
+ * line ends, blank lines and '#' comment lines are accepted). Ids must be integers, unique
+ * and dense (0..n-1); tokens unique, without tabs or line breaks. NULL on failure with an
+ * error naming the file: SCFM_EIO (cannot open/read), SCFM_EFORMAT (corrupt gzip, rejected
+ * pickle, bad line, duplicate or non-dense ids). Lookup is a hash table, exact match. */
 typedef struct scfm_vocab scfm_vocab;
 scfm_vocab *scfm_vocab_load(const char *path);           /* .pkl, .tsv, .tsv.gz */
 void scfm_vocab_free(scfm_vocab *v);
@@ -20,38 +26,68 @@ int64_t scfm_vocab_lookup(const scfm_vocab *v, const char *token); /* -1 if abse
 /* Special ids or -1: "<pad>", "<mask>", "<cls>", "<eos>". */
 int64_t scfm_vocab_special(const scfm_vocab *v, const char *name);
 /* Stable 64-bit hash of the (id, token) list, printed as 16 hex digits; recorded in corpora
- * and checkpoints so mismatches are detected. */
+ * and checkpoints so mismatches are detected. Definition: FNV-1a 64-bit (offset basis
+ * 0xcbf29ce484222325, prime 0x100000001b3) over the bytes of the lines "<id>\t<token>\n"
+ * for id = 0, 1, ..., size-1 (id in decimal). E.g. in Python:
+ *   h = 0xcbf29ce484222325
+ *   for b in "".join(f"{i}\t{t}\n" for i, t in enumerate(tokens)).encode():
+ *       h = ((h ^ b) * 0x100000001b3) % 2**64 */
 uint64_t scfm_vocab_hash(const scfm_vocab *v);
 int scfm_vocab_write_tsv(const scfm_vocab *v, const char *path) SCFM_WUR; /* atomic */
 
 /* ---- medians: per vocabulary id (NaN for specials / genes without a median) ---------- */
-/* Loads a token->median dictionary and aligns it to `v`. Genes in v without a median: NaN. */
+/* Loads a token->median dictionary (.pkl, or token<TAB>value .tsv[.gz]) and aligns it to `v`
+ * (*medians_out: malloc'd array of scfm_vocab_size(v) doubles). Genes in v without a median:
+ * NaN; dictionary genes outside v are ignored. SCFM_EFORMAT for a non-numeric value or a
+ * repeated key, SCFM_EDATA for a negative one; errors name the file. */
 int scfm_medians_load(const char *path, const scfm_vocab *v, double **medians_out) SCFM_WUR;
 
 /* ---- gene-ID normalization and symbol mapping ---------------------------------------- */
 /* Normalize an identifier in place: trim whitespace, upper-case, strip an Ensembl version
  * suffix ("ENSG00000141510.17" -> "ENSG00000141510"). */
 void scfm_gene_normalize(char *id);
-int scfm_is_ensembl_id(const char *id);  /* ENS[A-Z]*G digits */
+int scfm_is_ensembl_id(const char *id);  /* ENS[A-Z]*G digits, or ENS[A-Z]*GR digits (V1's old
+                                            PAR-on-Y IDs such as ENSGR0000002586) */
 typedef struct scfm_gene_map scfm_gene_map; /* symbol (normalized) -> Ensembl ID */
-/* From gene_name_id_dict (.pkl/.tsv[.gz]) or an Ensembl gene table (csv[.gz] with gene_id,
- * gene_name[, biotype] columns). Several files can be added to one map. */
+/* From gene_name_id_dict (.pkl/.tsv[.gz]) or an Ensembl gene table (csv/tsv[.gz] whose header
+ * names gene_id and gene_name columns, optionally biotype or gene_biotype; CSV quotes are
+ * honoured). Symbols and IDs are normalized; rows whose ID is not an Ensembl ID or whose
+ * symbol is empty are skipped. When a symbol has several IDs (within a file or across the
+ * files added) the first one added is kept and the symbol counted as ambiguous. Lookups
+ * normalize their argument. add_file: SCFM_EIO / SCFM_EFORMAT naming the file; a file without
+ * a single usable pair is an SCFM_EFORMAT error. */
 scfm_gene_map *scfm_gene_map_new(void);
 int scfm_gene_map_add_file(scfm_gene_map *m, const char *path) SCFM_WUR;
 const char *scfm_gene_map_lookup(const scfm_gene_map *m, const char *symbol); /* NULL if absent */
 /* Biotype of an Ensembl ID if the map was loaded from a gene table, else NULL. */
 const char *scfm_gene_map_biotype(const scfm_gene_map *m, const char *ensembl_id);
+size_t scfm_gene_map_size(const scfm_gene_map *m);        /* distinct symbols */
+/* Symbols seen with more than one Ensembl ID (the first ID added is kept). */
+size_t scfm_gene_map_n_ambiguous(const scfm_gene_map *m);
 void scfm_gene_map_free(scfm_gene_map *m);
 
 /* ---- orthologs ------------------------------------------------------------------------ */
+/* Rows are filtered first (BioMart: homology type ortholog_one2one when one2one_only, else
+ * any ortholog_*; confidence >= min_confidence when min_confidence > 0. HCOP: mouse rows
+ * (taxon 10090) with support_n >= min_support). IDs are normalized; rows without Ensembl IDs
+ * on both sides are skipped; duplicate pairs count once. Then:
+ *  - one2one_only: a pair is kept when its source has no other target and its target no
+ *    other source among the filtered pairs;
+ *  - otherwise ("many2one"): a pair is kept when its source has exactly one target; several
+ *    sources may share a target (callers sum their counts); sources with several targets
+ *    are dropped.
+ * scfm_orthologs_rule: "<biomart|hcop>:<from>-><to>:<one2one|many2one>:<conf|support>>=N",
+ * e.g. "biomart:mouse->human:one2one:conf>=0". A BioMart export may be read in either
+ * direction (the partner species comes from its "<Species> gene stable ID" column). */
 typedef struct {
-    int one2one_only;      /* default 1: keep only ortholog_one2one (BioMart) / pairs whose both
-                              sides are unique after filtering (HCOP) */
+    int one2one_only;      /* default 1 (NULL opts = {1, 0, 0}) */
     int min_support;       /* HCOP: minimum support_n (databases agreeing), default 0 */
-    int min_confidence;    /* BioMart: require high-confidence flag (1) if set */
+    int min_confidence;    /* BioMart: minimum "orthology confidence" (0 low, 1 high); 0 = any */
 } scfm_ortholog_opts;
 typedef struct scfm_orthologs scfm_orthologs; /* source-species ID -> target-species ID */
 /* from/to: "human" or "mouse". Reads BioMart csv[.gz] (either direction) or HCOP tsv[.gz]. */
+/* NULL on failure: SCFM_EINVAL (species), SCFM_EIO/SCFM_EFORMAT naming the file, SCFM_EDATA if
+ * no pair passes the filters. */
 scfm_orthologs *scfm_orthologs_load(const char *path, const char *from, const char *to,
                                     const scfm_ortholog_opts *o);
 const char *scfm_orthologs_lookup(const scfm_orthologs *o, const char *id); /* NULL if none */
@@ -70,14 +106,26 @@ typedef struct {
     size_t n_genes, n_mapped, n_unique_ids; /* input genes, genes reaching the vocab, distinct ids */
     size_t n_not_id, n_no_ortholog, n_not_in_vocab; /* why genes were dropped */
 } scfm_gene_resolution;
+/* Per input gene: normalize; if it is not an Ensembl ID, map it through o->names (no names,
+ * or unknown symbol: n_not_id); then through o->orthologs if given (none: n_no_ortholog);
+ * then look the ID up in v (absent: n_not_in_vocab). n_mapped + the three drop counts =
+ * n_genes. out->vocab_id is malloc'd; free with scfm_gene_resolution_free. o may be NULL. */
 int scfm_genes_resolve(const char *const *genes, size_t n_genes, const scfm_vocab *v,
                        const scfm_resolve_opts *o, scfm_gene_resolution *out) SCFM_WUR;
 void scfm_gene_resolution_free(scfm_gene_resolution *r);
 
 /* ---- mergeable per-gene median digests (for `scfm vocab build`) ---------------------- */
-/* Relative-error quantile sketch per gene (DDSketch-style log buckets): the reported median
- * is within SCFM_DIGEST_REL_ERR relative error of a value between the two middle order
- * statistics. Digests of separate datasets merge exactly (bucket counts add). */
+/* Relative-error quantile sketch per gene (DDSketch-style log buckets, gamma = (1+a)/(1-a),
+ * a = SCFM_DIGEST_REL_ERR; bucket k = ceil(log(v)/log(gamma)) holds (gamma^(k-1), gamma^k]
+ * and is represented by 2 gamma^k/(gamma+1)). With n values, scfm_digests_median returns
+ * the mean of the representatives of the order statistics of 0-based ranks floor((n-1)/2)
+ * and ceil((n-1)/2): within relative error a of the exact median (numpy.median, the mean of
+ * the two middle values). Digests of separate datasets merge exactly (bucket counts add).
+ * scfm_digests_add: SCFM_EINVAL for a gene out of range, SCFM_EDATA unless 0 < value < inf.
+ * scfm_digests_merge: SCFM_EMISMATCH if the gene counts differ.
+ * File: see src/genes/digests.c (magic "SCFMDGST", version 1, FNV-1a-64 checksum), written
+ * atomically. scfm_digests_load returns, in *gene_ids_out when not NULL, a NULL-terminated
+ * array of malloc'd strings (free each, then the array); errors name the file. */
 #define SCFM_DIGEST_REL_ERR 0.005
 typedef struct scfm_digests scfm_digests;
 scfm_digests *scfm_digests_new(size_t n_genes);
@@ -85,6 +133,7 @@ int scfm_digests_add(scfm_digests *d, size_t gene, double value) SCFM_WUR;  /* v
 int scfm_digests_merge(scfm_digests *into, const scfm_digests *from) SCFM_WUR;
 double scfm_digests_median(const scfm_digests *d, size_t gene); /* NaN if no values */
 uint64_t scfm_digests_count(const scfm_digests *d, size_t gene);
+size_t scfm_digests_n_genes(const scfm_digests *d);
 int scfm_digests_save(const scfm_digests *d, const char *const *gene_ids, const char *path) SCFM_WUR;
 scfm_digests *scfm_digests_load(const char *path, char ***gene_ids_out);
 void scfm_digests_free(scfm_digests *d);

@@ -198,7 +198,7 @@ typedef struct {
 static uint64_t fnv1a_file(const char *path, int *ok) {
     char *data = NULL;
     size_t len = 0;
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 14695981039346656037ULL;
     *ok = scfm_read_file(path, &data, &len) == SCFM_OK;
     for (size_t i = 0; *ok && i < len; i++) h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
     free(data);
@@ -507,7 +507,7 @@ static int run_file(tok_run *t, const char *path) {
     tok_file f;
     memset(&f, 0, sizeof f);
     f.path = path;
-    scfm_reader_opts ro = {path, o->format, o->matrix, o->gene_column, 0, t->chunk_cells, NULL};
+    scfm_reader_opts ro = {path, o->format, o->matrix, o->gene_column, o->genes_in_rows, t->chunk_cells, o->genome};
     if (!(f.r = scfm_reader_open(&ro))) return SCFM_EFORMAT;
     int rc = file_resolve(t, &f);
     if (!rc) rc = file_select_obs(t, &f);

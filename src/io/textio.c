@@ -146,7 +146,7 @@ int io_read_tsv_column(const char *path, size_t col, io_strlist *out, size_t *n_
 
 /* ---- string map (open addressing, FNV-1a) ------------------------------------------------- */
 static size_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 14695981039346656037ULL;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return (size_t)h;
 }

@@ -1,0 +1,210 @@
+/* Analysis: statistics (rank-sum tests, FDR, cosine similarity, classification metrics,
+ * stratified splits), cell and gene embeddings from a model and a token corpus (SPEC
+ * section 7), and output writers (.npy, .tsv, .h5ad when built with HDF5).
+ *
+ * Return codes: functions returning int give SCFM_OK or a negative scfm_status with a
+ * message in scfm_last_error(); nothing here prints or exits. */
+#ifndef SCFM_ANALYSIS_H
+#define SCFM_ANALYSIS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "scfm/core.h"
+#include "scfm/corpus.h"
+#include "scfm/model.h"
+
+/* ======================================================================================
+ * Statistics (src/analysis/stats.c)
+ * ====================================================================================== */
+
+/* Two-sample Wilcoxon rank-sum / Mann-Whitney U test, normal approximation, two-sided.
+ *   SCFM_RANKSUM_SCIPY_RANKSUMS: scipy.stats.ranksums(x, y): z = (R_x - n_x(n+1)/2) /
+ *       sqrt(n_x n_y (n+1)/12) with mid-ranks and NO tie correction; p = 2 sf(|z|).
+ *   SCFM_RANKSUM_MWU: scipy.stats.mannwhitneyu(x, y, method='asymptotic',
+ *       use_continuity=False): U = max(U_x, U_y), tie-corrected variance
+ *       n_x n_y/12 ((n+1) - sum(t^3-t)/(n(n-1))); z = (U - n_x n_y/2)/s; p = 2 sf(z), <= 1.
+ *   SCFM_RANKSUM_MWU_CC: the same with use_continuity=True (scipy's default): U - 0.5.
+ * stat receives U_x (MWU kinds; scipy's returned statistic) or z (RANKSUMS); z receives the
+ * signed z score of x relative to y (positive when x tends to be larger) in every kind.
+ * Degenerate variance (all values tied): z = 0, p = 1 (scipy gives NaN).
+ * Returns SCFM_OK, SCFM_EINVAL (an empty sample, a NaN value), SCFM_ENOMEM. stat/z may be NULL. */
+typedef enum { SCFM_RANKSUM_SCIPY_RANKSUMS = 0, SCFM_RANKSUM_MWU = 1, SCFM_RANKSUM_MWU_CC = 2 } scfm_ranksum_kind;
+int scfm_ranksum_test(const double *x, size_t nx, const double *y, size_t ny, scfm_ranksum_kind kind,
+                      double *stat, double *z, double *p) SCFM_WUR;
+
+/* Two-sided normal tail: 2 * P(Z > |z|) = erfc(|z|/sqrt 2). */
+double scfm_normal_two_sided_p(double z);
+
+/* Mid-ranks (1-based, ties get the mean of their ranks, as scipy.stats.rankdata) of
+ * v[n] into ranks[n]; *tie_term (may be NULL) receives sum(t^3 - t) over tie groups.
+ * Returns SCFM_OK, SCFM_EINVAL (NaN), SCFM_ENOMEM. */
+int scfm_rankdata(const double *v, size_t n, double *ranks, double *tie_term) SCFM_WUR;
+
+/* Benjamini-Hochberg adjusted p-values (scipy.stats.false_discovery_control(p, method='bh')
+ * = statsmodels multipletests(p, method='fdr_bh')[1]): q_(i) = min_{j>=i} p_(j) m / j,
+ * clipped to 1, in input order. q may alias p. Returns SCFM_OK, SCFM_EINVAL (a p outside
+ * [0,1] or NaN), SCFM_ENOMEM. */
+int scfm_fdr_bh(const double *p, size_t n, double *q) SCFM_WUR;
+
+/* Cosine similarity of float vectors (accumulated in double), torch's definition:
+ * x.y / max(|x| |y|, 1e-8). */
+double scfm_cosine(const float *x, const float *y, size_t n);
+double scfm_cosine_d(const double *x, const double *y, size_t n);
+
+/* Classification metrics over n samples with labels in [0, C) (sklearn conventions).
+ * confusion [C*C] row = true class, column = predicted (may be NULL); precision / recall /
+ * f1 / support [C] (may be NULL; 0 where undefined, sklearn's zero_division=0);
+ * accuracy and macro_f1: mean of F1 over classes that occur in truth or prediction
+ * (sklearn's f1_score(average='macro') on the labels present). Returns SCFM_OK or
+ * SCFM_EINVAL (a label outside [0, C), n == 0, C == 0). */
+typedef struct {
+    double accuracy, macro_f1;
+    size_t n, n_classes, n_present;
+} scfm_cls_metrics;
+int scfm_cls_metrics_compute(const int32_t *truth, const int32_t *pred, size_t n, size_t C,
+                             scfm_cls_metrics *out, size_t *confusion, double *precision,
+                             double *recall, double *f1, size_t *support) SCFM_WUR;
+
+/* Stratified split into train (0) / validation (1) / test (2): within each class the
+ * indices are shuffled with a seeded scfm_rng (xoshiro; seed -> same split on every
+ * machine), then n_val = round(n_c * val_frac), n_test = round(n_c * test_frac) (rounded
+ * half up), the rest train; a class keeps at least one training cell when it has any
+ * (val/test shrink first). labels[n] in [0, C) or -1 (unlabelled: assigned -1).
+ * split[n] receives 0/1/2/-1. Returns SCFM_OK, SCFM_EINVAL (fractions negative or
+ * summing above 1, label out of range), SCFM_ENOMEM. */
+int scfm_stratified_split(const int32_t *labels, size_t n, size_t C, double val_frac, double test_frac,
+                          uint64_t seed, int8_t *split) SCFM_WUR;
+
+/* ======================================================================================
+ * Embeddings (src/analysis/embed.c)
+ * ====================================================================================== */
+typedef enum { SCFM_POOL_MEAN = 0, SCFM_POOL_CLS = 1 } scfm_pool;
+
+typedef struct {
+    long layer;            /* hidden-state index: 0 = embeddings output, 1..L = encoder
+                              layers; negative counts from the end (-1 = L, -2 = L-1).
+                              Default -2: the second-to-last layer (Geneformer). */
+    scfm_pool pool;        /* MEAN over non-special, non-pad tokens (default) or the <cls> state */
+    size_t batch_tokens;   /* tokens per forward batch (0 = 16384; a longer cell runs alone) */
+    size_t batch_cells;    /* cells per forward batch (0 = 64) */
+    int truncate;          /* cells longer than the model's positions are cut (else SCFM_EINVAL) */
+    int genes;             /* also accumulate per-gene mean contextual embeddings */
+} scfm_embed_opts;
+void scfm_embed_opts_init(scfm_embed_opts *o);
+
+/* Per-gene embeddings: sum[V*H] (double) and count[V] of token states per vocabulary id,
+ * accumulated over the embedded cells at the same layer as the cell embedding. */
+typedef struct {
+    size_t V, H;
+    double *sum;
+    uint64_t *count;
+} scfm_gene_embed;
+void scfm_gene_embed_free(scfm_gene_embed *g);
+/* Mean of token id t into out[H] (zeros when count is 0). */
+void scfm_gene_embed_mean(const scfm_gene_embed *g, size_t t, float *out);
+
+/* Special-token mask for a vocabulary of V ids: 1 for "<...>" tokens (pad, mask, cls, eos)
+ * from the corpus's vocab.tsv; when that cannot be read, ids < 2 (v1) or < 4 (v2).
+ * *mask is malloc'ed [V]. Returns SCFM_OK or SCFM_ENOMEM. */
+int scfm_embed_special_mask(const scfm_corpus *c, size_t V, uint8_t **mask) SCFM_WUR;
+
+/* Checks that a model and a corpus share their vocabulary: the model's config
+ * "scfm_vocab_hash" (when present) must equal the corpus's vocab hash; otherwise
+ * model_dir/vocab.tsv (when present) must hash to it; in any case every token id must fit
+ * the model (corpus vocab_size <= model vocab_size; equal when nothing else is known).
+ * model_dir may be NULL. Returns SCFM_OK or SCFM_EMISMATCH naming both. */
+int scfm_embed_check_vocab(const scfm_model *m, const char *model_dir, const scfm_corpus *c) SCFM_WUR;
+
+/* Embeds cells[n] (corpus indices; NULL = 0..n-1) into out[n * H] (row i for cells[i]),
+ * batching cells of similar length (packed, no padding). When o->genes, *genes (must be
+ * zeroed, or from a previous call with the same model) accumulates per-gene sums.
+ * The model must be loaded with any head; only hidden states are used (eval mode).
+ * Returns SCFM_OK, SCFM_EINVAL (layer out of range, a cell longer than the model's
+ * positions without truncate, CLS pooling on cells that do not start with <cls>, a token
+ * id >= vocab size, an empty cell for MEAN pooling gets zeros), SCFM_ENOMEM. */
+int scfm_embed_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, size_t n,
+                     const scfm_embed_opts *o, float *out, scfm_gene_embed *genes) SCFM_WUR;
+
+/* Pools one sequence's hidden states h[len*H] into out[H] (used by embed and perturb):
+ * MEAN over positions whose token is not special (mask[id] == 0), CLS = row 0. */
+void scfm_embed_pool(const float *h, const int32_t *ids, size_t len, size_t H, scfm_pool pool,
+                     const uint8_t *special, float *out);
+
+/* ======================================================================================
+ * Writers (src/analysis/npy.c)
+ * ====================================================================================== */
+/* NumPy .npy v1.0, little-endian float32 ("<f4") or float64 ("<f8"), C order, shape
+ * (rows, cols) or (rows,) when cols == 0. Written atomically. SCFM_OK, SCFM_EIO, SCFM_ENOMEM. */
+int scfm_npy_write_f32(const char *path, const float *data, size_t rows, size_t cols) SCFM_WUR;
+int scfm_npy_write_f64(const char *path, const double *data, size_t rows, size_t cols) SCFM_WUR;
+
+/* Embedding table as TSV: header "cell_id<TAB>obs names...<TAB>0<TAB>1..."; then one row per
+ * cell (ids[i], obs[i*n_obs + k], values with %.9g). ids/obs may be NULL (column left out
+ * for NULL ids: then the header has only the obs names and dims). Written atomically. */
+int scfm_embed_write_tsv(const char *path, const float *emb, size_t n, size_t H,
+                         const char *const *ids, const char *const *obs_names, size_t n_obs,
+                         const char *const *obs) SCFM_WUR;
+
+/* AnnData .h5ad with obs (index = cell ids, string columns obs_names), an empty var, no X
+ * (anndata reads it as X = None) and obsm[key] = emb [n, H] float32; uns/scfm_command
+ * records the command line when given. Atomic. Only with HDF5 (SCFM_HAVE_HDF5); otherwise
+ * returns SCFM_EINVAL saying the build lacks HDF5. */
+int scfm_h5ad_write_embedding(const char *path, const char *key, const float *emb, size_t n, size_t H,
+                              const char *const *ids, const char *const *obs_names, size_t n_obs,
+                              const char *const *obs, const char *command) SCFM_WUR;
+/* 1 when the library was built with HDF5. */
+int scfm_have_hdf5(void);
+
+/* ======================================================================================
+ * In-silico perturbation (src/analysis/perturb.c, SPEC section 7)
+ * ====================================================================================== */
+typedef enum { SCFM_PERTURB_DELETE = 0, SCFM_PERTURB_OVEREXPRESS = 1 } scfm_perturb_mode;
+
+/* One cell's perturbed tokens. tok[len] is the cell; start = 1 when it begins with <cls>
+ * (V2: nothing moves before it), else 0. out needs room for len + 1 tokens.
+ *   DELETE: every occurrence of gene removed (*out_len = len - 1); SCFM_ENOTFOUND when absent.
+ *   OVEREXPRESS: gene moved to position `start` (same length) or, when absent, inserted there
+ *   (len + 1), and cut to max_len. *orig_len receives how many leading tokens of the
+ *   original to compare with: len, or min(len, *out_len) after an insertion (SPEC: both
+ *   truncated to the same length). Returns SCFM_OK, SCFM_ENOTFOUND, SCFM_EINVAL. */
+int scfm_perturb_tokens(const int32_t *tok, size_t len, int32_t gene, scfm_perturb_mode mode, size_t start,
+                        size_t max_len, int32_t *out, size_t *out_len, size_t *orig_len) SCFM_WUR;
+
+typedef struct {
+    scfm_perturb_mode mode;
+    const int32_t *genes;   /* token ids to perturb; NULL = every gene token of each cell (DELETE only) */
+    size_t n_genes;
+    const float *goal;      /* optional [H] goal-state embedding: shift = cos(p, goal) - cos(o, goal);
+                               NULL: shift = cos(p, o) (1 = no change) */
+    scfm_embed_opts embed;  /* layer, pooling, batch sizes, truncate (genes ignored) */
+} scfm_perturb_opts;
+void scfm_perturb_opts_init(scfm_perturb_opts *o);
+
+/* Per-gene shifts gathered over cells: for vocabulary id t, shifts[t][0..n[t]). */
+typedef struct {
+    size_t V;
+    double **shifts;
+    size_t *n, *cap;
+    size_t n_cells, n_perturbations;
+} scfm_perturb_result;
+void scfm_perturb_result_free(scfm_perturb_result *r);
+
+/* Perturbs cells[n] (NULL = 0..n-1) of the corpus, all copies of one cell in shared
+ * batches, and appends each (gene, cell) shift to *r (zero it before the first call).
+ * Returns SCFM_OK, SCFM_EINVAL (options, cells too long without truncate, CLS pooling on
+ * a corpus without <cls>), SCFM_ENOMEM. */
+int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, size_t n,
+                       const scfm_perturb_opts *o, scfm_perturb_result *r) SCFM_WUR;
+
+/* Statistics per perturbed gene: mean shift, and the Mann-Whitney test (asymptotic,
+ * tie-corrected, no continuity) of its shifts against all genes' shifts pooled, with
+ * Benjamini-Hochberg FDR over the genes tested. */
+typedef struct {
+    int32_t token;
+    size_t n;
+    double mean_shift, z, p, fdr;
+} scfm_perturb_stat;
+/* *out (malloc'ed, *n_out rows) sorted by p, then token id. Returns SCFM_OK, SCFM_ENOMEM,
+ * SCFM_EINVAL (no shifts). */
+int scfm_perturb_stats(const scfm_perturb_result *r, scfm_perturb_stat **out, size_t *n_out) SCFM_WUR;
+
+#endif

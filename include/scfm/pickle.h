@@ -1,0 +1,42 @@
+/* Restricted Python pickle reader for Geneformer's dictionary pickles (FORMATS.md section 6).
+ *
+ * Reads one top-level dict whose keys are str and whose values are int, float, bool, str or
+ * numpy scalars (numpy.core.multiarray.scalar(dtype, raw bytes), dtypes i1 i2 i4 i8 u1 u2 u4
+ * u8 f4 f8 b1, either byte order). Protocols 2-5. Only data opcodes are executed; the only
+ * globals accepted are numpy's `scalar` and `dtype` and, for protocol 2, `_codecs.encode`,
+ * each an inert tag: nothing from the file is ever called. Everything else (other globals,
+ * object construction, persistent ids, lists, text-protocol opcodes, trailing bytes after
+ * STOP, a top-level object that is not a dict) is rejected with an SCFM_EFORMAT error that
+ * names the file and the byte offset. Caps: stack and memo at most 2^26 entries each.
+ * A repeated key overwrites the earlier value and keeps its position (as Python does). */
+#ifndef SCFM_PICKLE_H
+#define SCFM_PICKLE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "scfm/core.h"
+
+enum { SCFM_PKL_INT = 1, SCFM_PKL_FLOAT = 2, SCFM_PKL_STR = 3 };
+
+typedef struct {
+    const char *key;  /* NUL-terminated UTF-8 */
+    int type;         /* SCFM_PKL_INT (also bools and integer numpy scalars), _FLOAT, _STR */
+    int64_t i;        /* SCFM_PKL_INT */
+    double f;         /* SCFM_PKL_FLOAT (also set, converted, for SCFM_PKL_INT) */
+    const char *s;    /* SCFM_PKL_STR, NUL-terminated UTF-8 */
+} scfm_pkl_item;
+
+typedef struct {
+    scfm_pkl_item *items; /* in insertion order */
+    size_t n;
+    char *strings;        /* storage for keys and string values */
+} scfm_pkl_dict;
+
+/* Parses a pickle held in memory; `what` (usually the path) prefixes error messages.
+ * On success fills *out (free with scfm_pkl_dict_free). Returns SCFM_OK or an error. */
+int scfm_pickle_parse_dict(const void *data, size_t len, const char *what, scfm_pkl_dict *out) SCFM_WUR;
+/* Reads and parses a pickle file. SCFM_EIO if it cannot be read; a Git LFS pointer gets its
+ * own message. */
+int scfm_pickle_read_dict(const char *path, scfm_pkl_dict *out) SCFM_WUR;
+void scfm_pkl_dict_free(scfm_pkl_dict *d);
+
+#endif

@@ -1,0 +1,280 @@
+/* Genes module helpers: hash table, string pool, file reading, line splitting, dict loader. */
+#include "genes/genes_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+uint64_t scfm_gn_fnv1a(const void *data, size_t n, uint64_t h) {
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* ---- hash table --------------------------------------------------------------------------- */
+int scfm_gn_tab_init(scfm_gn_tab *t, size_t expect) {
+    memset(t, 0, sizeof *t);
+    size_t cap = 64;
+    while (cap < 2 * expect) {
+        if (cap > SIZE_MAX / 4) return scfm_error(SCFM_ENOMEM, "hash table too large");
+        cap *= 2;
+    }
+    t->keys = scfm_calloc(cap, sizeof *t->keys);
+    t->vals = scfm_calloc(cap, sizeof *t->vals);
+    if (!t->keys || !t->vals) { scfm_gn_tab_free(t); return SCFM_ENOMEM; }
+    t->cap = cap;
+    return SCFM_OK;
+}
+
+static size_t slot(const scfm_gn_tab *t, const char *key) {
+    size_t h = (size_t)scfm_gn_fnv1a(key, strlen(key), SCFM_GN_FNV_INIT) & (t->cap - 1);
+    while (t->keys[h] && strcmp(t->keys[h], key)) h = (h + 1) & (t->cap - 1);
+    return h;
+}
+
+int64_t scfm_gn_tab_get(const scfm_gn_tab *t, const char *key) {
+    if (!t->cap) return -1;
+    size_t h = slot(t, key);
+    return t->keys[h] ? t->vals[h] : -1;
+}
+
+int64_t *scfm_gn_tab_ref(scfm_gn_tab *t, const char *key) {
+    if (!t->cap) return NULL;
+    size_t h = slot(t, key);
+    return t->keys[h] ? &t->vals[h] : NULL;
+}
+
+int scfm_gn_tab_put(scfm_gn_tab *t, const char *key, int64_t val, int64_t *old) {
+    if (!t->cap) {
+        int rc = scfm_gn_tab_init(t, 32);
+        if (rc) return rc;
+    }
+    size_t h = slot(t, key);
+    if (t->keys[h]) {
+        if (old) *old = t->vals[h];
+        return 0;
+    }
+    if (2 * (t->n + 1) > t->cap) {
+        scfm_gn_tab nt;
+        int rc = scfm_gn_tab_init(&nt, t->n + 1);
+        if (rc) return rc;
+        for (size_t k = 0; k < t->cap; k++)
+            if (t->keys[k]) {
+                size_t j = slot(&nt, t->keys[k]);
+                nt.keys[j] = t->keys[k];
+                nt.vals[j] = t->vals[k];
+            }
+        nt.n = t->n;
+        scfm_gn_tab_free(t);
+        *t = nt;
+        h = slot(t, key);
+    }
+    t->keys[h] = key;
+    t->vals[h] = val;
+    t->n++;
+    return 1;
+}
+
+void scfm_gn_tab_free(scfm_gn_tab *t) {
+    free(t->keys);
+    free(t->vals);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- string pool -------------------------------------------------------------------------- */
+struct scfm_gn_block { scfm_gn_block *next; size_t used, cap; char data[]; };
+
+const char *scfm_gn_pool_add(scfm_gn_pool *p, const char *s, size_t len) {
+    scfm_gn_block *b = p->head;
+    if (!b || b->cap - b->used < len + 1) {
+        size_t cap = len + 1 > 65536 ? len + 1 : 65536;
+        b = scfm_malloc(sizeof *b + cap);
+        if (!b) return NULL;
+        b->next = p->head;
+        b->used = 0;
+        b->cap = cap;
+        p->head = b;
+    }
+    char *d = b->data + b->used;
+    memcpy(d, s, len);
+    d[len] = 0;
+    b->used += len + 1;
+    return d;
+}
+
+void scfm_gn_pool_free(scfm_gn_pool *p) {
+    for (scfm_gn_block *b = p->head, *n; b; b = n) { n = b->next; free(b); }
+    p->head = NULL;
+}
+
+/* ---- files ---------------------------------------------------------------------------------- */
+int scfm_gn_read_all(const char *path, char **data, size_t *len) {
+    *data = NULL;
+    *len = 0;
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f) return scfm_error(SCFM_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+    size_t cap = 1 << 16, n = 0;
+    char *buf = scfm_malloc(cap);
+    int rc = buf ? SCFM_OK : SCFM_ENOMEM;
+    while (!rc) {
+        if (cap - n < 65537) {
+            if (cap > SIZE_MAX / 2) { rc = scfm_error(SCFM_ENOMEM, "%s: too large", path); break; }
+            char *nb = scfm_realloc(buf, cap * 2);
+            if (!nb) { rc = SCFM_ENOMEM; break; }
+            buf = nb;
+            cap *= 2;
+        }
+        int got = gzread(f, buf + n, 65536);
+        if (got < 0) break;
+        if (got == 0) break;
+        n += (size_t)got;
+    }
+    int errnum = Z_OK;
+    const char *msg = gzerror(f, &errnum);
+    if (!rc && errnum != Z_OK && errnum != Z_STREAM_END) {
+        rc = errnum == Z_ERRNO ? scfm_error(SCFM_EIO, "%s: read error: %s", path, strerror(errno))
+                               : scfm_error(SCFM_EFORMAT, "%s: corrupt or truncated gzip data (%s)", path, msg ? msg : "?");
+    }
+    gzclose(f);
+    if (rc) { free(buf); return rc; }
+    buf[n] = 0;
+    if (n >= 23 && !memcmp(buf, "version https://git-lfs", 23)) {
+        free(buf);
+        return scfm_error(SCFM_EFORMAT, "%s: is a Git LFS pointer, not the data (fetch it with git lfs pull)", path);
+    }
+    *data = buf;
+    *len = n;
+    return SCFM_OK;
+}
+
+char *scfm_gn_next_line(char *buf, size_t len, size_t *pos) {
+    if (*pos >= len) return NULL;
+    char *line = buf + *pos;
+    char *nl = memchr(line, '\n', len - *pos);
+    size_t n = nl ? (size_t)(nl - line) : len - *pos;
+    *pos += n + (nl ? 1 : 0);
+    line[n] = 0;
+    if (n && line[n - 1] == '\r') line[n - 1] = 0;
+    return line;
+}
+
+size_t scfm_gn_split(char *line, char delim, char **fields, size_t max) {
+    size_t nf = 0;
+    char *r = line;
+    while (nf < max) {
+        char *w = r;
+        fields[nf++] = w;
+        if (*r == '"') {
+            r++;
+            for (;;) {
+                if (!*r) break;
+                if (*r == '"') {
+                    if (r[1] == '"') { *w++ = '"'; r += 2; continue; }
+                    r++;
+                    break;
+                }
+                *w++ = *r++;
+            }
+            while (*r && *r != delim) *w++ = *r++;
+        } else {
+            while (*r && *r != delim) *w++ = *r++;
+        }
+        int more = *r == delim;
+        *w = 0;
+        if (!more) break;
+        r++;
+    }
+    return nf;
+}
+
+/* ---- dictionaries ------------------------------------------------------------------------- */
+int scfm_gn_parse_kv_text(const char *path, char *buf, size_t len, int allow_dup, scfm_pkl_dict *out) {
+    size_t cap = 1024, n = 0, pos = 0, lineno = 0;
+    scfm_pkl_item *items = scfm_malloc(cap * sizeof *items);
+    size_t *lines = allow_dup ? NULL : scfm_malloc(cap * sizeof *lines);
+    scfm_gn_tab seen = {0};
+    int rc = items && (allow_dup || lines) ? SCFM_OK : SCFM_ENOMEM;
+    char *line;
+    while (!rc && (line = scfm_gn_next_line(buf, len, &pos))) {
+        lineno++;
+        if (!line[0] || line[0] == '#') continue;
+        char *tab = strchr(line, '\t');
+        if (!tab) { rc = scfm_error(SCFM_EFORMAT, "%s: line %zu: expected key<TAB>value", path, lineno); break; }
+        *tab = 0;
+        char *val = tab + 1, *end = strchr(val, '\t');
+        if (end) *end = 0;
+        if (!line[0] && !allow_dup) { rc = scfm_error(SCFM_EFORMAT, "%s: line %zu: empty key", path, lineno); break; }
+        if (n == cap) {
+            size_t nc = cap * 2;
+            scfm_pkl_item *ni = scfm_realloc(items, nc * sizeof *items);
+            if (!ni) { rc = SCFM_ENOMEM; break; }
+            items = ni;
+            if (lines) {
+                size_t *nl = scfm_realloc(lines, nc * sizeof *lines);
+                if (!nl) { rc = SCFM_ENOMEM; break; }
+                lines = nl;
+            }
+            cap = nc;
+        }
+        if (!allow_dup) {
+            int64_t old = -1;
+            int r = scfm_gn_tab_put(&seen, line, (int64_t)n, &old);
+            if (r < 0) { rc = r; break; }
+            if (r == 0) {
+                rc = scfm_error(SCFM_EFORMAT, "%s: key '%s' appears twice (lines %zu and %zu)", path, line,
+                                lines[old], lineno);
+                break;
+            }
+            lines[n] = lineno;
+        }
+        items[n++] = (scfm_pkl_item){line, SCFM_PKL_STR, 0, 0, val};
+    }
+    scfm_gn_tab_free(&seen);
+    free(lines);
+    if (rc) { free(items); return rc; }
+    out->items = items;
+    out->n = n;
+    out->strings = buf;
+    return SCFM_OK;
+}
+
+int scfm_gn_load_kv(const char *path, int allow_dup, scfm_pkl_dict *out) {
+    memset(out, 0, sizeof *out);
+    char *buf;
+    size_t len;
+    int rc = scfm_gn_read_all(path, &buf, &len);
+    if (rc) return rc;
+    if (len && (unsigned char)buf[0] == 0x80) {
+        rc = scfm_pickle_parse_dict(buf, len, path, out);
+        free(buf);
+        return rc;
+    }
+    if (memchr(buf, 0, len)) {
+        free(buf);
+        return scfm_error(SCFM_EFORMAT, "%s: binary data, neither a pickle nor a key<TAB>value text file", path);
+    }
+    rc = scfm_gn_parse_kv_text(path, buf, len, allow_dup, out);
+    if (rc) free(buf);
+    return rc;
+}
+
+int scfm_gn_item_int(const scfm_pkl_item *it, int64_t *out) {
+    if (it->type == SCFM_PKL_INT) { *out = it->i; return SCFM_OK; }
+    if (it->type == SCFM_PKL_STR) {
+        long v;
+        if (scfm_parse_long(it->s, LONG_MIN, LONG_MAX, &v)) return SCFM_EFORMAT;
+        *out = (int64_t)v;
+        return SCFM_OK;
+    }
+    return SCFM_EFORMAT;
+}
+
+int scfm_gn_item_double(const scfm_pkl_item *it, double *out) {
+    if (it->type == SCFM_PKL_INT || it->type == SCFM_PKL_FLOAT) { *out = it->f; return SCFM_OK; }
+    if (it->type == SCFM_PKL_STR) return scfm_parse_double(it->s, out) ? SCFM_EFORMAT : SCFM_OK;
+    return SCFM_EFORMAT;
+}
