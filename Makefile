@@ -61,7 +61,12 @@ all: features $(TOOL) $(TEST_BIN)
 features:
 	@echo "scfm build: OpenMP=$(or $(HAVE_OPENMP),no) BLAS=$(or $(HAVE_BLAS),no)$(if $(BLAS_DIR), ($(BLAS_DIR)),) HDF5=$(or $(HAVE_HDF5),no) MPI=$(or $(HAVE_MPI),no) SAN=$(or $(SAN),none)"
 
-$(BUILD)/%.o: %.c
+# Objects depend on the flags they were built with: when a probe result changes (say MPI
+# or HDF5 got installed), $(BUILD)/flags changes and everything is rebuilt.
+FLAGS_FILE := $(BUILD)/flags
+$(shell mkdir -p $(BUILD) && echo '$(CC) $(ALL_CFLAGS) $(LDLIBS)' | cmp -s - $(FLAGS_FILE) || echo '$(CC) $(ALL_CFLAGS) $(LDLIBS)' > $(FLAGS_FILE))
+
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

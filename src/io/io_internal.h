@@ -35,6 +35,7 @@ typedef struct {
 
 struct scfm_reader {
     char *path;
+    const char *data_path;    /* file holding the values when path is a directory (messages); NULL = path */
     const char *format;
     const io_backend *be;
     void *st;                 /* backend state */

@@ -15,6 +15,7 @@
 
 typedef struct {
     char mtx_path[4096];
+    char genes_path[4096];   /* the gene list file (messages) */
     io_lines *lr;
     int pattern;
     size_t n_rows, n_cols, nnz;
@@ -227,6 +228,7 @@ static int read_genes(scfm_reader *r, const char *dir, const char *gene_column) 
     size_t col = 0, n_cols = 0;
     if (find_file(dir, names, p, sizeof p))
         return scfm_error(SCFM_ENOTFOUND, "%s: no features.tsv[.gz] or genes.tsv in the directory", dir);
+    snprintf(((mtx_state *)r->st)->genes_path, sizeof ((mtx_state *)r->st)->genes_path, "%s", p);
     int rc = gene_col(p, gene_column, &col);
     if (rc) return rc;
     io_strlist first;
@@ -322,8 +324,8 @@ static const io_backend mtx_backend = {stream_read, mtx_load_obs, mtx_close};
 /* ---- open ---------------------------------------------------------------------------------- */
 static int check_sizes(const scfm_reader *r, const mtx_state *s, const char *bc_path) {
     if (s->n_rows != r->genes.n)
-        return scfm_error(SCFM_EMISMATCH, "%s: the size line says %zu genes (rows) but the gene file has %zu lines",
-                          s->mtx_path, s->n_rows, r->genes.n);
+        return scfm_error(SCFM_EMISMATCH, "%s: the size line says %zu genes (rows) but %s has %zu lines",
+                          s->mtx_path, s->n_rows, s->genes_path, r->genes.n);
     if (s->n_cols != r->cells.n)
         return scfm_error(SCFM_EMISMATCH, "%s: the size line says %zu cells (columns) but %s has %zu lines",
                           s->mtx_path, s->n_cols, bc_path, r->cells.n);
@@ -369,6 +371,7 @@ int io_open_mtx(scfm_reader *r, const scfm_reader_opts *o) {
     if (!rc) rc = read_header(s);
     if (!rc) rc = check_sizes(r, s, bc_path);
     if (rc) return rc;
+    r->data_path = s->mtx_path;
     r->n_genes = s->n_rows;
     r->n_cells = s->n_cols;
     if ((rc = prepare_entries(s))) return rc;

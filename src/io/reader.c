@@ -311,7 +311,7 @@ int scfm_reader_select_obs(scfm_reader *r, const char *const *names, size_t n) {
 /* ---- chunks -------------------------------------------------------------------------------- */
 static int bad_value(const scfm_reader *r, size_t cell, uint32_t gene, double v) {
     const char *id = r->cells.n ? r->cells.v[cell] : "";
-    return scfm_error(SCFM_EDATA, "%s: cell %s%s#%zu, gene %s: %s value %g", r->path, id, *id ? " " : "", cell,
+    return scfm_error(SCFM_EDATA, "%s: cell %s%s#%zu, gene %s: %s value %g", r->data_path ? r->data_path : r->path, id, *id ? " " : "", cell,
                       r->genes.v[gene], isfinite(v) ? "negative" : "non-finite", v);
 }
 

@@ -51,7 +51,7 @@ expect_fail() {
 }
 mkbad() { rm -rf "$T/bad"; cp -r "$T/ok" "$T/bad"; }
 
-mkbad; gzip -c "$T/ok/matrix.mtx" | head -c 20000 > "$T/bad/matrix.mtx.gz"; rm "$T/bad/matrix.mtx"
+mkbad; gzip -c "$T/ok/matrix.mtx" > "$T/full.gz"; head -c 20000 "$T/full.gz" > "$T/bad/matrix.mtx.gz"; rm "$T/bad/matrix.mtx"
 expect_fail "truncated gzip" any matrix.mtx -- tokenize "$T/bad" -o "$T/out" "${TOK[@]}"
 mkbad; head -c 30000 "$T/ok/matrix.mtx" > "$T/bad/matrix.mtx"
 expect_fail "truncated mtx" any matrix.mtx -- tokenize "$T/bad" -o "$T/out" "${TOK[@]}"
