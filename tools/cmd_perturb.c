@@ -1,4 +1,6 @@
-/* scfm perturb: in-silico deletion / overexpression with per-gene statistics (SPEC 7). */
+/* scfm perturb: in-silico deletion / overexpression / inhibition / activation with per-gene
+ * statistics (SPEC 7): single genes, gene sets, anchor combinations, goal and alternative
+ * states, gene-embedding shifts, a null run of random genes. Output: docs/perturb.md. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,34 +16,81 @@
 #include "scfm/corpus.h"
 #include "scfm/genes.h"
 #include "scfm/model.h"
+#include "scfm/rng.h"
 
 static const char *CMD = "perturb";
 
 static void perturb_help(void) {
-    printf("usage: scfm perturb CORPUS -m MODEL_DIR -o OUT.tsv --delete|--overexpress [options]\n\n"
-           "Perturbs each cell's tokens (delete: remove the gene; overexpress: move it to the front, after\n"
-           "<cls> in V2, inserting it when absent), embeds the perturbed copies (all copies of a cell in\n"
-           "shared batches) and reports per gene: cells, mean shift, Mann-Whitney z and p of its shifts\n"
-           "against all genes' shifts, Benjamini-Hochberg FDR (significant: FDR < 0.05).\n"
-           "Shift: cos(perturbed, original) or, with --goal, cos(perturbed, goal) - cos(original, goal).\n"
-           "  --genes ID,ID,...    genes (vocabulary tokens) to perturb; default (delete): every gene of each cell\n"
-           "  --cells COL=VALUE    only cells whose obs column COL equals VALUE (the start state)\n"
-           "  --goal COL=VALUE     goal state: mean embedding of the cells with COL == VALUE\n"
-           "  --max-cells N        at most N cells (after --cells)\n"
-           "  --goal-cells N       at most N cells for the goal embedding (default 200)\n"
-           "  --shifts FILE.tsv    also write every (gene, cell, shift)\n"
-           "  --layer N, --pool mean|cls, --batch-tokens N, --batch-cells N, --truncate, --threads N\n"
-           "                       as in scfm embed\n");
+    printf(
+        "usage: scfm perturb CORPUS -m MODEL_DIR -o OUT.tsv --delete|--overexpress|--inhibit|--activate [options]\n\n"
+        "Perturbs each cell's tokens, embeds the perturbed copies (all copies of a cell in shared batches)\n"
+        "and reports per gene (or gene set) the mean shift, a Mann-Whitney test of its shifts against\n"
+        "all genes' shifts (or against a null run of random genes) and Benjamini-Hochberg FDR.\n"
+        "Modes: --delete removes the gene; --overexpress moves it to the front (after <cls> in V2),\n"
+        "inserting it when absent (cut to the model's length); --inhibit / --activate move it down /\n"
+        "up by --shift-fraction of the cell's genes (clamped to the ends, never past <cls>/<eos>).\n"
+        "Shift: cos(perturbed, baseline) or, with --goal, cos(perturbed, goal) - cos(baseline, goal);\n"
+        "the baseline is the original cell, or the anchor-perturbed cell with --anchor.\n"
+        "Genes:\n"
+        "  --genes G,G,...      genes to perturb: vocabulary tokens (Ensembl IDs) or, with --gene-names,\n"
+        "                       symbols; default (not --overexpress): every gene of each cell\n"
+        "  --gene-file FILE     genes to perturb, one per line (first tab field; '#' comments)\n"
+        "  --gene-names FILE    symbol -> Ensembl ID table (gene_name_id_dict .pkl/.tsv.gz or a gene csv);\n"
+        "                       repeatable. An unknown gene is an error naming it.\n"
+        "  --together           perturb all listed genes at once in each cell: one row (cells must have all\n"
+        "                       of them, except with --overexpress)\n"
+        "  --anchor GENE        perturb GENE in every copy too; shifts against the GENE-only perturbed cell\n"
+        "  --shift-fraction F   --inhibit/--activate: move by max(1, round(F * genes in the cell)) (0.25)\n"
+        "States and cells:\n"
+        "  --cells COL=VALUE    only cells whose obs column COL equals VALUE (the start state)\n"
+        "  --goal COL=VALUE     goal state: mean embedding of the cells with COL == VALUE\n"
+        "  --alt COL=VALUE      an alternative state (repeatable, at most 16): also report the mean shift\n"
+        "                       toward it, cos(p, alt) - cos(baseline, alt)\n"
+        "  --max-cells N        at most N cells (the first N after --cells)\n"
+        "  --goal-cells N       at most N cells for each state embedding (default 200)\n"
+        "Null run (the reference of the test instead of all genes' shifts):\n"
+        "  --null-genes N       perturb N random expressed genes per cell (not listed, not the anchor) the\n"
+        "                       same way (with --together: N random sets of the same size)\n"
+        "  --null-fixed         use one fixed random set of N genes (drawn from the genes expressed in the\n"
+        "                       cells) instead of N per cell\n"
+        "  --seed S             seed of the null draws (default 0)\n"
+        "Outputs:\n"
+        "  -o OUT.tsv           per gene: gene token_id name n_cells mean_shift z p fdr significant\n"
+        "                       mean_cos [mean_shift_<alt>...]  (sorted by p; significant = fdr < 0.05;\n"
+        "                       gene sets: gene = IDs joined by '+', token_id -1; mean_cos = mean\n"
+        "                       cos(perturbed, baseline))\n"
+        "  --shifts FILE.tsv    every shift: gene token_id cell cell_id null shift cos [shift_<alt>...]\n"
+        "  --gene-shifts FILE   per (perturbed gene, affected gene): perturbed perturbed_token affected\n"
+        "                       affected_token n_cells mean_cos (cosine of the affected gene's contextual\n"
+        "                       embedding before and after, averaged over the cells having it)\n"
+        "  --dump-tokens FILE   debugging: every embedded sequence: cell kind gene tokens...\n"
+        "  --layer N, --pool mean|cls, --batch-tokens N, --batch-cells N, --truncate, --threads N\n"
+        "                       as in scfm embed\n");
 }
 
+#define MAX_NAMES 8
+
 typedef struct {
-    const char *corpus, *model, *out, *genes, *cells, *goal, *shifts, *pool, *layer;
-    long max_cells, goal_cells, batch_tokens, batch_cells, threads;
-    int mode, truncate;
+    const char *corpus, *model, *out, *genes, *gene_file, *anchor, *cells, *goal, *shifts, *gene_shifts, *dump,
+        *pool, *layer;
+    const char *names[MAX_NAMES];
+    size_t n_names;
+    const char *alt[SCFM_PERTURB_MAX_ALT];
+    size_t n_alt;
+    long max_cells, goal_cells, batch_tokens, batch_cells, threads, null_genes, seed;
+    double shift_fraction;
+    int mode, truncate, together, null_fixed;
 } args;
+
+static int set_mode(args *a, int m, const char *o) {
+    if (a->mode >= 0 && a->mode != m) return cli_usage_error(CMD, "%s: only one of --delete, --overexpress, --inhibit, --activate", o);
+    a->mode = m;
+    return 0;
+}
 
 static int parse_args(args *a, int argc, char **argv) {
     a->mode = -1;
+    a->shift_fraction = -1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (o[0] != '-' || !o[1]) {
@@ -49,21 +98,38 @@ static int parse_args(args *a, int argc, char **argv) {
             a->corpus = o;
             continue;
         }
-        if (!strcmp(o, "--delete")) { a->mode = SCFM_PERTURB_DELETE; continue; }
-        if (!strcmp(o, "--overexpress")) { a->mode = SCFM_PERTURB_OVEREXPRESS; continue; }
+        if (!strcmp(o, "--delete")) { if (set_mode(a, SCFM_PERTURB_DELETE, o)) return 2; continue; }
+        if (!strcmp(o, "--overexpress")) { if (set_mode(a, SCFM_PERTURB_OVEREXPRESS, o)) return 2; continue; }
+        if (!strcmp(o, "--inhibit")) { if (set_mode(a, SCFM_PERTURB_INHIBIT, o)) return 2; continue; }
+        if (!strcmp(o, "--activate")) { if (set_mode(a, SCFM_PERTURB_ACTIVATE, o)) return 2; continue; }
         if (!strcmp(o, "--truncate")) { a->truncate = 1; continue; }
+        if (!strcmp(o, "--together")) { a->together = 1; continue; }
+        if (!strcmp(o, "--null-fixed")) { a->null_fixed = 1; continue; }
         if (!v) return cli_usage_error(CMD, "%s needs a value", o);
         i++;
         if (!strcmp(o, "-m") || !strcmp(o, "--model")) a->model = v;
         else if (!strcmp(o, "-o") || !strcmp(o, "--out")) a->out = v;
         else if (!strcmp(o, "--genes")) a->genes = v;
+        else if (!strcmp(o, "--gene-file")) a->gene_file = v;
+        else if (!strcmp(o, "--gene-names")) {
+            if (a->n_names == MAX_NAMES) return cli_usage_error(CMD, "--gene-names: at most %d files", MAX_NAMES);
+            a->names[a->n_names++] = v;
+        } else if (!strcmp(o, "--anchor")) a->anchor = v;
         else if (!strcmp(o, "--cells")) a->cells = v;
         else if (!strcmp(o, "--goal")) a->goal = v;
-        else if (!strcmp(o, "--shifts")) a->shifts = v;
+        else if (!strcmp(o, "--alt")) {
+            if (a->n_alt == SCFM_PERTURB_MAX_ALT) return cli_usage_error(CMD, "--alt: at most %d states", SCFM_PERTURB_MAX_ALT);
+            a->alt[a->n_alt++] = v;
+        } else if (!strcmp(o, "--shifts")) a->shifts = v;
+        else if (!strcmp(o, "--gene-shifts")) a->gene_shifts = v;
+        else if (!strcmp(o, "--dump-tokens")) a->dump = v;
         else if (!strcmp(o, "--pool")) a->pool = v;
         else if (!strcmp(o, "--layer")) a->layer = v;
+        else if (!strcmp(o, "--shift-fraction")) { if (cli_double(CMD, o, v, 1e-9, 1.0, &a->shift_fraction)) return 2; }
         else if (!strcmp(o, "--max-cells")) { if (cli_long(CMD, o, v, 1, LONG_MAX, &a->max_cells)) return 2; }
         else if (!strcmp(o, "--goal-cells")) { if (cli_long(CMD, o, v, 1, LONG_MAX, &a->goal_cells)) return 2; }
+        else if (!strcmp(o, "--null-genes")) { if (cli_long(CMD, o, v, 1, 1L << 20, &a->null_genes)) return 2; }
+        else if (!strcmp(o, "--seed")) { if (cli_long(CMD, o, v, 0, LONG_MAX, &a->seed)) return 2; }
         else if (!strcmp(o, "--batch-tokens")) { if (cli_long(CMD, o, v, 1, 1L << 30, &a->batch_tokens)) return 2; }
         else if (!strcmp(o, "--batch-cells")) { if (cli_long(CMD, o, v, 1, 1L << 20, &a->batch_cells)) return 2; }
         else if (!strcmp(o, "--threads")) { if (cli_long(CMD, o, v, 1, 4096, &a->threads)) return 2; }
@@ -94,37 +160,196 @@ static int select_cells(const scfm_corpus *c, const char *spec, const char *opt,
     return 0;
 }
 
-static int parse_genes(const char *spec, const scfm_vocab *v, int32_t **ids, size_t *n) {
-    size_t k = 1;
-    for (const char *p = spec; *p; p++) k += *p == ',';
-    char *copy = scfm_strdup(spec);
-    *ids = malloc(k * sizeof **ids);
-    *n = 0;
-    if (!copy || !*ids) { free(copy); return cli_errorf(CMD, "out of memory"); }
-    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        int64_t id = scfm_vocab_lookup(v, t);
-        if (id < 0) {
-            int rc = cli_errorf(CMD, "--genes: '%s' is not in the corpus vocabulary (give Ensembl IDs)", t);
-            free(copy);
-            return rc;
+/* Mean embedding of the cells of state `spec` (at most cap) into out[H]. */
+static int state_embedding(scfm_model *m, const scfm_corpus *c, const char *spec, const char *opt, size_t cap,
+                           const scfm_embed_opts *eo, float *out) {
+    size_t *cells = NULL, n = 0, H = m->cfg.hidden_size;
+    int rc = select_cells(c, spec, opt, &cells, &n);
+    if (!rc && n > cap) n = cap;
+    float *e = rc ? NULL : malloc(n * H * sizeof *e);
+    if (!rc && !e) rc = cli_errorf(CMD, "out of memory");
+    if (!rc && scfm_embed_cells(m, c, cells, n, eo, e, NULL)) rc = cli_fail(CMD);
+    if (!rc) {
+        for (size_t d = 0; d < H; d++) {
+            double s = 0;
+            for (size_t i = 0; i < n; i++) s += e[i * H + d];
+            out[d] = (float)(s / (double)n);
         }
-        (*ids)[(*n)++] = (int32_t)id;
     }
-    free(copy);
-    return *n ? 0 : cli_usage_error(CMD, "--genes: no genes given");
+    free(cells);
+    free(e);
+    return rc;
 }
 
-static int write_stats(const char *path, const scfm_perturb_stat *s, size_t n, const scfm_vocab *v) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return cli_errorf(CMD, "%s: cannot create: %s", path, strerror(errno));
-    fprintf(f, "gene\ttoken_id\tn_cells\tmean_shift\tz\tp\tfdr\tsignificant\n");
-    for (size_t i = 0; i < n; i++) {
-        const char *g = scfm_vocab_token(v, (size_t)s[i].token);
-        fprintf(f, "%s\t%d\t%zu\t%.9g\t%.9g\t%.9g\t%.9g\t%d\n", g ? g : "?", (int)s[i].token, s[i].n, s[i].mean_shift,
-                s[i].z, s[i].p, s[i].fdr, s[i].fdr < 0.05);
+typedef struct {
+    const scfm_vocab *v;
+    scfm_gene_map *map;
+    int32_t *ids;
+    char **names; /* the name the user gave, per id */
+    size_t n, cap;
+} gene_list;
+
+static void gene_list_free(gene_list *g) {
+    for (size_t i = 0; i < g->n; i++) free(g->names[i]);
+    free(g->ids);
+    free(g->names);
+}
+
+/* A gene name -> token id: the vocabulary token itself, its normalized form, or a symbol
+ * through the name maps. Errors name the gene and the option. */
+static int resolve_gene(const gene_list *g, const char *name, const char *opt, int32_t *out) {
+    int64_t id = scfm_vocab_lookup(g->v, name);
+    char norm[256];
+    snprintf(norm, sizeof norm, "%s", name);
+    scfm_gene_normalize(norm);
+    if (id < 0) id = scfm_vocab_lookup(g->v, norm);
+    if (id < 0 && g->map) {
+        const char *ens = scfm_gene_map_lookup(g->map, norm);
+        if (ens) {
+            id = scfm_vocab_lookup(g->v, ens);
+            if (id < 0)
+                return cli_errorf(CMD, "%s: gene '%s' maps to %s, which is not in the corpus vocabulary", opt, name, ens);
+        }
     }
+    if (id < 0)
+        return cli_errorf(CMD, "%s: unknown gene '%s': not in the corpus vocabulary%s", opt, name,
+                          g->map ? " nor in the --gene-names tables" : " (give Ensembl IDs, or symbols with --gene-names)");
+    if (!strncmp(name, "<", 1)) return cli_errorf(CMD, "%s: '%s' is a special token, not a gene", opt, name);
+    *out = (int32_t)id;
+    return 0;
+}
+
+static int add_gene(gene_list *g, const char *name, const char *opt) {
+    int32_t id;
+    if (resolve_gene(g, name, opt, &id)) return 1;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->ids[i] == id) return 0; /* listed twice */
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 16;
+        int32_t *ids = realloc(g->ids, cap * sizeof *ids);
+        if (ids) g->ids = ids;
+        char **nm = ids ? realloc(g->names, cap * sizeof *nm) : NULL;
+        if (nm) g->names = nm;
+        if (!nm) return cli_errorf(CMD, "out of memory");
+        g->cap = cap;
+    }
+    if (!(g->names[g->n] = scfm_strdup(name))) return cli_errorf(CMD, "out of memory");
+    g->ids[g->n++] = id;
+    return 0;
+}
+
+static int parse_gene_spec(gene_list *g, const char *spec) {
+    char *copy = scfm_strdup(spec);
+    if (!copy) return cli_errorf(CMD, "out of memory");
+    int rc = 0;
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save))
+        if (*t) rc = add_gene(g, t, "--genes");
+    free(copy);
+    return rc;
+}
+
+static int parse_gene_file(gene_list *g, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_errorf(CMD, "--gene-file: %s: cannot open: %s", path, strerror(errno));
+    char line[4096], opt[4200];
+    snprintf(opt, sizeof opt, "--gene-file %s", path);
+    int rc = 0;
+    size_t before = g->n, lines = 0;
+    while (!rc && fgets(line, sizeof line, f)) {
+        lines++;
+        line[strcspn(line, "\t\r\n")] = 0;
+        char *s = line;
+        while (*s == ' ') s++;
+        size_t l = strlen(s);
+        while (l && s[l - 1] == ' ') s[--l] = 0;
+        if (!*s || *s == '#') continue;
+        rc = add_gene(g, s, opt);
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!rc && bad) rc = cli_errorf(CMD, "--gene-file: %s: read error", path);
+    if (!rc && g->n == before && lines == 0) rc = cli_errorf(CMD, "--gene-file: %s: no genes", path);
+    return rc;
+}
+
+/* --null-fixed: n_units * u random genes expressed in the cells (not listed, not the anchor). */
+static int fixed_null(const scfm_corpus *c, const size_t *cells, size_t n, const uint8_t *excluded, size_t V,
+                      size_t want, uint64_t seed, int32_t **out, size_t *n_out) {
+    uint8_t *seen = calloc(V, 1);
+    int32_t *cand = malloc(V * sizeof *cand);
+    uint8_t *special = NULL;
+    if (!seen || !cand || scfm_embed_special_mask(c, V, &special)) {
+        free(seen);
+        free(cand);
+        return cli_errorf(CMD, "out of memory");
+    }
+    for (size_t k = 0; k < n; k++) {
+        const int32_t *t;
+        size_t len;
+        if (scfm_corpus_cell(c, cells[k], &t, &len, NULL)) continue;
+        for (size_t i = 0; i < len; i++)
+            if (t[i] >= 0 && (size_t)t[i] < V) seen[t[i]] = 1;
+    }
+    size_t nc = 0;
+    for (size_t t = 0; t < V; t++)
+        if (seen[t] && !special[t] && !excluded[t]) cand[nc++] = (int32_t)t;
+    if (want > nc) want = nc;
+    scfm_rng rng;
+    scfm_rng_seed(&rng, scfm_hash3(seed, 1, 0));
+    for (size_t i = 0; i < want; i++) {
+        size_t j = i + (size_t)scfm_rng_below(&rng, nc - i);
+        int32_t x = cand[i];
+        cand[i] = cand[j];
+        cand[j] = x;
+    }
+    free(seen);
+    free(special);
+    *out = cand;
+    *n_out = want;
+    return 0;
+}
+
+static char *set_label(const gene_list *g, int symbols) {
+    size_t l = 1;
+    for (size_t i = 0; i < g->n; i++)
+        l += strlen(symbols ? g->names[i] : scfm_vocab_token(g->v, (size_t)g->ids[i])) + 1;
+    char *s = malloc(l);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        if (i) strcat(s, "+");
+        strcat(s, symbols ? g->names[i] : scfm_vocab_token(g->v, (size_t)g->ids[i]));
+    }
+    return s;
+}
+
+typedef struct {
+    const scfm_vocab *v;
+    const gene_list *g;
+    const char *set_id, *set_name;
+    size_t V;
+} namer;
+
+static const char *slot_id(const namer *nm, size_t slot) {
+    if (slot < nm->V) return scfm_vocab_token(nm->v, slot);
+    return slot == SCFM_PERTURB_SLOT_SET(nm->V) ? nm->set_id : "<null>";
+}
+
+static const char *slot_name(const namer *nm, size_t slot) {
+    if (slot < nm->V) {
+        for (size_t i = 0; i < nm->g->n; i++)
+            if ((size_t)nm->g->ids[i] == slot) return nm->g->names[i];
+        return scfm_vocab_token(nm->v, slot);
+    }
+    return slot == SCFM_PERTURB_SLOT_SET(nm->V) ? nm->set_name : "<null>";
+}
+
+static const char *alt_value(const char *spec) {
+    const char *eq = strchr(spec, '=');
+    return eq ? eq + 1 : spec;
+}
+
+static int finish_file(FILE *f, const char *tmp, const char *path) {
     int ok = !ferror(f);
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path)) {
@@ -134,19 +359,109 @@ static int write_stats(const char *path, const scfm_perturb_stat *s, size_t n, c
     return 0;
 }
 
-static int write_shifts(const char *path, const scfm_perturb_result *r, const scfm_vocab *v) {
-    FILE *f = fopen(path, "w");
-    if (!f) return cli_errorf(CMD, "%s: cannot create: %s", path, strerror(errno));
-    fprintf(f, "gene\ttoken_id\tshift\n");
-    for (size_t t = 0; t < r->V; t++)
-        for (size_t i = 0; i < r->n[t]; i++) fprintf(f, "%s\t%zu\t%.9g\n", scfm_vocab_token(v, t), t, r->shifts[t][i]);
-    return fclose(f) == 0 ? 0 : cli_errorf(CMD, "%s: write failed", path);
+static FILE *open_tmp(const char *path, char *tmp, size_t cap) {
+    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) cli_errorf(CMD, "%s: cannot create: %s", path, strerror(errno));
+    return f;
+}
+
+static int write_stats(const char *path, const scfm_perturb_stat *s, size_t n, const namer *nm, const args *a) {
+    char tmp[4096];
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    if (!f) return 1;
+    fprintf(f, "gene\ttoken_id\tname\tn_cells\tmean_shift\tz\tp\tfdr\tsignificant\tmean_cos");
+    for (size_t k = 0; k < a->n_alt; k++) fprintf(f, "\tmean_shift_%s", alt_value(a->alt[k]));
+    fprintf(f, "\n");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s\t%d\t%s\t%zu\t%.9g\t%.9g\t%.9g\t%.9g\t%d\t%.9g", slot_id(nm, s[i].slot), (int)s[i].token,
+                slot_name(nm, s[i].slot), s[i].n, s[i].mean_shift, s[i].z, s[i].p, s[i].fdr, s[i].fdr < 0.05,
+                s[i].mean_cos);
+        for (size_t k = 0; k < a->n_alt; k++) fprintf(f, "\t%.9g", s[i].mean_alt[k]);
+        fprintf(f, "\n");
+    }
+    return finish_file(f, tmp, path);
+}
+
+static int write_shifts(const char *path, const scfm_perturb_result *r, const scfm_corpus *c, const namer *nm,
+                        const args *a) {
+    char tmp[4096];
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    if (!f) return 1;
+    fprintf(f, "gene\ttoken_id\tcell\tcell_id\tnull\tshift\tcos");
+    for (size_t k = 0; k < a->n_alt; k++) fprintf(f, "\tshift_%s", alt_value(a->alt[k]));
+    fprintf(f, "\n");
+    for (size_t t = 0; t < r->V + 2; t++)
+        for (size_t i = 0; i < r->n[t]; i++) {
+            const char *cid = scfm_corpus_cell_id(c, r->cell[t][i]);
+            fprintf(f, "%s\t%d\t%zu\t%s\t%d\t%.9g", slot_id(nm, t), t < r->V ? (int)t : -1, r->cell[t][i],
+                    cid ? cid : "", t == SCFM_PERTURB_SLOT_NULL(r->V), r->shifts[t][i]);
+            for (size_t k = 0; k < r->n_extra; k++) fprintf(f, "\t%.9g", r->extra[t][i * r->n_extra + k]);
+            fprintf(f, "\n");
+        }
+    return finish_file(f, tmp, path);
+}
+
+typedef struct {
+    uint64_t key, cnt;
+    double mean;
+} gs_row;
+
+static int cmp_gs(const void *a, const void *b) {
+    const gs_row *x = a, *y = b;
+    uint64_t sx = (x->key - 1) >> 32, sy = (y->key - 1) >> 32;
+    if (sx != sy) return sx < sy ? -1 : 1;
+    if (x->mean != y->mean) return x->mean < y->mean ? -1 : 1;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+static int write_gene_shifts(const char *path, const scfm_perturb_result *r, const namer *nm) {
+    gs_row *rows = malloc((r->gs_n ? r->gs_n : 1) * sizeof *rows);
+    if (!rows) return cli_errorf(CMD, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < r->gs_cap; i++)
+        if (r->gs_key[i]) rows[n++] = (gs_row){r->gs_key[i], r->gs_cnt[i], r->gs_sum[i] / (double)r->gs_cnt[i]};
+    qsort(rows, n, sizeof *rows, cmp_gs);
+    char tmp[4096];
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    if (!f) {
+        free(rows);
+        return 1;
+    }
+    fprintf(f, "perturbed\tperturbed_token\taffected\taffected_token\tn_cells\tmean_cos\n");
+    for (size_t i = 0; i < n; i++) {
+        size_t slot = (size_t)((rows[i].key - 1) >> 32), t = (size_t)((rows[i].key - 1) & 0xffffffffu);
+        fprintf(f, "%s\t%d\t%s\t%zu\t%llu\t%.9g\n", slot_id(nm, slot), slot < r->V ? (int)slot : -1,
+                scfm_vocab_token(nm->v, t), t, (unsigned long long)rows[i].cnt, rows[i].mean);
+    }
+    free(rows);
+    return finish_file(f, tmp, path);
+}
+
+typedef struct {
+    FILE *f;
+    const namer *nm;
+} dump_ctx;
+
+static void dump_seq(void *ud, size_t cell, size_t slot, const int32_t *ug, size_t nug, const int32_t *ids, size_t len) {
+    dump_ctx *d = ud;
+    const namer *nm = d->nm;
+    const char *kind = slot == (size_t)-1 ? "baseline" : slot == SCFM_PERTURB_SLOT_NULL(nm->V) ? "null"
+                                                      : slot == SCFM_PERTURB_SLOT_SET(nm->V) ? "set" : "gene";
+    fprintf(d->f, "%zu\t%s\t", cell, kind);
+    for (size_t i = 0; i < nug; i++) fprintf(d->f, "%s%d", i ? "+" : "", (int)ug[i]);
+    if (!nug) fprintf(d->f, "-");
+    fprintf(d->f, "\t");
+    for (size_t i = 0; i < len; i++) fprintf(d->f, "%s%d", i ? " " : "", (int)ids[i]);
+    fprintf(d->f, "\n");
 }
 
 static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
+    size_t V = m->cfg.vocab_size, H = m->cfg.hidden_size;
     scfm_perturb_opts o;
     scfm_perturb_opts_init(&o);
     o.mode = (scfm_perturb_mode)a->mode;
+    if (a->shift_fraction > 0) o.shift_fraction = a->shift_fraction;
     if (a->layer && cli_long(CMD, "--layer", a->layer, -10000, 10000, &o.embed.layer)) return 2;
     if (a->pool && strcmp(a->pool, "mean") && strcmp(a->pool, "cls"))
         return cli_usage_error(CMD, "--pool: '%s' is not mean or cls", a->pool);
@@ -154,46 +469,116 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
     o.embed.batch_tokens = (size_t)a->batch_tokens;
     o.embed.batch_cells = (size_t)a->batch_cells;
     o.embed.truncate = a->truncate;
-    int32_t *genes = NULL;
-    size_t *cells = NULL, *goal_cells = NULL, n = 0, ng = 0, nstat = 0;
-    float *goal = NULL, *gemb = NULL;
+    o.together = a->together;
+    o.gene_shifts = a->gene_shifts != NULL;
+    o.seed = (uint64_t)a->seed;
+    gene_list gl;
+    memset(&gl, 0, sizeof gl);
+    gl.v = v;
+    size_t *cells = NULL, n = 0, nstat = 0, n_fixed = 0;
+    float *goal = NULL, *alt = NULL;
+    int32_t *fixed = NULL;
+    uint8_t *excluded = NULL;
+    char *set_id = NULL, *set_name = NULL;
     scfm_perturb_result r;
     memset(&r, 0, sizeof r);
     scfm_perturb_stat *st = NULL;
+    FILE *dumpf = NULL;
     int rc = 0;
-    if (a->genes) rc = parse_genes(a->genes, v, &genes, &o.n_genes);
-    o.genes = genes;
-    if (!rc && a->mode == SCFM_PERTURB_OVEREXPRESS && !genes) rc = cli_usage_error(CMD, "--overexpress needs --genes");
+    if (a->n_names) {
+        gl.map = scfm_gene_map_new();
+        if (!gl.map) rc = cli_fail(CMD);
+        for (size_t i = 0; !rc && i < a->n_names; i++)
+            if (scfm_gene_map_add_file(gl.map, a->names[i])) rc = cli_fail(CMD);
+    }
+    int32_t anchor = -1;
+    if (!rc && a->anchor) rc = resolve_gene(&gl, a->anchor, "--anchor", &anchor);
+    o.anchor = anchor;
+    if (!rc && a->genes) rc = parse_gene_spec(&gl, a->genes);
+    if (!rc && a->gene_file) rc = parse_gene_file(&gl, a->gene_file);
+    if (!rc && anchor >= 0)
+        for (size_t i = 0; i < gl.n; i++)
+            if (gl.ids[i] == anchor) {
+                rc = cli_usage_error(CMD, "--anchor %s is also among the genes to perturb", a->anchor);
+                break;
+            }
+    if (!rc && (a->genes || a->gene_file) && !gl.n) rc = cli_usage_error(CMD, "no genes given");
+    o.genes = gl.n ? gl.ids : NULL;
+    o.n_genes = gl.n;
+    if (!rc && a->mode == SCFM_PERTURB_OVEREXPRESS && !o.genes)
+        rc = cli_usage_error(CMD, "--overexpress needs --genes or --gene-file");
+    if (!rc && a->together && !o.genes) rc = cli_usage_error(CMD, "--together needs --genes or --gene-file");
+    if (!rc && a->null_fixed && !a->null_genes) rc = cli_usage_error(CMD, "--null-fixed needs --null-genes N");
     if (!rc) rc = select_cells(c, a->cells, "--cells", &cells, &n);
     if (!rc && a->max_cells > 0 && (size_t)a->max_cells < n) n = (size_t)a->max_cells;
+    size_t cap = a->goal_cells > 0 ? (size_t)a->goal_cells : 200;
     if (!rc && a->goal) {
-        rc = select_cells(c, a->goal, "--goal", &goal_cells, &ng);
-        size_t cap = a->goal_cells > 0 ? (size_t)a->goal_cells : 200;
-        if (ng > cap) ng = cap;
-        size_t H = m->cfg.hidden_size;
-        if (!rc && (!(goal = calloc(H, sizeof *goal)) || !(gemb = malloc(ng * H * sizeof *gemb))))
-            rc = cli_errorf(CMD, "out of memory");
-        if (!rc && scfm_embed_cells(m, c, goal_cells, ng, &o.embed, gemb, NULL)) rc = cli_fail(CMD);
-        for (size_t i = 0; !rc && i < ng; i++)
-            for (size_t d = 0; d < H; d++) goal[d] += gemb[i * H + d] / (float)ng;
+        if (!(goal = calloc(H, sizeof *goal))) rc = cli_errorf(CMD, "out of memory");
+        else rc = state_embedding(m, c, a->goal, "--goal", cap, &o.embed, goal);
         o.goal = goal;
     }
+    if (!rc && a->n_alt) {
+        if (!(alt = calloc(a->n_alt * H, sizeof *alt))) rc = cli_errorf(CMD, "out of memory");
+        for (size_t k = 0; !rc && k < a->n_alt; k++) rc = state_embedding(m, c, a->alt[k], "--alt", cap, &o.embed, alt + k * H);
+        o.alt = alt;
+        o.n_alt = a->n_alt;
+    }
+    if (!rc && a->null_genes) {
+        size_t u = a->together ? gl.n : 1;
+        if (a->null_fixed) {
+            if (!(excluded = calloc(V, 1))) rc = cli_errorf(CMD, "out of memory");
+            for (size_t i = 0; !rc && i < gl.n; i++) excluded[gl.ids[i]] = 1;
+            if (!rc && anchor >= 0) excluded[anchor] = 1;
+            if (!rc) rc = fixed_null(c, cells, n, excluded, V, (size_t)a->null_genes * u, o.seed, &fixed, &n_fixed);
+            if (!rc && n_fixed < u) rc = cli_errorf(CMD, "--null-fixed: the cells express too few other genes");
+            o.null_genes = fixed;
+            o.n_null_genes = n_fixed;
+        } else {
+            o.null_per_cell = (size_t)a->null_genes;
+        }
+    }
+    namer nm = {.v = v, .g = &gl, .V = V};
+    if (!rc && a->together) {
+        set_id = set_label(&gl, 0);
+        set_name = set_label(&gl, 1);
+        if (!set_id || !set_name) rc = cli_errorf(CMD, "out of memory");
+        nm.set_id = set_id;
+        nm.set_name = set_name;
+    }
+    dump_ctx dc = {NULL, &nm};
+    if (!rc && a->dump) {
+        if (!(dumpf = fopen(a->dump, "w"))) rc = cli_errorf(CMD, "%s: cannot create: %s", a->dump, strerror(errno));
+        dc.f = dumpf;
+        o.on_seq = dump_seq;
+        o.on_seq_ud = &dc;
+    }
     if (!rc && scfm_perturb_cells(m, c, cells, n, &o, &r)) rc = cli_fail(CMD);
+    if (dumpf && fclose(dumpf) && !rc) rc = cli_errorf(CMD, "%s: write failed", a->dump);
+    for (size_t i = 0; !rc && !a->together && i < gl.n; i++)
+        if (!r.n[gl.ids[i]])
+            fprintf(stderr, "scfm perturb: warning: no selected cell has %s (%s): no row for it\n", gl.names[i],
+                    scfm_vocab_token(v, (size_t)gl.ids[i]));
     if (!rc && scfm_perturb_stats(&r, &st, &nstat)) rc = cli_fail(CMD);
-    if (!rc) rc = write_stats(a->out, st, nstat, v);
-    if (!rc && a->shifts) rc = write_shifts(a->shifts, &r, v);
+    if (!rc && a->shifts) rc = write_shifts(a->shifts, &r, c, &nm, a);
+    if (!rc && a->gene_shifts) rc = write_gene_shifts(a->gene_shifts, &r, &nm);
+    if (!rc) rc = write_stats(a->out, st, nstat, &nm, a);
     if (!rc) {
         size_t sig = 0;
         for (size_t i = 0; i < nstat; i++) sig += st[i].fdr < 0.05;
-        printf("cells\t%zu\nperturbations\t%zu\ngenes\t%zu\nsignificant\t%zu\noutput\t%s\n", r.n_cells,
-               r.n_perturbations, nstat, sig, a->out);
+        printf("cells\t%zu\nperturbations\t%zu\nnull_perturbations\t%zu\nreference\t%s\ngenes\t%zu\nsignificant\t%zu\n"
+               "output\t%s\n",
+               r.n_cells, r.n_perturbations, r.n_null, r.n_null ? "null" : "all", nstat, sig, a->out);
         cli_report_done();
     }
-    free(genes);
+    gene_list_free(&gl);
+    scfm_gene_map_free(gl.map);
     free(cells);
-    free(goal_cells);
     free(goal);
-    free(gemb);
+    free(alt);
+    free(fixed);
+    free(excluded);
+    free(set_id);
+    free(set_name);
     free(st);
     scfm_perturb_result_free(&r);
     return rc;
@@ -211,7 +596,9 @@ int cmd_perturb(int argc, char **argv) {
     if (!a.corpus) return cli_usage_error(CMD, "no corpus given");
     if (!a.model) return cli_usage_error(CMD, "-m MODEL_DIR is required");
     if (!a.out) return cli_usage_error(CMD, "-o OUT.tsv is required");
-    if (a.mode < 0) return cli_usage_error(CMD, "--delete or --overexpress is required");
+    if (a.mode < 0) return cli_usage_error(CMD, "one of --delete, --overexpress, --inhibit, --activate is required");
+    if (a.shift_fraction > 0 && a.mode != SCFM_PERTURB_INHIBIT && a.mode != SCFM_PERTURB_ACTIVATE)
+        return cli_usage_error(CMD, "--shift-fraction applies to --inhibit and --activate only");
 #ifdef SCFM_HAVE_OPENMP
     if (a.threads > 0) omp_set_num_threads((int)a.threads);
 #endif

@@ -157,10 +157,16 @@ int scfm_have_hdf5(void);
 /* ======================================================================================
  * In-silico perturbation (src/analysis/perturb.c, SPEC section 7)
  * ====================================================================================== */
-typedef enum { SCFM_PERTURB_DELETE = 0, SCFM_PERTURB_OVEREXPRESS = 1 } scfm_perturb_mode;
+typedef enum {
+    SCFM_PERTURB_DELETE = 0,      /* remove the token */
+    SCFM_PERTURB_OVEREXPRESS = 1, /* move it to the front (after <cls>), inserting it when absent */
+    SCFM_PERTURB_INHIBIT = 2,     /* move it down (toward the end) by a fraction of the cell's genes */
+    SCFM_PERTURB_ACTIVATE = 3     /* move it up (toward the front) by that fraction */
+} scfm_perturb_mode;
 
-/* One cell's perturbed tokens. tok[len] is the cell; start = 1 when it begins with <cls>
- * (V2: nothing moves before it), else 0. out needs room for len + 1 tokens.
+/* One cell's tokens with one gene perturbed (DELETE / OVEREXPRESS only; kept for callers of
+ * the first API). tok[len] is the cell; start = 1 when it begins with <cls> (V2: nothing
+ * moves before it), else 0. out needs room for len + 1 tokens.
  *   DELETE: every occurrence of gene removed (*out_len = len - 1); SCFM_ENOTFOUND when absent.
  *   OVEREXPRESS: gene moved to position `start` (same length) or, when absent, inserted there
  *   (len + 1), and cut to max_len. *orig_len receives how many leading tokens of the
@@ -169,41 +175,102 @@ typedef enum { SCFM_PERTURB_DELETE = 0, SCFM_PERTURB_OVEREXPRESS = 1 } scfm_pert
 int scfm_perturb_tokens(const int32_t *tok, size_t len, int32_t gene, scfm_perturb_mode mode, size_t start,
                         size_t max_len, int32_t *out, size_t *out_len, size_t *orig_len) SCFM_WUR;
 
+/* The general form: genes[n_genes] perturbed together in one cell. The cell is
+ * tok[0..head) (fixed leading specials: 1 for V2's <cls>), the gene region tok[head..len-tail)
+ * and tok[len-tail..len) (fixed trailing specials: 1 for V2's <eos>). out needs room for
+ * len + n_genes tokens. Genes are applied in the order given (a gene listed twice counts once):
+ *   DELETE: every occurrence removed from the gene region.
+ *   OVEREXPRESS: the genes (present or not) are removed from the region and placed at its
+ *     front in the order given; the result is cut to max_len tokens (a plain cut, as
+ *     scfm_perturb_tokens: the trailing special goes first).
+ *   INHIBIT / ACTIVATE: with n = the number of tokens in the gene region and
+ *     k = max(1, floor(shift_fraction * n + 0.5)), each gene in turn is taken out of its
+ *     region index i and put back at index min(i + k, n - 1) (INHIBIT) or max(i - k, 0)
+ *     (ACTIVATE), i.e. Python's l.insert(j, l.pop(i)) on the region list.
+ * DELETE / INHIBIT / ACTIVATE need every listed gene in the region: SCFM_ENOTFOUND (no
+ * message) when one is missing. SCFM_EINVAL: head + tail > len, shift_fraction outside
+ * (0, 1], max_len 0 for OVEREXPRESS, an unknown mode. */
+int scfm_perturb_apply(const int32_t *tok, size_t len, size_t head, size_t tail, const int32_t *genes,
+                       size_t n_genes, scfm_perturb_mode mode, double shift_fraction, size_t max_len,
+                       int32_t *out, size_t *out_len) SCFM_WUR;
+
+#define SCFM_PERTURB_MAX_ALT 16
+
 typedef struct {
     scfm_perturb_mode mode;
-    const int32_t *genes;   /* token ids to perturb; NULL = every gene token of each cell (DELETE only) */
+    const int32_t *genes;   /* token ids to perturb; NULL = every gene token of each cell (not
+                               for OVEREXPRESS) */
     size_t n_genes;
-    const float *goal;      /* optional [H] goal-state embedding: shift = cos(p, goal) - cos(o, goal);
-                               NULL: shift = cos(p, o) (1 = no change) */
+    int together;           /* 1: all genes perturbed at once in each copy, one result (slot V) */
+    int32_t anchor;         /* >= 0: perturbed in every copy (with each gene / the set); shifts
+                               are measured against the anchor-only perturbed cell; cells
+                               without it (DELETE/INHIBIT/ACTIVATE) are skipped. -1: none */
+    double shift_fraction;  /* INHIBIT / ACTIVATE: fraction of the cell's genes (default 0.25) */
+    const float *goal;      /* optional [H] goal-state embedding: shift = cos(p, goal) - cos(b, goal)
+                               (b = the baseline: the original cell, or anchor-perturbed);
+                               NULL: shift = cos(p, b) (1 = no change) */
+    const float *alt;       /* optional [n_alt * H] alternative states: extra shifts
+                               cos(p, alt_k) - cos(b, alt_k) */
+    size_t n_alt;           /* <= SCFM_PERTURB_MAX_ALT */
+    /* null run: per cell, null_per_cell random units of the cell's own expressed genes (not
+     * listed, not the anchor, not special), each unit as many genes as one tested unit (1,
+     * or n_genes with together), drawn with an scfm_rng seeded by scfm_hash3(seed, 0, cell);
+     * or, when null_genes is given, those fixed genes in consecutive units of that size.
+     * Null shifts go to slot V + 1 and become the reference of scfm_perturb_stats. */
+    size_t null_per_cell;
+    const int32_t *null_genes;
+    size_t n_null_genes;
+    uint64_t seed;
+    int gene_shifts;        /* accumulate per (unit, affected gene) cosines of contextual
+                               token states, before vs after (not for null units) */
     scfm_embed_opts embed;  /* layer, pooling, batch sizes, truncate (genes ignored) */
+    /* optional: called with every sequence embedded (a debugging aid): the baseline with
+     * slot = SIZE_MAX, then each perturbed copy with its slot and the unit's genes */
+    void (*on_seq)(void *ud, size_t cell, size_t slot, const int32_t *unit_genes, size_t n_unit_genes,
+                   const int32_t *ids, size_t len);
+    void *on_seq_ud;
 } scfm_perturb_opts;
 void scfm_perturb_opts_init(scfm_perturb_opts *o);
 
-/* Per-gene shifts gathered over cells: for vocabulary id t, shifts[t][0..n[t]). */
+/* Shifts gathered over cells, per slot: slot t < V = the gene with token id t (anchor
+ * runs: anchor + t), slot V = the gene set (together), slot V + 1 = the null run.
+ * For slot s: shifts[s][0..n[s]) the primary shift, cell[s][i] the corpus index of the cell,
+ * extra[s][i * n_extra + 0] = cos(perturbed, baseline), [.. + 1 + k] = shift toward alt k.
+ * Gene shifts (opts.gene_shifts): an open-addressing table of gs_cap entries, gs_key =
+ * (slot << 32 | affected token) + 1 (0 = empty), gs_sum = sum of cosines, gs_cnt = cells. */
 typedef struct {
-    size_t V;
-    double **shifts;
+    size_t V, n_extra;
+    double **shifts, **extra;
+    size_t **cell;
     size_t *n, *cap;
-    size_t n_cells, n_perturbations;
+    size_t n_cells, n_perturbations, n_null;
+    uint64_t *gs_key, *gs_cnt;
+    double *gs_sum;
+    size_t gs_cap, gs_n;
 } scfm_perturb_result;
 void scfm_perturb_result_free(scfm_perturb_result *r);
+#define SCFM_PERTURB_SLOT_SET(V) (V)
+#define SCFM_PERTURB_SLOT_NULL(V) ((V) + 1)
 
 /* Perturbs cells[n] (NULL = 0..n-1) of the corpus, all copies of one cell in shared
- * batches, and appends each (gene, cell) shift to *r (zero it before the first call).
- * Returns SCFM_OK, SCFM_EINVAL (options, cells too long without truncate, CLS pooling on
- * a corpus without <cls>), SCFM_ENOMEM. */
+ * batches, and appends each (unit, cell) shift to *r (zero it before the first call; later
+ * calls must use the same options). Returns SCFM_OK, SCFM_EINVAL (options, cells too long
+ * without truncate, CLS pooling on a corpus without <cls>), SCFM_ENOMEM. */
 int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, size_t n,
                        const scfm_perturb_opts *o, scfm_perturb_result *r) SCFM_WUR;
 
-/* Statistics per perturbed gene: mean shift, and the Mann-Whitney test (asymptotic,
- * tie-corrected, no continuity) of its shifts against all genes' shifts pooled, with
- * Benjamini-Hochberg FDR over the genes tested. */
+/* Statistics per perturbed unit (genes and the set; not the null slot): mean shift, the
+ * Mann-Whitney test (asymptotic, tie-corrected, no continuity, two-sided) of its shifts
+ * against the null run's shifts when r holds any, else against all units' shifts pooled
+ * (the unit's own included), and Benjamini-Hochberg FDR over the units tested. */
 typedef struct {
-    int32_t token;
-    size_t n;
+    int32_t token;          /* token id; -1 for the gene set */
+    size_t slot, n;
     double mean_shift, z, p, fdr;
+    double mean_cos;        /* mean cos(perturbed, baseline) */
+    double mean_alt[SCFM_PERTURB_MAX_ALT];
 } scfm_perturb_stat;
-/* *out (malloc'ed, *n_out rows) sorted by p, then token id. Returns SCFM_OK, SCFM_ENOMEM,
+/* *out (malloc'ed, *n_out rows) sorted by p, then slot. Returns SCFM_OK, SCFM_ENOMEM,
  * SCFM_EINVAL (no shifts). */
 int scfm_perturb_stats(const scfm_perturb_result *r, scfm_perturb_stat **out, size_t *n_out) SCFM_WUR;
 
