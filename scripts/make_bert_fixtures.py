@@ -22,7 +22,8 @@ get_linear_schedule_with_warmup, stepped once per update as the Trainer does.
 Usage (regenerate the committed fixture, or all cases into a scratch directory):
     .venv/bin/python scripts/make_bert_fixtures.py tests/fixtures/bert relu_mlm
     .venv/bin/python scripts/make_bert_fixtures.py /tmp/fx            # every case
-Cases: relu_mlm gelu_mlm gelu_new_mlm silu_mlm untied_mlm seqcls tokcls.
+Cases: relu_mlm gelu_mlm gelu_new_mlm silu_mlm untied_mlm seqcls tokcls seqcls_weighted
+tokcls_weighted (class-weighted cross-entropy; the state also holds class_weights F32[C]).
 Deterministic (torch.manual_seed per case); needs torch, transformers, safetensors.
 """
 import json
@@ -48,6 +49,9 @@ CASES = {
     "untied_mlm": dict(head="mlm", act="gelu", tie=False),
     "seqcls": dict(head="seqcls", act="relu"),
     "tokcls": dict(head="tokcls", act="gelu"),
+    # class-weighted losses: torch.nn.CrossEntropyLoss(weight=w) on the head's logits
+    "seqcls_weighted": dict(head="seqcls", act="relu", weights=[0.5, 2.0, 1.25]),
+    "tokcls_weighted": dict(head="tokcls", act="gelu", weights=[1.5, 0.25, 1.0]),
 }
 
 
@@ -127,6 +131,16 @@ def state_of(model):
     return {n: p.detach().clone().contiguous() for n, p in model.named_parameters()}
 
 
+def loss_of(case, out, batch):
+    """The head's loss: the model's own, or CrossEntropyLoss(weight=w) for weighted cases."""
+    w = CASES[case].get("weights")
+    if w is None:
+        return out.loss
+    ce = torch.nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32))
+    labels = torch.as_tensor(batch["labels"])
+    return ce(out.logits.reshape(-1, NUM_LABELS), labels.reshape(-1))
+
+
 def run_case(out_dir, case, seed):
     spec = CASES[case]
     model = make_model(case, seed)
@@ -140,8 +154,12 @@ def run_case(out_dir, case, seed):
     offs = np.concatenate([[0], np.cumsum(LENGTHS)]).astype(np.int64)
     res = {"ids": torch.tensor(packed(batch["input_ids"], LENGTHS), dtype=torch.int32),
            "offs": torch.tensor(offs)}
-    out = model(**t(batch), output_hidden_states=True)
-    out.loss.backward()
+    inputs = {k: v for k, v in t(batch).items() if k != "labels" or "weights" not in spec}
+    out = model(**inputs, output_hidden_states=True)
+    loss = loss_of(case, out, batch)
+    loss.backward()
+    if "weights" in spec:
+        res["class_weights"] = torch.tensor(spec["weights"], dtype=torch.float32)
     logits = out.logits.detach()
     if spec["head"] == "mlm":
         rows = [offs[b] + p for b, p in mask_rows]
@@ -154,12 +172,12 @@ def run_case(out_dir, case, seed):
     else:
         res["tok_labels"] = torch.tensor(packed(batch["labels"], LENGTHS), dtype=torch.int32)
         res["logits"] = torch.tensor(packed(logits.numpy(), LENGTHS))
-    res["loss"] = out.loss.detach().reshape(1)
+    res["loss"] = loss.detach().reshape(1)
     for l, hs in enumerate(out.hidden_states):
         res["hidden.%d" % l] = torch.tensor(packed(hs.detach().numpy(), LENGTHS))
     for n, p in model.named_parameters():
         res["grad." + n] = p.grad.detach().clone()
-    train_steps(model, batch, res)
+    train_steps(model, batch, res, case)
     res = {k: v.contiguous() for k, v in res.items()}
     meta = {"head": spec["head"], "lr": repr(LR), "weight_decay": repr(WD), "warmup": str(WARMUP),
             "total_steps": str(STEPS), "max_grad_norm": repr(CLIP), "steps": str(STEPS),
@@ -167,14 +185,16 @@ def run_case(out_dir, case, seed):
     save_file(res, os.path.join(d, "state.safetensors"), metadata=meta)
 
 
-def train_steps(model, batch, res):
+def train_steps(model, batch, res, case):
     model.train()  # dropout is 0, so train mode computes the same function
     opt = torch.optim.AdamW(param_groups(model), lr=LR, betas=(0.9, 0.999), eps=1e-8)
     sched = get_linear_schedule_with_warmup(opt, WARMUP, STEPS)
     losses, norms, lrs = [], [], []
     for _ in range(STEPS):
         opt.zero_grad()
-        loss = model(**t(batch)).loss
+        weighted = "weights" in CASES[case]
+        out = model(**{k: v for k, v in t(batch).items() if k != "labels" or not weighted})
+        loss = loss_of(case, out, batch)
         loss.backward()
         norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)))
         lrs.append(opt.param_groups[0]["lr"])

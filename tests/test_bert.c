@@ -51,6 +51,7 @@ typedef struct {
     scfm_bert_input in;
     size_t *offs, *rows;
     int32_t *ids, *labels;
+    float *weights;    /* class_weights (weighted-loss cases) or NULL */
 } fixture_input;
 
 static void free_input(fixture_input *f) {
@@ -58,6 +59,7 @@ static void free_input(fixture_input *f) {
     free(f->rows);
     free(f->ids);
     free(f->labels);
+    free(f->weights);
 }
 
 static int32_t *i32_of(const scfm_safetensors *st, const char *name, size_t *n) {
@@ -101,6 +103,8 @@ static int load_input(const scfm_safetensors *st, scfm_head head, fixture_input 
         if (!(f->labels = i32_of(st, "tok_labels", &nl)) || nl != nids) return -1;
         f->in.tok_labels = f->labels;
     }
+    size_t nw = 0;
+    if ((f->weights = st_f32(st, "class_weights", &nw))) f->in.class_weights = f->weights;
     return 0;
 }
 

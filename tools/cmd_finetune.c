@@ -30,6 +30,7 @@ static void finetune_help(void) {
            "  --warmup-steps N 500 --weight-decay X 0.001   --max-grad-norm X 1.0 (0: off)\n"
            "  --freeze-layers N    freeze the embeddings and the first N encoder layers (0)\n"
            "  --random-init        same architecture, random weights (baseline)\n"
+           "  --class-weights      weight the loss by class: n / (C * n_class) over the training labels\n"
            "  --eval-every N       evaluate every N steps (default: once per epoch)\n"
            "  --patience N 3       stop after N evaluations without a better validation macro-F1 (0: never)\n"
            "  --log-every N 10     --seed N 42    --threads N    --force (replace OUT)\n\n"
@@ -61,6 +62,7 @@ static int parse_finetune(int argc, char **argv, scfm_finetune_job *j, const cha
             continue;
         }
         if (!strcmp(o, "--random-init")) { c->random_init = 1; continue; }
+        if (!strcmp(o, "--class-weights")) { c->class_weights = 1; continue; }
         if (!strcmp(o, "--force")) { j->force = 1; continue; }
         if (!v) return cli_usage_error(FT, "%s needs a value", o);
         i++;

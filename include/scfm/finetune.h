@@ -48,6 +48,8 @@ typedef struct {
     double max_grad_norm;     /* 1.0 (0 = off) */
     size_t freeze_layers;     /* 0: nothing frozen; N: embeddings and layers 0..N-1 */
     int random_init;          /* 1: the checkpoint's architecture with random weights */
+    int class_weights;        /* 1: weight the loss by class, n / (C * n_c) over the training
+                                 labels (sklearn's "balanced"; torch CrossEntropyLoss weight) */
     double val_frac, test_frac; /* 0.1, 0.1 (stratified) */
     double train_fraction;    /* 1.0: share of the training cells kept (stratified) */
     long patience;            /* 3 evaluations without improvement (0 = never stop early) */

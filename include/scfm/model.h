@@ -258,6 +258,10 @@ typedef struct {
     const int32_t *seq_labels;  /* [B] in [0, C) or -100; NULL = no loss */
     /* SCFM_HEAD_TOKCLS */
     const int32_t *tok_labels;  /* [N] in [0, C) or -100; NULL = no loss */
+    /* SCFM_HEAD_SEQCLS / TOKCLS: optional per-class loss weights [num_labels] (>= 0), as
+     * torch.nn.CrossEntropyLoss(weight=w): loss = sum_i w[y_i] l_i / sum_i w[y_i] over
+     * labelled rows. NULL = unweighted mean. */
+    const float *class_weights;
     /* RESERVED for GeneCompass (must be NULL for now) */
     const float *values;        /* [N] expression values */
     const int32_t *species;     /* [B] species ids */

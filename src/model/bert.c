@@ -2,6 +2,7 @@
  * post-LayerNorm layers), the activation arena, and the model-level forward/backward that
  * add the heads (heads.c). Backward runs in exact reverse order of the forward. */
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "model_internal.h"
@@ -190,6 +191,11 @@ int scfm_model_check_batch(const scfm_model *m, const scfm_bert_input *b) {
                 return scfm_error(SCFM_EINVAL, "input: mlm_rows[%zu] = %zu beyond %zu tokens", i, b->mlm_rows[i], N);
         return check_labels(b->mlm_labels, b->n_mlm, c->vocab_size, "mlm_labels");
     }
+    if (b->class_weights)
+        for (size_t k = 0; k < c->num_labels; k++)
+            if (!(b->class_weights[k] >= 0.0f) || !isfinite(b->class_weights[k]))
+                return scfm_error(SCFM_EINVAL, "input: class_weights[%zu] = %g (must be finite and >= 0)", k,
+                                  (double)b->class_weights[k]);
     if (m->head == SCFM_HEAD_SEQCLS) return check_labels(b->seq_labels, b->B, c->num_labels, "seq_labels");
     if (m->head == SCFM_HEAD_TOKCLS) return check_labels(b->tok_labels, N, c->num_labels, "tok_labels");
     return SCFM_OK;

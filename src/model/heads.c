@@ -7,6 +7,31 @@
 
 #include "heads.h"
 
+/* Weighted mean of the per-row losses (torch CrossEntropyLoss(weight=w)); saves the weight sum. */
+static float weighted_loss(scfm_model_acts *a, const int32_t *labels, const float *w, size_t n, float mean) {
+    if (!w) return mean;
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] >= 0) {
+            num += (double)w[labels[i]] * a->losses[i];
+            den += w[labels[i]];
+        }
+    a->wsum = den;
+    return den > 0.0 ? (float)(num / den) : 0.0f;
+}
+
+/* Backward of weighted_loss: rows arrive scaled by s / n_valid; make that s * w_y / wsum. */
+static void weight_rows(const scfm_model_acts *a, float *dlogits, const int32_t *labels, const float *w, size_t n,
+                        size_t C) {
+    if (!w) return;
+    double f = a->wsum > 0.0 ? (double)a->n_valid / a->wsum : 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] < 0) continue;
+        float r = (float)(w[labels[i]] * f);
+        for (size_t c = 0; c < C; c++) dlogits[i * C + c] *= r;
+    }
+}
+
 static float cls_dropout(const scfm_model *m) {
     return m->cfg.classifier_dropout >= 0 ? m->cfg.classifier_dropout : m->cfg.hidden_dropout_prob;
 }
@@ -47,7 +72,8 @@ static float seqcls_forward(scfm_model *m, const scfm_bert_input *in, int train,
     scfm_dropout_forward(a->pd, a->pooled, B * H, p, seed, scfm__drop_stream(SCFM_DROP_CLS, c->num_hidden_layers));
     scfm_matmul_forward(a->logits, a->pd, m->p.cls_w, m->p.cls_b, B, H, C);
     if (!in->seq_labels) return 0.0f;
-    return scfm_crossentropy_forward(a->losses, a->logits, in->seq_labels, B, C, n_valid);
+    float mean = scfm_crossentropy_forward(a->losses, a->logits, in->seq_labels, B, C, n_valid);
+    return weighted_loss(a, in->seq_labels, in->class_weights, B, mean);
 }
 
 static float tokcls_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t seed, size_t *n_valid) {
@@ -59,7 +85,8 @@ static float tokcls_forward(scfm_model *m, const scfm_bert_input *in, int train,
                          scfm__drop_stream(SCFM_DROP_CLS, c->num_hidden_layers));
     scfm_matmul_forward(a->logits, a->hd, m->p.cls_w, m->p.cls_b, N, H, C);
     if (!in->tok_labels) return 0.0f;
-    return scfm_crossentropy_forward(a->losses, a->logits, in->tok_labels, N, C, n_valid);
+    float mean = scfm_crossentropy_forward(a->losses, a->logits, in->tok_labels, N, C, n_valid);
+    return weighted_loss(a, in->tok_labels, in->class_weights, N, mean);
 }
 
 float scfm__head_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t seed, size_t *n_valid) {
@@ -101,6 +128,7 @@ static void seqcls_backward(scfm_model *m, float scale, float *dh) {
     size_t B = in->B, H = c->hidden_size, C = c->num_labels;
     float *dpd = a->dt1, *dpooled = a->dt2, *dpz = a->dq, *dx = a->dhx;
     scfm_crossentropy_backward(a->logits, a->logits, in->seq_labels, B, C, scale);
+    weight_rows(a, a->logits, in->seq_labels, in->class_weights, B, C);
     memset(dpd, 0, B * H * sizeof *dpd);
     scfm_matmul_backward(dpd, m->g.cls_w, m->g.cls_b, a->logits, a->pd, m->p.cls_w, B, H, C);
     memset(dpooled, 0, B * H * sizeof *dpooled);
@@ -122,6 +150,7 @@ static void tokcls_backward(scfm_model *m, float scale, float *dh) {
     size_t N = a->N, H = c->hidden_size, C = c->num_labels;
     float *dhd = a->dt1;
     scfm_crossentropy_backward(a->logits, a->logits, a->in.tok_labels, N, C, scale);
+    weight_rows(a, a->logits, a->in.tok_labels, a->in.class_weights, N, C);
     memset(dhd, 0, N * H * sizeof *dhd);
     scfm_matmul_backward(dhd, m->g.cls_w, m->g.cls_b, a->logits, a->hd, m->p.cls_w, N, H, C);
     scfm_dropout_backward(dh, dhd, N * H, cls_dropout(m), a->seed, scfm__drop_stream(SCFM_DROP_CLS, c->num_hidden_layers));

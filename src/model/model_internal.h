@@ -41,6 +41,7 @@ struct scfm_model_acts {
     int have_fwd, fwd_train;
     scfm_bert_input in;       /* shallow copy of the input */
     size_t N, n_valid;
+    double wsum;              /* sum of the class weights of the labelled rows (weighted loss) */
     float loss;
     uint64_t seed;
 };

@@ -148,6 +148,7 @@ typedef struct {
     const int32_t *cell_label;/* [n_cells] class or -1 (cell task; NULL = no labels) */
     const int32_t *tok_label; /* [V] class or -1 (gene task; NULL = no labels) */
     size_t V;
+    const float *class_weights; /* [C] loss weights (training only) or NULL */
 } ft_data;
 
 static size_t ft_len(const ft_data *d, size_t cell) {
@@ -228,6 +229,7 @@ static scfm_bert_input batch_input(const ft_batch *b, const ft_data *d, int with
     in.ids = b->ids;
     if (with_labels && d->head == SCFM_HEAD_SEQCLS) in.seq_labels = b->seq_lab;
     if (with_labels && d->head == SCFM_HEAD_TOKCLS) in.tok_labels = b->tok_lab;
+    if (with_labels) in.class_weights = d->class_weights;
     return in;
 }
 
@@ -639,6 +641,7 @@ typedef struct {
     ft_data d;
     strlist cls;
     int32_t *cell_lab, *tok_lab, *strat;
+    float *cw;                /* [C] class weights (--class-weights) */
     int8_t *split;
     size_t *sets[4], nset[4];   /* train, val, test, (unused) */
     size_t n_excluded;
@@ -691,6 +694,40 @@ static int setup_labels(ft_ctx *x) {
     x->d.cell_label = x->cell_lab;
     x->d.tok_label = x->tok_lab;
     x->d.head = j->task == SCFM_FT_CELL ? SCFM_HEAD_SEQCLS : SCFM_HEAD_TOKCLS;
+    return SCFM_OK;
+}
+
+
+/* --class-weights: w_c = n / (C * n_c) over the training labels (cells, or labelled gene
+ * tokens of the training cells), 0 for a class absent from training. */
+static int make_class_weights(ft_ctx *x) {
+    size_t C = x->d.C, n = 0;
+    double *cnt = scfm_calloc(C, sizeof *cnt);
+    if (!cnt) return SCFM_ENOMEM;
+    for (size_t k = 0; k < x->nset[SPLIT_TRAIN]; k++) {
+        size_t cell = x->sets[SPLIT_TRAIN][k];
+        if (x->d.head == SCFM_HEAD_SEQCLS) {
+            int32_t y = x->d.cell_label[cell];
+            if (y >= 0) { cnt[y] += 1; n++; }
+        } else {
+            const int32_t *tok;
+            size_t len;
+            if (scfm_corpus_cell(x->corpus, cell, &tok, &len, NULL)) continue;
+            if (len > x->d.max_len) len = x->d.max_len;
+            for (size_t t = 0; t < len; t++) {
+                int32_t y = (size_t)tok[t] < x->d.V ? x->d.tok_label[tok[t]] : -1;
+                if (y >= 0) { cnt[y] += 1; n++; }
+            }
+        }
+    }
+    if (!(x->cw = scfm_calloc(C, sizeof *x->cw))) { free(cnt); return SCFM_ENOMEM; }
+    for (size_t c = 0; c < C; c++) {
+        x->cw[c] = cnt[c] > 0 ? (float)((double)n / ((double)C * cnt[c])) : 0.0f;
+        scfm_log(SCFM_LOG_INFO, "finetune: class %s: %.0f training samples, loss weight %.4g", x->cls.s[c], cnt[c],
+                 (double)x->cw[c]);
+    }
+    free(cnt);
+    x->d.class_weights = x->cw;
     return SCFM_OK;
 }
 
@@ -988,10 +1025,10 @@ static void write_settings(FILE *f, const ft_ctx *x) {
     const scfm_finetune_config *c = &x->c;
     fprintf(f, "  \"settings\": {\"batch_size\": %zu, \"epochs\": %.9g, \"max_steps\": %ld, \"lr\": %.9g, \"schedule\": \"%s\", "
             "\"warmup_steps\": %ld, \"weight_decay\": %.9g, \"max_grad_norm\": %.9g, \"freeze_layers\": %zu, "
-            "\"random_init\": %s, \"val_frac\": %.9g, \"test_frac\": %.9g, \"train_fraction\": %.9g, \"patience\": %ld, "
+            "\"random_init\": %s, \"class_weights\": %s, \"val_frac\": %.9g, \"test_frac\": %.9g, \"train_fraction\": %.9g, \"patience\": %ld, "
             "\"eval_every\": %ld, \"mega_mult\": %zu, \"seed\": %llu, \"drop_labels\": [",
             c->batch_size, c->epochs, c->max_steps, c->lr, scfm_sched_name(c->schedule), c->warmup_steps, c->weight_decay,
-            c->max_grad_norm, c->freeze_layers, c->random_init ? "true" : "false", c->val_frac, c->test_frac,
+            c->max_grad_norm, c->freeze_layers, c->random_init ? "true" : "false", c->class_weights ? "true" : "false", c->val_frac, c->test_frac,
             c->train_fraction, c->patience, c->eval_every, c->mega_mult, (unsigned long long)c->seed);
     for (size_t k = 0; k < x->job->n_drop_labels; k++) {
         if (k) fputs(", ", f);
@@ -1158,6 +1195,7 @@ static void teardown(ft_ctx *x) {
     free(x->strat);
     free(x->cell_lab);
     free(x->tok_lab);
+    free(x->cw);
     strlist_free(&x->cls);
     scfm_vocab_free(x->d.vocab);
     scfm_corpus_close(x->corpus);
@@ -1187,6 +1225,7 @@ static int setup(ft_ctx *x) {
     if (!rc) rc = setup_labels(x);
     if (!rc) rc = setup_split(x);
     if (!rc) rc = setup_model(x, &cfg);
+    if (!rc && x->c.class_weights) rc = make_class_weights(x); /* needs the model's max_len */
     if (!rc) rc = setup_sampler(x);
     scfm_bert_config_free(&cfg);
     return rc;

@@ -86,3 +86,25 @@ assert not np.allclose(get(a, "embeddings.word_embeddings.weight"), get(c, "embe
 assert json.load(open(f"{T}/o2/metrics.json"))["settings"]["random_init"] is True
 print("ok")
 PYEOF
+
+# --class-weights: balanced weights n / (C * n_c) over the training cells, reported on stderr
+# and recorded in metrics.json; the loss itself is checked against torch's weighted
+# CrossEntropyLoss by tests/test_bert on the *_weighted fixtures.
+"$BIN" finetune "$T/c" -m "$T/m" -o "$T/o3" --label label --drop-label '?' --class-weights --max-steps 3 \
+    --batch-size 8 --lr 1e-3 --warmup-steps 0 --threads 1 > /dev/null 2> "$T/err3" || { cat "$T/err3"; exit 1; }
+"$PY" - "$T" <<'PYEOF'
+import csv, json, re, sys
+T = sys.argv[1]
+obs = {r[0]: r[1] for r in list(csv.reader(open(f"{T}/c/obs.tsv"), delimiter="\t"))[1:]}
+split = {r[0]: r[1] for r in list(csv.reader(open(f"{T}/o3/split.tsv"), delimiter="\t"))[1:]}
+train = [obs[c] for c, s in split.items() if s == "train"]
+classes = sorted(set(train))
+got = {m.group(1): float(m.group(3)) for m in
+       re.finditer(r"class (\S+): (\d+) training samples, loss weight (\S+)", open(f"{T}/err3").read())}
+assert set(got) == set(classes), (got, classes)
+for c in classes:
+    want = len(train) / (len(classes) * train.count(c))
+    assert abs(got[c] - want) <= 1e-3 * want, (c, got[c], want)
+assert json.load(open(f"{T}/o3/metrics.json"))["settings"]["class_weights"] is True
+print("class weights ok:", got)
+PYEOF
