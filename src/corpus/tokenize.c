@@ -28,6 +28,7 @@ struct scfm_tok_work {
     uint32_t cur;
     int32_t *touched;   /* [vocab_size] ids seen in the current cell */
     tok_item *items;    /* [vocab_size] */
+    tok_item *tmp;      /* [vocab_size] radix sort scratch */
 };
 
 scfm_tok_work *scfm_tok_work_new(size_t vocab_size) {
@@ -39,13 +40,14 @@ scfm_tok_work *scfm_tok_work_new(size_t vocab_size) {
     w->stamp = scfm_calloc(n, sizeof *w->stamp);
     w->touched = scfm_calloc(n, sizeof *w->touched);
     w->items = scfm_calloc(n, sizeof *w->items);
-    if (!w->acc || !w->stamp || !w->touched || !w->items) { scfm_tok_work_free(w); return NULL; }
+    w->tmp = scfm_calloc(n, sizeof *w->tmp);
+    if (!w->acc || !w->stamp || !w->touched || !w->items || !w->tmp) { scfm_tok_work_free(w); return NULL; }
     return w;
 }
 
 void scfm_tok_work_free(scfm_tok_work *w) {
     if (!w) return;
-    free(w->acc); free(w->stamp); free(w->touched); free(w->items);
+    free(w->acc); free(w->stamp); free(w->touched); free(w->items); free(w->tmp);
     free(w);
 }
 
@@ -63,39 +65,46 @@ static void insertion_sort(tok_item *a, size_t n) {
     }
 }
 
-static void swap_items(tok_item *a, tok_item *b) { tok_item t = *a; *a = *b; *b = t; }
+static int cmp_items(const void *a, const void *b) {
+    const tok_item *x = a, *y = b;
+    return item_before(x, y) ? -1 : item_before(y, x) ? 1 : 0;
+}
 
-/* Sorts so that a[0..k) holds the first k items in order (partial quicksort: partitions
- * entirely beyond k are left unsorted). Median-of-three pivot; recursion on the smaller
- * side only, so the stack stays O(log n). */
-static void partial_sort(tok_item *a, size_t n, size_t k) {
-    while (n > 16) {
-        size_t mid = n / 2;
-        if (item_before(&a[mid], &a[0])) swap_items(&a[mid], &a[0]);
-        if (item_before(&a[n - 1], &a[0])) swap_items(&a[n - 1], &a[0]);
-        if (item_before(&a[n - 1], &a[mid])) swap_items(&a[n - 1], &a[mid]);
-        swap_items(&a[mid], &a[n - 2]); /* pivot at n-2; a[0] <= pivot <= a[n-1] */
-        tok_item p = a[n - 2];
-        size_t i = 0, j = n - 2;
-        for (;;) {
-            while (item_before(&a[++i], &p)) {}
-            while (item_before(&p, &a[--j])) {}
-            if (i >= j) break;
-            swap_items(&a[i], &a[j]);
-        }
-        swap_items(&a[i], &a[n - 2]); /* pivot in place at i */
-        size_t left = i, right = n - i - 1;
-        if (left < right) {
-            partial_sort(a, left, k);
-            if (k <= i + 1) return;
-            a += i + 1; n = right; k -= i + 1;
-        } else {
-            if (k > i + 1) partial_sort(a + i + 1, right, k - i - 1);
-            n = left;
-            if (k > left) k = left;
-        }
+/* Sorts a[0..n) by item_before (key ascending, ties by id ascending): LSD radix sort on the
+ * key's upper 32 bits (sign, exponent and 20 mantissa bits of x), 8 bits per pass, skipping
+ * passes where every item has the same digit; then each run of items with equal upper bits
+ * (short: the lower mantissa bits rarely decide) is sorted by the full order. The order is
+ * total, so the result is the unique sorted sequence. */
+static void sort_items(tok_item *a, tok_item *tmp, size_t n) {
+    if (n < 48) { insertion_sort(a, n); return; }
+    uint32_t hist[4][256];
+    memset(hist, 0, sizeof hist);
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t k = a[i].key;
+        hist[0][(k >> 32) & 255]++;
+        hist[1][(k >> 40) & 255]++;
+        hist[2][(k >> 48) & 255]++;
+        hist[3][k >> 56]++;
     }
-    insertion_sort(a, n);
+    tok_item *src = a, *dst = tmp;
+    for (int b = 0; b < 4; b++) {
+        uint32_t *h = hist[b];
+        const int sh = 32 + 8 * b;
+        if (h[(src[0].key >> sh) & 255] == n) continue;
+        uint32_t sum = 0;
+        for (int d = 0; d < 256; d++) { uint32_t c = h[d]; h[d] = sum; sum += c; }
+        for (size_t i = 0; i < n; i++) dst[h[(src[i].key >> sh) & 255]++] = src[i];
+        tok_item *t = src; src = dst; dst = t;
+    }
+    if (src != a) memcpy(a, src, n * sizeof *a);
+    for (size_t i = 0; i + 1 < n;) {
+        const uint64_t hi = a[i].key >> 32;
+        size_t j = i + 1;
+        while (j < n && a[j].key >> 32 == hi) j++;
+        if (j - i > 32) qsort(a + i, j - i, sizeof *a, cmp_items);
+        else if (j - i > 1) insertion_sort(a + i, j - i);
+        i = j;
+    }
 }
 
 /* Sums the cell's counts per vocabulary id into w; returns the number of ids touched or
@@ -154,7 +163,7 @@ int scfm_tokenize_cell(const scfm_tokenizer_params *p, const int32_t *gene_vocab
     if (!(n > 0.0) || !isfinite(n))
         return scfm_error(SCFM_EINVAL, "cell total (n_counts) is %g although genes are expressed", n);
     size_t keep = q < p->max_genes ? q : p->max_genes;
-    partial_sort(w->items, q, keep);
+    sort_items(w->items, w->tmp, q);
     emit_cell(p, w, keep, tokens, p->values != SCFM_VALUES_NONE ? values : NULL, len);
     return SCFM_OK;
 }

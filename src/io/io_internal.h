@@ -86,6 +86,12 @@ io_lines *io_lines_open(const char *path);          /* NULL on error (message na
 int io_lines_next(io_lines *lr, char **line, size_t *len) SCFM_WUR;
 size_t io_lines_lineno(const io_lines *lr);          /* 1-based number of the last line */
 int io_lines_rewind(io_lines *lr) SCFM_WUR;
+/* Fast-parser access: the unread bytes up to and including the last complete line's "\n"
+ * (reading more when none is buffered); *n == 0 at end of file or when only an unterminated
+ * last line remains (read it with io_lines_next). Valid until the next call on lr; consume
+ * with io_lines_advance(bytes, complete lines in them). Returns 0 or < 0 on a read error. */
+int io_lines_window(io_lines *lr, const char **p, size_t *n) SCFM_WUR;
+void io_lines_advance(io_lines *lr, size_t bytes, size_t lines);
 void io_lines_close(io_lines *lr);
 
 /* Column `col` (0-based) of every line of a tab-separated file; *n_cols = columns of the

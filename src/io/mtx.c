@@ -23,6 +23,10 @@ typedef struct {
     int have_next;
     size_t next_row, next_col, n_read;
     double next_val;
+    /* fast path: complete lines of the reader's buffer, [wbeg, wend); wcur = first unparsed,
+     * wlines = lines parsed since wbeg (handed back to the reader by sync_window) */
+    const char *wbeg, *wcur, *wend;
+    size_t wlines;
     int in_memory;
     io_csr csr;
     io_strlist labels; /* obs "label", [n_cells] ("" when absent) */
@@ -114,8 +118,41 @@ static int parse_value(const char *p, double *v) {
     return 0;
 }
 
-/* Next entry as 0-based (row, col) and value: 1 = entry, 0 = end, < 0 error. */
-static int next_entry(mtx_state *s, size_t *row, size_t *col, double *val) {
+/* The common line shape "row col value" (single spaces, plain integers, no more than 15 digits
+ * in the value, 18 in row/col): 1 and the parsed fields, which are then exactly what
+ * parse_size_t/parse_value give; 0 for anything else (the caller takes the general path). */
+static inline int fast_uint(const char **pp, uint64_t *out, int max_digits) {
+    const char *q = *pp;
+    uint64_t v = 0;
+    int n = 0;
+    for (unsigned d; (d = (unsigned)(unsigned char)*q - '0') <= 9; q++, n++) v = v * 10 + d;
+    if (n == 0 || n > max_digits) return 0;
+    *pp = q;
+    *out = v;
+    return 1;
+}
+
+static inline int fast_entry(const char **pp, int pattern, size_t *i, size_t *j, double *val) {
+    const char *p = *pp;
+    uint64_t a, b, c;
+    if (!fast_uint(&p, &a, 18) || *p++ != ' ' || !fast_uint(&p, &b, 18)) return 0;
+    if (!pattern && (*p++ != ' ' || !fast_uint(&p, &c, 15))) return 0;
+    *val = pattern ? 1.0 : (double)c;
+    *i = (size_t)a;
+    *j = (size_t)b;
+    *pp = p;
+    return 1;
+}
+
+/* Hands the lines the fast path consumed back to the line reader and drops the window. */
+static void sync_window(mtx_state *s) {
+    if (s->wbeg && s->lr) io_lines_advance(s->lr, (size_t)(s->wcur - s->wbeg), s->wlines);
+    s->wbeg = s->wcur = s->wend = NULL;
+    s->wlines = 0;
+}
+
+/* One entry through the line reader (any line shape, all error messages). */
+static int next_entry_slow(mtx_state *s, size_t *row, size_t *col, double *val) {
     char *line;
     size_t len;
     int rc;
@@ -144,8 +181,53 @@ static int next_entry(mtx_state *s, size_t *row, size_t *col, double *val) {
     return 1;
 }
 
+/* Parses the line at the window's cursor if it has the common shape and is a valid entry: 1 and
+ * the 0-based entry, else 0 (nothing consumed). */
+static inline int window_entry(mtx_state *s, size_t *row, size_t *col, double *val) {
+    const char *p = s->wcur;
+    size_t i, j;
+    double v;
+    if (!fast_entry(&p, s->pattern, &i, &j, &v) || *p != '\n' || s->n_read == s->nnz || i < 1 || i > s->n_rows ||
+        j < 1 || j > s->n_cols)
+        return 0;
+    s->wcur = p + 1;
+    s->wlines++;
+    *val = v;
+    *row = i - 1;
+    *col = j - 1;
+    s->n_read++;
+    return 1;
+}
+
+/* next_entry when the window is used up or its next line is not of the common shape. */
+static int next_entry_more(mtx_state *s, size_t *row, size_t *col, double *val) {
+    if (s->wcur >= s->wend) {
+        sync_window(s);
+        const char *p;
+        size_t n;
+        int rc = io_lines_window(s->lr, &p, &n);
+        if (rc) return rc;
+        if (n) {
+            s->wbeg = s->wcur = p;
+            s->wend = p + n;
+            if (window_entry(s, row, col, val)) return 1;
+        }
+    }
+    sync_window(s);
+    return next_entry_slow(s, row, col, val);
+}
+
+/* Next entry as 0-based (row, col) and value: 1 = entry, 0 = end, < 0 error. Lines of the
+ * common shape are parsed straight from the reader's buffer; anything else (comments, blank
+ * lines, other number formats, errors) goes through next_entry_slow, with identical results. */
+static inline int next_entry(mtx_state *s, size_t *row, size_t *col, double *val) {
+    if (s->wcur < s->wend && window_entry(s, row, col, val)) return 1;
+    return next_entry_more(s, row, col, val);
+}
+
 /* Re-reads the file up to the first entry. */
 static int restart(mtx_state *s) {
+    sync_window(s);
     int rc = io_lines_rewind(s->lr);
     if (!rc) rc = read_header(s);
     s->n_read = 0;
@@ -345,6 +427,7 @@ static int prepare_entries(mtx_state *s) {
                  s->nnz);
         s->in_memory = 1;
         rc = transpose(s, counts);
+        sync_window(s);
         io_lines_close(s->lr);
         s->lr = NULL;
     } else if (!rc) {
