@@ -35,8 +35,9 @@ static size_t max_len(const size_t *offs, size_t B) {
     return m;
 }
 
-static inline uint64_t mask_index(size_t h, size_t N, size_t i, size_t j) {
-    return ((uint64_t)h * N + i) * N + j;
+/* Dropout mask of attention probability (head h, packed query row i, packed key row j). */
+static inline int kept(uint64_t seed, uint64_t stream, float p, size_t h, size_t N, size_t i, size_t j) {
+    return scfm_hash_uniform(seed, stream, ((uint64_t)h * N + i) * N + j) >= p;
 }
 
 void scfm_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
@@ -73,7 +74,7 @@ void scfm_attention_forward(float *out, float *lse, const float *q, const float 
                     lse[h * N + gi] = mx + logf(sum);
                     if (p_drop > 0.0f) {
                         for (size_t j = 0; j < T; j++)
-                            s[j] = scfm_hash_uniform(seed, stream, mask_index(h, N, gi, o + j)) >= p_drop
+                            s[j] = kept(seed, stream, p_drop, h, N, gi, o + j)
                                        ? s[j] * inv * keep_scale
                                        : 0.0f;
                     } else {
@@ -129,7 +130,7 @@ void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                         float *g = G + r * T;
                         if (p_drop > 0.0f) {
                             for (size_t j = 0; j < T; j++)
-                                g[j] = scfm_hash_uniform(seed, stream, mask_index(h, N, row0 + r, o + j)) >= p_drop
+                                g[j] = kept(seed, stream, p_drop, h, N, row0 + r, o + j)
                                            ? p[j] * keep_scale
                                            : 0.0f;
                         } else {
@@ -146,7 +147,7 @@ void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                     float *g = G + r * T;
                     if (p_drop > 0.0f) {
                         for (size_t j = 0; j < T; j++) {
-                            float dp = scfm_hash_uniform(seed, stream, mask_index(h, N, row0 + r, o + j)) >= p_drop
+                            float dp = kept(seed, stream, p_drop, h, N, row0 + r, o + j)
                                            ? g[j] * keep_scale
                                            : 0.0f;
                             g[j] = p[j] * (dp - Dq[r]);
