@@ -10,7 +10,9 @@
 # Environment: MODEL (default /tmp/scfm-pretrain-real/run/final; when missing, a random tiny
 # model is used and the table is only a smoke test), SCFM_BIN (build/scfm), SCFM_PYTHON
 # (.venv/bin/python), SCFM_SHARED_DATA (../shared/data), WORK (/tmp/perturb-ifnb), CELLS (400
-# stim cells), NULL (20 null genes per cell), THREADS (2), SEED (1).
+# stim cells), NULL (20 null genes per cell), THREADS (2), SEED (1), SYMBOLS (the genes to
+# delete, default the interferon list; e.g. SYMBOLS=FTH1,FTL,B2M,TMSB4X,ACTB,TPT1 for the
+# housekeeping-gene control reported in the README).
 set -euo pipefail
 D=${SCFM_SHARED_DATA:-../shared/data}
 BIN=${SCFM_BIN:-build/scfm}
@@ -35,8 +37,9 @@ if [ ! -f "$MODEL/config.json" ]; then
     [ -f "$MODEL/config.json" ] || "$BIN" model init --config tiny --vocab "$C/vocab.tsv" -o "$MODEL" --seed 1 > /dev/null 2>&1
 fi
 
-# the interferon genes the stim cells express (in at least 10 of them)
-GENES=$("$PY" - "$C" "$V1/gene_name_id_dict.tsv.gz" <<'PY'
+# the listed genes the stim cells express (in at least 10 of them)
+SYMBOLS=${SYMBOLS:-ISG15,IFI6,IFIT1,MX1,IFIT3,ISG20,IFITM3}
+GENES=$("$PY" - "$C" "$V1/gene_name_id_dict.tsv.gz" "$SYMBOLS" <<'PY'
 import sys, gzip
 sys.path.insert(0, "scripts")
 from corpus_to_numpy import read_corpus
@@ -48,7 +51,7 @@ for l in gzip.open(sys.argv[2], "rt"):
     ids.setdefault(s.strip().upper(), e.strip().upper())
 stim = [i for i, x in enumerate(c["obs"]["label"]) if x == "stim"]
 keep = []
-for g in ["ISG15", "IFI6", "IFIT1", "MX1", "IFIT3", "ISG20", "IFITM3"]:
+for g in sys.argv[3].split(","):
     t = vocab.get(ids.get(g, ""), -1)
     n = sum(t in set(c["tokens"][c["offsets"][i]:c["offsets"][i + 1]].tolist()) for i in stim) if t >= 0 else 0
     if n >= 10:
@@ -86,5 +89,5 @@ for r in rows[1:]:
           float(d["z"]), float(d["p"]), float(d["fdr"]), "toward ctrl more (FDR<0.05)" if better else "-"))
 print("%-8s %-16s %7d %12.3e   (median %.3e, sd %.3e)" % ("null", "random genes", len(null), null.mean(), np.median(null), null.std()))
 print()
-print("interferon genes shifting stim cells toward ctrl more than random genes (FDR < 0.05): %d of %d" % (up, len(rows) - 1))
+print("listed genes shifting stim cells toward ctrl more than random genes (FDR < 0.05): %d of %d" % (up, len(rows) - 1))
 PY
