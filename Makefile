@@ -1,4 +1,4 @@
-# scfm build. Probes OpenMP, BLAS, HDF5 and MPI and prints what it found.
+# scfm build. Probes OpenMP, BLAS, HDF5, MPI and ISA-L and prints what it found.
 #   make            library (build/libscfm.a) and tool (build/scfm)
 #   make test       build and run every test (tests/run_tests.sh)
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
@@ -42,6 +42,13 @@ ifeq ($(HAVE_MPI),1)
   LDLIBS += $(MPI_LIBS)
 endif
 
+# --- ISA-L (fast gzip inflate for mtx/tsv inputs; zlib is used without it) ----------
+HAVE_ISAL := $(shell test -f /usr/include/isa-l/igzip_lib.h && echo 1)
+ifeq ($(HAVE_ISAL),1)
+  BASE_CFLAGS += -DSCFM_HAVE_ISAL
+  LDLIBS += -lisal
+endif
+
 ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
@@ -59,7 +66,7 @@ TOOL     := $(BUILD)/scfm
 all: features $(TOOL) $(TEST_BIN)
 
 features:
-	@echo "scfm build: OpenMP=$(or $(HAVE_OPENMP),no) BLAS=$(or $(HAVE_BLAS),no)$(if $(BLAS_DIR), ($(BLAS_DIR)),) HDF5=$(or $(HAVE_HDF5),no) MPI=$(or $(HAVE_MPI),no) SAN=$(or $(SAN),none)"
+	@echo "scfm build: OpenMP=$(or $(HAVE_OPENMP),no) BLAS=$(or $(HAVE_BLAS),no)$(if $(BLAS_DIR), ($(BLAS_DIR)),) HDF5=$(or $(HAVE_HDF5),no) MPI=$(or $(HAVE_MPI),no) ISA-L=$(or $(HAVE_ISAL),no) SAN=$(or $(SAN),none)"
 
 # Objects depend on the flags they were built with: when a probe result changes (say MPI
 # or HDF5 got installed), $(BUILD)/flags changes and everything is rebuilt.

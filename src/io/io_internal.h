@@ -78,7 +78,17 @@ int io_csr_alloc(io_csr *m, size_t n_rows, const size_t *counts) SCFM_WUR;
 int io_path_join(char *out, size_t cap, const char *dir, const char *name) SCFM_WUR;
 int io_file_exists(const char *path);
 
-/* Line reader over a plain or gzip file (zlib reads both). Lines come without "\n"/"\r\n",
+/* Byte source over a plain or gzip file (bytesrc.c): gzip recognized by its magic bytes,
+ * inflated by ISA-L when built with it, else zlib; concatenated members are read; truncated or
+ * corrupt data is an error naming the file. io_src_read gives *got == 0 only at the end. */
+typedef struct io_src io_src;
+io_src *io_src_open(const char *path);               /* NULL on error (message names path) */
+int io_src_read(io_src *s, void *dst, size_t cap, size_t *got) SCFM_WUR;
+int io_src_rewind(io_src *s) SCFM_WUR;
+void io_src_close(io_src *s);
+const char *io_src_inflater(void);                   /* "isa-l" or "zlib" */
+
+/* Line reader over a plain or gzip file (an io_src). Lines come without "\n"/"\r\n",
  * NUL-terminated, writable until the next call. */
 typedef struct io_lines io_lines;
 io_lines *io_lines_open(const char *path);          /* NULL on error (message names path) */

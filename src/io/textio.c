@@ -1,14 +1,14 @@
-/* Text helpers for the mtx and csv readers: a line reader over plain or gzip files (zlib),
+/* Text helpers for the mtx and csv readers: a line reader over plain or gzip files (bytesrc.c),
  * a tab-separated column reader, and a string -> index hash map. */
 #include "io_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 struct io_lines {
-    gzFile f;
+    io_src *f;
     char *path;
     char *buf;
     size_t cap, beg, end; /* unread bytes are buf[beg..end) */
@@ -17,11 +17,8 @@ struct io_lines {
 };
 
 io_lines *io_lines_open(const char *path) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        scfm_error(SCFM_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
-        return NULL;
-    }
+    io_src *f = io_src_open(path);
+    if (!f) return NULL;
     io_lines *lr = scfm_calloc(1, sizeof *lr);
     if (lr) {
         lr->cap = (size_t)1 << 20;
@@ -29,18 +26,17 @@ io_lines *io_lines_open(const char *path) {
         lr->path = scfm_strdup(path);
     }
     if (!lr || !lr->buf || !lr->path) {
-        gzclose(f);
+        io_src_close(f);
         if (lr) { free(lr->buf); free(lr->path); free(lr); }
         return NULL;
     }
-    gzbuffer(f, 1 << 18);
     lr->f = f;
     return lr;
 }
 
 void io_lines_close(io_lines *lr) {
     if (!lr) return;
-    gzclose(lr->f);
+    io_src_close(lr->f);
     free(lr->buf);
     free(lr->path);
     free(lr);
@@ -49,7 +45,8 @@ void io_lines_close(io_lines *lr) {
 size_t io_lines_lineno(const io_lines *lr) { return lr->lineno; }
 
 int io_lines_rewind(io_lines *lr) {
-    if (gzrewind(lr->f) != 0) return scfm_error(SCFM_EIO, "%s: cannot rewind", lr->path);
+    int rc = io_src_rewind(lr->f);
+    if (rc) return rc;
     lr->beg = lr->end = 0;
     lr->eof = 0;
     lr->lineno = 0;
@@ -71,17 +68,15 @@ static int fill(io_lines *lr) {
         lr->buf = nb;
         lr->cap *= 2;
     }
-    size_t want = lr->cap - lr->end;
-    if (want > (1u << 30)) want = 1u << 30;
-    int got = gzread(lr->f, lr->buf + lr->end, (unsigned)want);
-    int err = Z_OK;
-    const char *msg = gzerror(lr->f, &err);
-    if (got < 0 || (err != Z_OK && err != Z_STREAM_END))
-        return scfm_error(err == Z_ERRNO ? SCFM_EIO : SCFM_EFORMAT, "%s: %s (after line %zu)", lr->path,
-                          err == Z_ERRNO ? strerror(errno) : (err == Z_BUF_ERROR ? "truncated compressed file" : msg),
-                          lr->lineno);
+    size_t got;
+    int rc = io_src_read(lr->f, lr->buf + lr->end, lr->cap - lr->end, &got);
+    if (rc) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", scfm_last_error());
+        return scfm_error(rc, "%s (after line %zu)", msg, lr->lineno);
+    }
     if (got == 0) lr->eof = 1;
-    lr->end += (size_t)got;
+    lr->end += got;
     return SCFM_OK;
 }
 
