@@ -86,6 +86,7 @@ typedef struct {
     int has_cells;
     const char *obs;       /* comma-separated obs columns to check against expected_obs.tsv */
     const char *fmt_name;  /* expected scfm_reader_format */
+    size_t read_memory_mib; /* mtx: 0 = default (read into memory), SCFM_READ_STREAM = two passes */
 } layout;
 
 /* Reads a layout with chunk_cells = 7 and compares everything. */
@@ -116,9 +117,11 @@ static void check_layout(const layout *L) {
     o.gene_column = L->gene_column;
     o.csv_genes_in_rows = L->genes_in_rows;
     o.chunk_cells = 7;
+    o.read_memory_mib = L->read_memory_mib;
     char what[256];
-    snprintf(what, sizeof what, "%s [%s%s%s]", L->path, L->matrix ? L->matrix : "",
-             L->gene_column ? " gene_column=" : "", L->gene_column ? L->gene_column : "");
+    snprintf(what, sizeof what, "%s [%s%s%s%s]", L->path, L->matrix ? L->matrix : "",
+             L->gene_column ? " gene_column=" : "", L->gene_column ? L->gene_column : "",
+             L->read_memory_mib == SCFM_READ_STREAM ? " streamed" : "");
     scfm_reader *r = scfm_reader_open(&o);
     CHECK(r != NULL, "%s: open failed: %s", what, scfm_last_error());
     if (!r) return;
@@ -195,27 +198,30 @@ static const char *ALL_OBS = "label,n_counts,n_genes,filter_pass,note,score,flag
 
 static void test_layouts(void) {
     const layout L[] = {
-        {FX "csr.h5ad", NULL, NULL, NULL, 0, 1, 0, 1, ALL_OBS, "h5ad"},
-        {FX "csc.h5ad", NULL, NULL, NULL, 0, 1, 0, 1, ALL_OBS, "h5ad"},
-        {FX "dense_layers.h5ad", NULL, NULL, NULL, 0, 2, 0, 1, ALL_OBS, "h5ad"},
-        {FX "dense_layers.h5ad", NULL, "X", "ensembl_id", 0, 2, 1, 1, "label", "h5ad"},
-        {FX "dense_layers.h5ad", NULL, "layers/counts", NULL, 0, 1, 0, 1, "n_genes", "h5ad"},
-        {FX "dense_layers.h5ad", NULL, "counts", NULL, 0, 1, 0, 1, NULL, "h5ad"},
-        {FX "dense_layers.h5ad", NULL, "raw/X", "ensembl_id", 0, 3, 1, 1, NULL, "h5ad"},
-        {FX "anndata07.h5ad", NULL, NULL, NULL, 0, 1, 0, 1, "label,n_counts", "h5ad"},
-        {FX "legacy.h5ad", NULL, NULL, NULL, 0, 1, 0, 1, "label,n_counts", "h5ad"},
-        {FX "tenx_v3.h5", NULL, NULL, NULL, 0, 1, 1, 1, NULL, "10x-h5"},
-        {FX "tenx_v3.h5", NULL, NULL, "name", 0, 1, 0, 1, NULL, "10x-h5"},
-        {FX "tenx_v2.h5", "10x-h5", NULL, NULL, 0, 1, 1, 1, NULL, "10x-h5"},
-        {FX "tenx_v2.h5", NULL, NULL, "name", 0, 1, 0, 1, NULL, "10x-h5"},
-        {FX "cells.loom", NULL, NULL, NULL, 0, 1, 1, 1, "label,n_counts,filter_pass", "loom"},
-        {FX "cells.loom", NULL, NULL, "Gene", 0, 1, 0, 1, NULL, "loom"},
-        {FX "cells.loom", NULL, "double", "Gene", 0, 2, 0, 1, NULL, "loom"},
-        {FX "mtx_gz", NULL, NULL, NULL, 0, 1, 1, 1, NULL, "mtx"},
-        {FX "mtx_gz", NULL, NULL, "name", 0, 1, 0, 1, NULL, "mtx"},
-        {FX "mtx_plain", NULL, NULL, NULL, 0, 1, 0, 1, NULL, "mtx"},
-        {FX "cells_rows.csv", NULL, NULL, NULL, 0, 1, 0, 1, NULL, "csv"},
-        {FX "genes_rows.tsv", NULL, NULL, NULL, 1, 1, 0, 1, NULL, "tsv"},
+        {FX "csr.h5ad", NULL, NULL, NULL, 0, 1, 0, 1, ALL_OBS, "h5ad", 0},
+        {FX "csc.h5ad", NULL, NULL, NULL, 0, 1, 0, 1, ALL_OBS, "h5ad", 0},
+        {FX "dense_layers.h5ad", NULL, NULL, NULL, 0, 2, 0, 1, ALL_OBS, "h5ad", 0},
+        {FX "dense_layers.h5ad", NULL, "X", "ensembl_id", 0, 2, 1, 1, "label", "h5ad", 0},
+        {FX "dense_layers.h5ad", NULL, "layers/counts", NULL, 0, 1, 0, 1, "n_genes", "h5ad", 0},
+        {FX "dense_layers.h5ad", NULL, "counts", NULL, 0, 1, 0, 1, NULL, "h5ad", 0},
+        {FX "dense_layers.h5ad", NULL, "raw/X", "ensembl_id", 0, 3, 1, 1, NULL, "h5ad", 0},
+        {FX "anndata07.h5ad", NULL, NULL, NULL, 0, 1, 0, 1, "label,n_counts", "h5ad", 0},
+        {FX "legacy.h5ad", NULL, NULL, NULL, 0, 1, 0, 1, "label,n_counts", "h5ad", 0},
+        {FX "tenx_v3.h5", NULL, NULL, NULL, 0, 1, 1, 1, NULL, "10x-h5", 0},
+        {FX "tenx_v3.h5", NULL, NULL, "name", 0, 1, 0, 1, NULL, "10x-h5", 0},
+        {FX "tenx_v2.h5", "10x-h5", NULL, NULL, 0, 1, 1, 1, NULL, "10x-h5", 0},
+        {FX "tenx_v2.h5", NULL, NULL, "name", 0, 1, 0, 1, NULL, "10x-h5", 0},
+        {FX "cells.loom", NULL, NULL, NULL, 0, 1, 1, 1, "label,n_counts,filter_pass", "loom", 0},
+        {FX "cells.loom", NULL, NULL, "Gene", 0, 1, 0, 1, NULL, "loom", 0},
+        {FX "cells.loom", NULL, "double", "Gene", 0, 2, 0, 1, NULL, "loom", 0},
+        {FX "mtx_gz", NULL, NULL, NULL, 0, 1, 1, 1, NULL, "mtx", 0},
+        {FX "mtx_gz", NULL, NULL, "name", 0, 1, 0, 1, NULL, "mtx", 0},
+        {FX "mtx_plain", NULL, NULL, NULL, 0, 1, 0, 1, NULL, "mtx", 0},
+        /* the two-pass path (files beyond the memory budget): sorted (gz) and unsorted (plain) */
+        {FX "mtx_gz", NULL, NULL, NULL, 0, 1, 1, 1, NULL, "mtx", SCFM_READ_STREAM},
+        {FX "mtx_plain", NULL, NULL, NULL, 0, 1, 0, 1, NULL, "mtx", SCFM_READ_STREAM},
+        {FX "cells_rows.csv", NULL, NULL, NULL, 0, 1, 0, 1, NULL, "csv", 0},
+        {FX "genes_rows.tsv", NULL, NULL, NULL, 1, 1, 0, 1, NULL, "tsv", 0},
     };
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) check_layout(&L[i]);
 }

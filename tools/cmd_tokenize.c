@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "scfm/corpus.h"
+#include "scfm/io.h"
 
 static const char *CMD = "tokenize";
 
@@ -38,6 +39,9 @@ static void tokenize_help(void) {
         "  --max-len N                longest cell in tokens, specials included (default 2048 V1, 4096 V2)\n"
         "  --threads N                threads (default: OpenMP default); output is identical for any N\n"
         "  --chunk N                  cells read and tokenized per step (default 1024)\n"
+        "  --read-memory MIB          mtx: read a file in one pass into memory when its entries fit in MIB\n"
+        "                             (16 bytes per non-zero; default 1024); 0 = always stream in two passes\n"
+        "                             with memory bounded by --chunk\n"
         "  --shard-cells N            cells per shard file (default 65536)\n"
         "  --force                    replace an existing corpus at DIR\n");
 }
@@ -51,7 +55,7 @@ typedef struct {
 
 static const char *const VALUE_OPTS[] = {
     "-o", "--out", "--mode", "--vocab", "--medians", "--gene-names", "--gene-column", "--matrix", "--genome", "--format",
-    "--to-species", "--species", "--orthologs", "--obs", "--norm", "--max-len", "--chunk", "--shard-cells",
+    "--to-species", "--species", "--orthologs", "--obs", "--norm", "--max-len", "--chunk", "--read-memory", "--shard-cells",
     "--threads", "--ortholog-min-support", NULL};
 
 static int takes_value(const char *a) {
@@ -77,10 +81,12 @@ static int parse_size_opt(tok_args *t, const char *opt, const char *val, int *rc
     else if (!strcmp(opt, "--shard-cells")) dst = &t->o.shard_cells;
     else if (!strcmp(opt, "--threads")) { hi = 4096; }
     else if (!strcmp(opt, "--ortholog-min-support")) { lo = 0; hi = 1000; }
+    else if (!strcmp(opt, "--read-memory")) { dst = &t->o.read_memory_mib; lo = 0; hi = 1L << 30; }
     else return 0;
     *rc = cli_long(CMD, opt, val, lo, hi, &v);
     if (*rc) return 1;
-    if (dst) *dst = (size_t)v;
+    if (dst == &t->o.read_memory_mib) *dst = v == 0 ? SCFM_READ_STREAM : (size_t)v;
+    else if (dst) *dst = (size_t)v;
     else if (!strcmp(opt, "--threads")) t->o.threads = (int)v;
     else t->o.ortholog_min_support = (int)v;
     return 1;
@@ -155,6 +161,7 @@ int cmd_tokenize(int argc, char **argv) {
         t.o.gene_name_paths = t.names;
         t.o.obs = t.obs;
         t.o.command = cli_cmdline();
+        cli_keep_freed_memory();
         scfm_tokenize_stats st;
         if (scfm_tokenize_files(t.inputs, t.n_inputs, &t.o, t.out, &st)) rc = cli_fail(CMD);
         else cli_report_done();

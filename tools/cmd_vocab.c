@@ -128,7 +128,7 @@ static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map 
 }
 
 static scfm_reader *open_input(const vocab_args *a, const char *path) {
-    scfm_reader_opts ro = {path, a->format, a->matrix, a->gene_column, 0, 1024, NULL};
+    scfm_reader_opts ro = {path, a->format, a->matrix, a->gene_column, 0, 1024, NULL, 0};
     return scfm_reader_open(&ro);
 }
 

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cli.h"
 
@@ -73,6 +76,13 @@ int cli_double(const char *cmd, const char *opt, const char *val, double lo, dou
     if (scfm_parse_double(val, out)) return cli_usage_error(cmd, "%s: %s", opt, scfm_last_error());
     if (*out < lo || *out > hi) return cli_usage_error(cmd, "%s: %g is out of range [%g, %g]", opt, *out, lo, hi);
     return 0;
+}
+
+void cli_keep_freed_memory(void) {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
 }
 
 void cli_report_done(void) {

@@ -211,6 +211,7 @@ typedef struct {
     size_t max_len;                   /* 0 = mode default (2048 / 4096), specials included */
     int threads;                      /* 0 = OpenMP default */
     size_t chunk_cells;               /* cells per reader chunk (0 = 1024) */
+    size_t read_memory_mib;           /* scfm_reader_opts.read_memory_mib (0 = default) */
     size_t shard_cells;               /* cells per shard (0 = 65536) */
     int force;                        /* overwrite an existing output directory */
     const char *command;              /* recorded command line */

@@ -12,8 +12,9 @@
  *   while ((rc = scfm_reader_next(r, &ch)) == 1) { ... cells ch.first_cell .. +ch.n_cells ... }
  *   rc == 0: end; rc < 0: error. scfm_cells_chunk_free(&ch); scfm_reader_close(r);
  * Memory stays bounded by opts.chunk_cells for row-major layouts (CSR h5ad, dense h5ad, loom,
- * mtx sorted by cell, 10x h5); layouts that are gene-major (CSC h5ad, mtx not sorted by cell)
- * are transposed once on open, which needs memory proportional to the number of non-zeros. */
+ * 10x h5, and mtx sorted by cell beyond opts.read_memory_mib); layouts that are gene-major (CSC
+ * h5ad, mtx not sorted by cell) are transposed once on open, which needs memory proportional to
+ * the number of non-zeros. */
 #ifndef SCFM_IO_H
 #define SCFM_IO_H
 #include <stddef.h>
@@ -33,7 +34,14 @@ typedef struct {
     int csv_genes_in_rows;   /* csv/tsv: 0 = one cell per row (default), 1 = one gene per row */
     size_t chunk_cells;      /* cells per chunk (0 = 1024) */
     const char *genome;      /* 10x h5 v2: which genome group (NULL = the only one, error if several) */
+    size_t read_memory_mib;  /* mtx: a file whose entries need at most this much memory (16 bytes
+                                per non-zero) is read once into memory; larger ones are read in two
+                                passes (check, then stream by cell) with memory bounded by
+                                chunk_cells. 0 = SCFM_READ_MEMORY_DEFAULT_MIB; SCFM_READ_STREAM =
+                                always two passes */
 } scfm_reader_opts;
+#define SCFM_READ_MEMORY_DEFAULT_MIB ((size_t)1024)
+#define SCFM_READ_STREAM ((size_t)-1)
 
 typedef struct {
     size_t first_cell;   /* global index of the chunk's first cell */

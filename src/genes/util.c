@@ -29,8 +29,10 @@ int scfm_gn_tab_init(scfm_gn_tab *t, size_t expect) {
     return SCFM_OK;
 }
 
+/* FNV-1a, then a multiply to spread it: gene IDs share long prefixes ("ENSG00000"), and raw
+ * FNV's low bits cluster them in the linearly probed table. */
 static size_t slot(const scfm_gn_tab *t, const char *key) {
-    size_t h = (size_t)scfm_gn_fnv1a(key, strlen(key), SCFM_GN_FNV_INIT) & (t->cap - 1);
+    size_t h = (size_t)((scfm_gn_fnv1a(key, strlen(key), SCFM_GN_FNV_INIT) * 0x9E3779B97F4A7C15ULL) >> 24) & (t->cap - 1);
     while (t->keys[h] && strcmp(t->keys[h], key)) h = (h + 1) & (t->cap - 1);
     return h;
 }

@@ -1,10 +1,13 @@
 /* 10x MatrixMarket directories: matrix.mtx[.gz] (genes x cells coordinate entries),
  * features.tsv[.gz] | genes.tsv[.gz], barcodes.tsv[.gz], optional labels.tsv -> obs "label".
  *
- * Open parses the whole matrix once (checks every line, counts entries per cell, notes whether
- * entries are ordered by cell). Ordered files are then streamed a second time chunk by chunk
- * (memory: one counter per cell + the chunk); unordered ones are transposed into an in-memory
- * CSR on a second pass (12 bytes per entry + 8 per cell). */
+ * A file whose entries fit in the reader's memory budget (16 bytes per entry) is read once at
+ * open: every line checked, the entries kept in file order, then taken over as the cells' CSR
+ * when they are ordered by cell, or placed by a counting sort when not (12 more bytes per entry
+ * during the sort). A larger file is parsed twice: a first pass checks every line, counts
+ * entries per cell and notes whether they are ordered by cell; ordered files are then streamed
+ * chunk by chunk (memory: one counter per cell + the chunk), unordered ones transposed into an
+ * in-memory CSR on the second pass (12 bytes per entry + 8 per cell). */
 #include "io_internal.h"
 
 #include <errno.h>
@@ -416,8 +419,70 @@ static int check_sizes(const scfm_reader *r, const mtx_state *s, const char *bc_
     return SCFM_OK;
 }
 
-/* Scans the entries, then either positions the stream at the first entry or transposes. */
-static int prepare_entries(mtx_state *s) {
+/* The single pass for files within the memory budget (see the top of the file). */
+static int load_in_memory(mtx_state *s) {
+    size_t n = s->nnz ? s->nnz : 1, k = 0, last = 0, row, col;
+    size_t *indptr = scfm_calloc(s->n_cols + 1, sizeof *indptr);
+    uint32_t *rows = scfm_malloc(n * sizeof *rows), *cols = scfm_malloc(n * sizeof *cols);
+    double *vals = scfm_malloc(n * sizeof *vals), v;
+    int sorted = 1, rc = SCFM_OK;
+    if (!indptr || !rows || !cols || !vals) rc = SCFM_ENOMEM;
+    /* next_entry checks every index and that there are exactly nnz entries */
+    while (!rc && (rc = next_entry(s, &row, &col, &v)) == 1) {
+        rc = SCFM_OK;
+        rows[k] = (uint32_t)row;
+        cols[k] = (uint32_t)col;
+        vals[k++] = v;
+        sorted &= col >= last;
+        last = col;
+        indptr[col + 1]++;
+    }
+    if (!rc) {
+        for (size_t c = 0; c < s->n_cols; c++) indptr[c + 1] += indptr[c];
+        s->csr.n_rows = s->n_cols;
+        s->csr.indptr = indptr;
+        indptr = NULL;
+        if (sorted) {
+            s->csr.indices = rows;
+            s->csr.data = vals;
+            rows = NULL;
+            vals = NULL;
+        } else {
+            scfm_log(SCFM_LOG_INFO, "%s: entries not ordered by cell: transposing %zu entries in memory", s->mtx_path,
+                     s->nnz);
+            size_t *cur = scfm_malloc((s->n_cols ? s->n_cols : 1) * sizeof *cur);
+            s->csr.indices = scfm_malloc(n * sizeof *s->csr.indices);
+            s->csr.data = scfm_malloc(n * sizeof *s->csr.data);
+            if (!cur || !s->csr.indices || !s->csr.data) {
+                rc = scfm_error(SCFM_ENOMEM, "%s: out of memory transposing %zu entries", s->mtx_path, s->nnz);
+            } else {
+                memcpy(cur, s->csr.indptr, s->n_cols * sizeof *cur);
+                for (size_t e = 0; e < k; e++) {
+                    size_t at = cur[cols[e]]++;
+                    s->csr.indices[at] = rows[e];
+                    s->csr.data[at] = vals[e];
+                }
+            }
+            free(cur);
+        }
+        s->in_memory = 1;
+    }
+    free(indptr);
+    free(rows);
+    free(cols);
+    free(vals);
+    sync_window(s);
+    io_lines_close(s->lr);
+    s->lr = NULL;
+    return rc;
+}
+
+/* Reads the entries into memory in one pass when they fit in `budget_mib`, else scans them and
+ * either positions the stream at the first entry or transposes. */
+static int prepare_entries(mtx_state *s, size_t budget_mib) {
+    if (budget_mib == 0) budget_mib = SCFM_READ_MEMORY_DEFAULT_MIB;
+    if (budget_mib != SCFM_READ_STREAM && s->n_cols < UINT32_MAX && s->nnz <= (budget_mib << 20) / 16)
+        return load_in_memory(s);
     size_t *counts = scfm_calloc(s->n_cols ? s->n_cols : 1, sizeof *counts);
     if (!counts) return SCFM_ENOMEM;
     int sorted, rc = scan(s, counts, &sorted);
@@ -457,7 +522,7 @@ int io_open_mtx(scfm_reader *r, const scfm_reader_opts *o) {
     r->data_path = s->mtx_path;
     r->n_genes = s->n_rows;
     r->n_cells = s->n_cols;
-    if ((rc = prepare_entries(s))) return rc;
+    if ((rc = prepare_entries(s, o->read_memory_mib))) return rc;
     if ((rc = read_labels(r, s, o->path))) return rc;
     return io_strlist_finish(&r->obs_names);
 }

@@ -55,6 +55,14 @@ mkbad; gzip -c "$T/ok/matrix.mtx" > "$T/full.gz"; head -c 20000 "$T/full.gz" > "
 expect_fail "truncated gzip" any matrix.mtx -- tokenize "$T/bad" -o "$T/out" "${TOK[@]}"
 mkbad; head -c 30000 "$T/ok/matrix.mtx" > "$T/bad/matrix.mtx"
 expect_fail "truncated mtx" any matrix.mtx -- tokenize "$T/bad" -o "$T/out" "${TOK[@]}"
+# the same through the two-pass path that files beyond --read-memory take
+mkbad; head -c 20000 "$T/full.gz" > "$T/bad/matrix.mtx.gz"; rm "$T/bad/matrix.mtx"
+expect_fail "truncated gzip, streamed" any matrix.mtx -- tokenize "$T/bad" -o "$T/out" "${TOK[@]}" --read-memory 0
+mkbad; head -c 30000 "$T/ok/matrix.mtx" > "$T/bad/matrix.mtx"
+expect_fail "truncated mtx, streamed" any matrix.mtx -- tokenize "$T/bad" -o "$T/out" "${TOK[@]}" --read-memory 0
+mkbad; sed -i '4s/ [0-9]*$/ -3/' "$T/bad/matrix.mtx"
+expect_fail "negative count, streamed" any matrix.mtx -- tokenize "$T/bad" -o "$T/out" "${TOK[@]}" --read-memory 0
+expect_fail "bad --read-memory" 2 "--read-memory" -- tokenize "$T/ok" -o "$T/out" "${TOK[@]}" --read-memory -5
 mkbad; head -c 4000 /dev/urandom > "$T/bad/matrix.mtx"
 expect_fail "garbage mtx" any matrix.mtx -- tokenize "$T/bad" -o "$T/out" "${TOK[@]}"
 mkbad; : > "$T/bad/matrix.mtx"
