@@ -1,12 +1,32 @@
-/* Core: JSON parser (valid and invalid input), checked arithmetic, number parsing, RNG. */
+/* Core: JSON parser (valid and invalid input), checked arithmetic, number parsing, RNG, CRC-32
+ * (against zlib's crc32 and the standard check value). */
 #include "scfm/core.h"
 #include "scfm/json.h"
 #include "scfm/rng.h"
 #include "testutil.h"
 
+#include <zlib.h>
+
+/* scfm_crc32 (ISA-L or zlib inside) equals zlib's crc32 whole and fed in pieces. */
+static void test_crc32(void) {
+    CHECK(scfm_crc32(0, "123456789", 9) == 0xCBF43926u, "CRC-32 check value: %08x", scfm_crc32(0, "123456789", 9));
+    CHECK(scfm_crc32(0, "", 0) == 0, "empty");
+    static unsigned char buf[100003];
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (size_t i = 0; i < sizeof buf; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; buf[i] = (unsigned char)x; }
+    const size_t lens[] = {1, 3, 15, 16, 17, 63, 64, 65, 255, 4096, 100003};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        uint32_t want = (uint32_t)crc32(0, buf, (uInt)lens[k]);
+        CHECK(scfm_crc32(0, buf, lens[k]) == want, "length %zu", lens[k]);
+        size_t h = lens[k] / 3;
+        CHECK(scfm_crc32(scfm_crc32(0, buf, h), buf + h, lens[k] - h) == want, "length %zu in two pieces", lens[k]);
+    }
+}
+
 static scfm_json *P(const char *s) { return scfm_json_parse(s, strlen(s), "t.json"); }
 
 int main(void) {
+    test_crc32();
     scfm_json *j = P(" {\"a\": 1, \"b\": [true, false, null, -2.5e3], \"c\": \"x\\u00e9\\ud83d\\ude00\\n\", \"d\": {}} ");
     CHECK(j != NULL, "parse valid: %s", scfm_last_error());
     if (j) {

@@ -66,6 +66,8 @@ int scfm_add_size(size_t a, size_t b, size_t *out) SCFM_WUR;
 
 /* Monotonic wall clock in seconds. */
 double scfm_now(void);
+/* CRC-32 with zlib's crc32() semantics (gzip polynomial): start with crc = 0, feed pieces. */
+uint32_t scfm_crc32(uint32_t crc, const void *data, size_t n);
 
 /* Files. scfm_read_file reads a whole file (adds a NUL after the data). */
 int scfm_read_file(const char *path, char **data, size_t *len) SCFM_WUR;

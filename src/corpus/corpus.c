@@ -74,15 +74,7 @@ static char *path_join(const char *dir, const char *name) {
     return p;
 }
 
-static uLong crc_update(uLong crc, const unsigned char *p, size_t n) {
-    while (n) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        crc = crc32(crc, p, k);
-        p += k;
-        n -= k;
-    }
-    return crc;
-}
+static uLong crc_update(uLong crc, const unsigned char *p, size_t n) { return scfm_crc32((uint32_t)crc, p, n); }
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
@@ -236,7 +228,7 @@ static int copy_spill(FILE *f, FILE *out, uLong *crc, const char *what) {
     size_t got;
     if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0) return scfm_error(SCFM_EIO, "%s: spill file error", what);
     while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
-        *crc = crc32(*crc, (const Bytef *)buf, (uInt)got);
+        *crc = crc_update(*crc, (const unsigned char *)buf, got);
         if (fwrite(buf, 1, got, out) != got) return scfm_error(SCFM_EIO, "%s: write failed: %s", what, strerror(errno));
     }
     if (ferror(f)) return scfm_error(SCFM_EIO, "%s: spill read failed", what);
@@ -247,7 +239,7 @@ static int write_pad(FILE *out, uint64_t *pos, uint64_t to, uLong *crc) {
     static const unsigned char zeros[64];
     while (*pos < to) {
         size_t n = (size_t)(to - *pos > 64 ? 64 : to - *pos);
-        *crc = crc32(*crc, zeros, (uInt)n);
+        *crc = crc_update(*crc, zeros, n);
         if (fwrite(zeros, 1, n, out) != n) return -1;
         *pos += n;
     }
@@ -288,7 +280,7 @@ static int writer_flush_shard(scfm_corpus_writer *w) {
     if (!path) return SCFM_ENOMEM;
     FILE *out = fopen(path, "wb");
     int rc = out ? SCFM_OK : scfm_error(SCFM_EIO, "%s: cannot create: %s", path, strerror(errno));
-    uLong crc = crc32(0L, Z_NULL, 0);
+    uLong crc = 0;
     if (!rc) rc = write_shard_body(w, out, path, &crc);
     if (out) {
         int ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
@@ -732,7 +724,7 @@ static int shard_check_header(const scfm_corpus *c, const unsigned char *p, size
 }
 
 static uint32_t crc_of(const unsigned char *p, size_t n) {
-    return (uint32_t)crc_update(crc32(0L, Z_NULL, 0), p, n);
+    return (uint32_t)crc_update(0, p, n);
 }
 
 static int shard_open(scfm_corpus *c, shard_map *s, const char *path, uint64_t nc, uint64_t nt, uint32_t crc) {

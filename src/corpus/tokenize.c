@@ -27,8 +27,9 @@ struct scfm_tok_work {
     uint32_t *stamp;    /* [vocab_size] acc[v] is valid iff stamp[v] == cur */
     uint32_t cur;
     int32_t *touched;   /* [vocab_size] ids seen in the current cell */
-    tok_item *items;    /* [vocab_size] */
-    tok_item *tmp;      /* [vocab_size] radix sort scratch */
+    tok_item *items;    /* [vocab_size] the cell's items, unsorted */
+    tok_item *sorted;   /* [vocab_size] the same, sorted */
+    uint64_t *ka, *kb;  /* [vocab_size] radix sort keys and scratch */
 };
 
 scfm_tok_work *scfm_tok_work_new(size_t vocab_size) {
@@ -40,14 +41,19 @@ scfm_tok_work *scfm_tok_work_new(size_t vocab_size) {
     w->stamp = scfm_calloc(n, sizeof *w->stamp);
     w->touched = scfm_calloc(n, sizeof *w->touched);
     w->items = scfm_calloc(n, sizeof *w->items);
-    w->tmp = scfm_calloc(n, sizeof *w->tmp);
-    if (!w->acc || !w->stamp || !w->touched || !w->items || !w->tmp) { scfm_tok_work_free(w); return NULL; }
+    w->sorted = scfm_calloc(n, sizeof *w->sorted);
+    w->ka = scfm_calloc(n, sizeof *w->ka);
+    w->kb = scfm_calloc(n, sizeof *w->kb);
+    if (!w->acc || !w->stamp || !w->touched || !w->items || !w->sorted || !w->ka || !w->kb) {
+        scfm_tok_work_free(w);
+        return NULL;
+    }
     return w;
 }
 
 void scfm_tok_work_free(scfm_tok_work *w) {
     if (!w) return;
-    free(w->acc); free(w->stamp); free(w->touched); free(w->items); free(w->tmp);
+    free(w->acc); free(w->stamp); free(w->touched); free(w->items); free(w->sorted); free(w->ka); free(w->kb);
     free(w);
 }
 
@@ -70,39 +76,55 @@ static int cmp_items(const void *a, const void *b) {
     return item_before(x, y) ? -1 : item_before(y, x) ? 1 : 0;
 }
 
-/* Sorts a[0..n) by item_before (key ascending, ties by id ascending): LSD radix sort on the
- * key's upper 32 bits (sign, exponent and 20 mantissa bits of x), 8 bits per pass, skipping
- * passes where every item has the same digit; then each run of items with equal upper bits
- * (short: the lower mantissa bits rarely decide) is sorted by the full order. The order is
- * total, so the result is the unique sorted sequence. */
-static void sort_items(tok_item *a, tok_item *tmp, size_t n) {
-    if (n < 48) { insertion_sort(a, n); return; }
+/* Sorts a[0..n) into out[0..n) by item_before (key ascending, ties by id ascending). LSD radix
+ * sort of 8-byte composites: the key's upper 32 bits (sign, exponent and 20 mantissa bits of
+ * x), less the cell's smallest, above the item's index; 8 bits per pass, only as many passes as
+ * that range needs, skipping passes where every item has the same digit. The items are then
+ * gathered in that order and each run with equal upper bits (short: the lower mantissa bits
+ * rarely decide) is sorted by the full order. The order is total, so the result is the unique
+ * sorted sequence. ka, kb: scratch of n each. */
+static void sort_items(const tok_item *a, tok_item *out, uint64_t *ka, uint64_t *kb, size_t n) {
+    if (n < 48) {
+        memcpy(out, a, n * sizeof *a);
+        insertion_sort(out, n);
+        return;
+    }
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t h = (uint32_t)(a[i].key >> 32);
+        lo = h < lo ? h : lo;
+        hi = h > hi ? h : hi;
+    }
+    const uint32_t range = hi - lo;
+    int passes = 0;
+    while (passes < 4 && (uint64_t)range >> (8 * passes)) passes++;
     uint32_t hist[4][256];
     memset(hist, 0, sizeof hist);
     for (size_t i = 0; i < n; i++) {
-        const uint64_t k = a[i].key;
+        const uint64_t k = (uint64_t)((uint32_t)(a[i].key >> 32) - lo) << 32 | i;
+        ka[i] = k;
         hist[0][(k >> 32) & 255]++;
         hist[1][(k >> 40) & 255]++;
         hist[2][(k >> 48) & 255]++;
         hist[3][k >> 56]++;
     }
-    tok_item *src = a, *dst = tmp;
-    for (int b = 0; b < 4; b++) {
+    uint64_t *src = ka, *dst = kb;
+    for (int b = 0; b < passes; b++) {
         uint32_t *h = hist[b];
         const int sh = 32 + 8 * b;
-        if (h[(src[0].key >> sh) & 255] == n) continue;
+        if (h[(src[0] >> sh) & 255] == n) continue;
         uint32_t sum = 0;
         for (int d = 0; d < 256; d++) { uint32_t c = h[d]; h[d] = sum; sum += c; }
-        for (size_t i = 0; i < n; i++) dst[h[(src[i].key >> sh) & 255]++] = src[i];
-        tok_item *t = src; src = dst; dst = t;
+        for (size_t i = 0; i < n; i++) dst[h[(src[i] >> sh) & 255]++] = src[i];
+        uint64_t *t = src; src = dst; dst = t;
     }
-    if (src != a) memcpy(a, src, n * sizeof *a);
+    for (size_t i = 0; i < n; i++) out[i] = a[(uint32_t)src[i]];
     for (size_t i = 0; i + 1 < n;) {
-        const uint64_t hi = a[i].key >> 32;
+        const uint64_t top = out[i].key >> 32;
         size_t j = i + 1;
-        while (j < n && a[j].key >> 32 == hi) j++;
-        if (j - i > 32) qsort(a + i, j - i, sizeof *a, cmp_items);
-        else if (j - i > 1) insertion_sort(a + i, j - i);
+        while (j < n && out[j].key >> 32 == top) j++;
+        if (j - i > 32) qsort(out + i, j - i, sizeof *out, cmp_items);
+        else if (j - i > 1) insertion_sort(out + i, j - i);
         i = j;
     }
 }
@@ -128,7 +150,7 @@ static size_t gather_cell(scfm_tok_work *w, const int32_t *gene_vocab, size_t n_
 
 static void emit_cell(const scfm_tokenizer_params *p, const scfm_tok_work *w, size_t m, int32_t *tokens,
                       float *values, size_t *len) {
-    const tok_item *it = w->items;
+    const tok_item *it = w->sorted;
     size_t o = 0;
     if (p->cls_id >= 0) { tokens[o] = p->cls_id; if (values) values[o] = 0.0f; o++; }
     for (size_t k = 0; k < m; k++, o++) {
@@ -163,7 +185,7 @@ int scfm_tokenize_cell(const scfm_tokenizer_params *p, const int32_t *gene_vocab
     if (!(n > 0.0) || !isfinite(n))
         return scfm_error(SCFM_EINVAL, "cell total (n_counts) is %g although genes are expressed", n);
     size_t keep = q < p->max_genes ? q : p->max_genes;
-    sort_items(w->items, w->tmp, q);
+    sort_items(w->items, w->sorted, w->ka, w->kb, q);
     emit_cell(p, w, keep, tokens, p->values != SCFM_VALUES_NONE ? values : NULL, len);
     return SCFM_OK;
 }

@@ -75,12 +75,22 @@ int64_t scfm_vocab_lookup(const scfm_vocab *v, const char *token) {
 
 int64_t scfm_vocab_special(const scfm_vocab *v, const char *name) { return scfm_vocab_lookup(v, name); }
 
+/* Decimal digits of x into buf (no NUL); returns their count. */
+static size_t put_decimal(char *buf, size_t x) {
+    char t[24];
+    size_t n = 0;
+    do { t[n++] = (char)('0' + x % 10); x /= 10; } while (x);
+    for (size_t i = 0; i < n; i++) buf[i] = t[n - 1 - i];
+    return n;
+}
+
 uint64_t scfm_vocab_hash(const scfm_vocab *v) {
     uint64_t h = SCFM_GN_FNV_INIT;
     char num[32];
     for (size_t id = 0; v && id < v->n; id++) {
-        int k = snprintf(num, sizeof num, "%zu\t", id);
-        h = scfm_gn_fnv1a(num, (size_t)k, h);
+        size_t k = put_decimal(num, id);
+        num[k++] = '\t';
+        h = scfm_gn_fnv1a(num, k, h);
         h = scfm_gn_fnv1a(v->tokens[id], strlen(v->tokens[id]), h);
         h = scfm_gn_fnv1a("\n", 1, h);
     }
@@ -92,7 +102,14 @@ int scfm_vocab_write_tsv(const scfm_vocab *v, const char *path) {
     for (size_t id = 0; id < v->n; id++) total += strlen(v->tokens[id]) + 24;
     char *buf = scfm_malloc(total + 1), *w = buf;
     if (!buf) return SCFM_ENOMEM;
-    for (size_t id = 0; id < v->n; id++) w += sprintf(w, "%s\t%zu\n", v->tokens[id], id);
+    for (size_t id = 0; id < v->n; id++) {
+        size_t n = strlen(v->tokens[id]);
+        memcpy(w, v->tokens[id], n);
+        w += n;
+        *w++ = '\t';
+        w += put_decimal(w, id);
+        *w++ = '\n';
+    }
     int rc = scfm_write_file_atomic(path, buf, (size_t)(w - buf));
     free(buf);
     return rc;
