@@ -224,7 +224,7 @@ scfm_corpus_writer *scfm_corpus_writer_open(const scfm_corpus_writer_opts *o) {
 
 /* Streams `f` (rewound) into `out`, updating the CRC; pads to `pad_to` bytes written. */
 static int copy_spill(FILE *f, FILE *out, uLong *crc, const char *what) {
-    char buf[1 << 16];
+    static _Thread_local char buf[1 << 20];
     size_t got;
     if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0) return scfm_error(SCFM_EIO, "%s: spill file error", what);
     while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
@@ -279,6 +279,7 @@ static int writer_flush_shard(scfm_corpus_writer *w) {
     char *path = spill_path(w, id, "bin");
     if (!path) return SCFM_ENOMEM;
     FILE *out = fopen(path, "wb");
+    if (out) setvbuf(out, NULL, _IOFBF, 1 << 20);
     int rc = out ? SCFM_OK : scfm_error(SCFM_EIO, "%s: cannot create: %s", path, strerror(errno));
     uLong crc = 0;
     if (!rc) rc = write_shard_body(w, out, path, &crc);
@@ -313,6 +314,7 @@ static int writer_open_spills(scfm_corpus_writer *w) {
         char *sp = spill_path(w, w->n_shards, k ? "val.tmp" : "tok.tmp");
         if (!sp) return SCFM_ENOMEM;
         FILE *f = fopen(sp, "w+b");
+        if (f) setvbuf(f, NULL, _IOFBF, 1 << 20);
         int rc = f ? SCFM_OK : scfm_error(SCFM_EIO, "%s: cannot create: %s", sp, strerror(errno));
         free(sp);
         if (rc) return rc;

@@ -76,13 +76,13 @@ static int cmp_items(const void *a, const void *b) {
     return item_before(x, y) ? -1 : item_before(y, x) ? 1 : 0;
 }
 
-/* Sorts a[0..n) into out[0..n) by item_before (key ascending, ties by id ascending). LSD radix
- * sort of 8-byte composites: the key's upper 32 bits (sign, exponent and 20 mantissa bits of
- * x), less the cell's smallest, above the item's index; 8 bits per pass, only as many passes as
- * that range needs, skipping passes where every item has the same digit. The items are then
- * gathered in that order and each run with equal upper bits (short: the lower mantissa bits
- * rarely decide) is sorted by the full order. The order is total, so the result is the unique
- * sorted sequence. ka, kb: scratch of n each. */
+/* Sorts a[0..n) into out[0..n) by item_before (key ascending, ties by id ascending). The key's
+ * upper 32 bits (sign, exponent and 20 mantissa bits of x), less the cell's smallest, are cut to
+ * their 16 leading bits (the range's top 16), and 8-byte composites of those bits above the
+ * item's index are LSD radix sorted in at most two 8-bit passes (a pass is skipped when every
+ * item has the same digit). The items are then gathered in that order and each run with equal
+ * cut bits (short: ~1000 items over 65536 buckets) is sorted by the full order. The order is
+ * total, so the result is the unique sorted sequence. ka, kb: scratch of n each. */
 static void sort_items(const tok_item *a, tok_item *out, uint64_t *ka, uint64_t *kb, size_t n) {
     if (n < 48) {
         memcpy(out, a, n * sizeof *a);
@@ -95,21 +95,18 @@ static void sort_items(const tok_item *a, tok_item *out, uint64_t *ka, uint64_t 
         lo = h < lo ? h : lo;
         hi = h > hi ? h : hi;
     }
-    const uint32_t range = hi - lo;
-    int passes = 0;
-    while (passes < 4 && (uint64_t)range >> (8 * passes)) passes++;
-    uint32_t hist[4][256];
+    int shift = 0;
+    while (shift < 16 && (uint64_t)(hi - lo) >> shift >= 65536) shift++;
+    uint32_t hist[2][256];
     memset(hist, 0, sizeof hist);
     for (size_t i = 0; i < n; i++) {
-        const uint64_t k = (uint64_t)((uint32_t)(a[i].key >> 32) - lo) << 32 | i;
+        const uint64_t k = (uint64_t)(((uint32_t)(a[i].key >> 32) - lo) >> shift) << 32 | i;
         ka[i] = k;
         hist[0][(k >> 32) & 255]++;
         hist[1][(k >> 40) & 255]++;
-        hist[2][(k >> 48) & 255]++;
-        hist[3][k >> 56]++;
     }
     uint64_t *src = ka, *dst = kb;
-    for (int b = 0; b < passes; b++) {
+    for (int b = 0; b < 2; b++) {
         uint32_t *h = hist[b];
         const int sh = 32 + 8 * b;
         if (h[(src[0] >> sh) & 255] == n) continue;
@@ -120,9 +117,9 @@ static void sort_items(const tok_item *a, tok_item *out, uint64_t *ka, uint64_t 
     }
     for (size_t i = 0; i < n; i++) out[i] = a[(uint32_t)src[i]];
     for (size_t i = 0; i + 1 < n;) {
-        const uint64_t top = out[i].key >> 32;
+        const uint64_t top = src[i] >> 32;
         size_t j = i + 1;
-        while (j < n && out[j].key >> 32 == top) j++;
+        while (j < n && src[j] >> 32 == top) j++;
         if (j - i > 32) qsort(out + i, j - i, sizeof *out, cmp_items);
         else if (j - i > 1) insertion_sort(out + i, j - i);
         i = j;

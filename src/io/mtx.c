@@ -125,12 +125,17 @@ static int parse_value(const char *p, double *v) {
  * in the value, 18 in row/col): 1 and the parsed fields, which are then exactly what
  * parse_size_t/parse_value give; 0 for anything else (the caller takes the general path). */
 static inline int fast_uint(const char **pp, uint64_t *out, int max_digits) {
-    const char *q = *pp;
+    const unsigned char *q = (const unsigned char *)*pp, *start = q;
     uint64_t v = 0;
-    int n = 0;
-    for (unsigned d; (d = (unsigned)(unsigned char)*q - '0') <= 9; q++, n++) v = v * 10 + d;
+    for (;;) {
+        const unsigned d = (unsigned)*q - '0';
+        if (d > 9) break;
+        v = v * 10 + d;
+        q++;
+    }
+    const ptrdiff_t n = q - start;
     if (n == 0 || n > max_digits) return 0;
-    *pp = q;
+    *pp = (const char *)q;
     *out = v;
     return 1;
 }
