@@ -422,8 +422,77 @@ static void test_bad_inputs(void) {
     rmdir(dir);
 }
 
+/* mtx entry orders that the readers must all give the same cells for: ordered by cell;
+ * ordered for a long prefix and then an entry of an early cell; a duplicate entry (summed);
+ * explicit zeros (dropped); each read into memory and streamed in two passes. */
+static void test_mtx_orders(void) {
+    enum { G = 5, C = 40 };
+    char dir[] = "/tmp/scfm_test_mtx_XXXXXX";
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp"); return; }
+    char p[512];
+    double want[C][G];
+    memset(want, 0, sizeof want);
+    int r[400], c[400], v[400], n = 0;
+    for (int j = 0; j < C; j++) /* by cell, then gene */
+        for (int g = 0; g < G; g++)
+            if ((j * 7 + g * 3) % 4 != 0) { r[n] = g; c[n] = j; v[n] = 1 + (j + g) % 6; want[j][g] += v[n]; n++; }
+    r[n] = 2; c[n] = C - 1; v[n] = 0; n++;                                   /* explicit zero */
+    r[n] = 0; c[n] = 1; v[n] = 9; want[1][0] += 9; n++;                      /* late entry of cell 1 */
+    r[n] = 4; c[n] = 3; v[n] = 2; want[3][4] += 2; n++;                      /* another one, maybe a duplicate */
+    snprintf(p, sizeof p, "%s/genes.tsv", dir);
+    FILE *f = fopen(p, "w");
+    for (int g = 0; g < G; g++) fprintf(f, "G%d\n", g);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/barcodes.tsv", dir);
+    f = fopen(p, "w");
+    for (int j = 0; j < C; j++) fprintf(f, "C%d\n", j);
+    fclose(f);
+    for (int variant = 0; variant < 2; variant++) {
+        int m = variant == 0 ? n - 3 : n; /* 0: ordered by cell (without the three extra entries) */
+        snprintf(p, sizeof p, "%s/matrix.mtx", dir);
+        f = fopen(p, "w");
+        fprintf(f, "%%%%MatrixMarket matrix coordinate integer general\n%d %d %d\n", G, C, m);
+        for (int e = 0; e < m; e++) fprintf(f, "%d %d %d\n", r[e] + 1, c[e] + 1, v[e]);
+        fclose(f);
+        double w2[C][G];
+        memcpy(w2, want, sizeof w2);
+        if (variant == 0) { w2[1][0] -= 9; w2[3][4] -= 2; }
+        for (int mode = 0; mode < 2; mode++) {
+            scfm_reader_opts o = {0};
+            o.path = dir;
+            o.chunk_cells = 6;
+            o.read_memory_mib = mode ? SCFM_READ_STREAM : 0;
+            scfm_reader *rd = scfm_reader_open(&o);
+            CHECK(rd != NULL, "mtx order %d mode %d: %s", variant, mode, scfm_last_error());
+            if (!rd) continue;
+            double got[C][G];
+            memset(got, 0, sizeof got);
+            scfm_cells_chunk ch = {0};
+            int rc, zeros = 0;
+            while ((rc = scfm_reader_next(rd, &ch)) == 1)
+                for (size_t i = 0; i < ch.n_cells; i++)
+                    for (size_t k = ch.indptr[i]; k < ch.indptr[i + 1]; k++) {
+                        zeros += ch.data[k] == 0;
+                        got[ch.first_cell + i][ch.indices[k]] += ch.data[k];
+                    }
+            CHECK(rc == 0, "mtx order %d mode %d: read: %s", variant, mode, scfm_last_error());
+            CHECK(!memcmp(got, w2, sizeof got) && zeros == 0, "mtx order %d mode %d: values differ (zeros %d)", variant,
+                  mode, zeros);
+            scfm_cells_chunk_free(&ch);
+            scfm_reader_close(rd);
+        }
+    }
+    const char *names[] = {"genes.tsv", "barcodes.tsv", "matrix.mtx"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
 int main(void) {
     load_expected();
+    test_mtx_orders();
     test_layouts();
     test_obs_available();
     test_bad_inputs();

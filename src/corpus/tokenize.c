@@ -449,13 +449,15 @@ static void chunk_cell(tok_run *t, const tok_file *f, const scfm_cells_chunk *ch
     t->vsum[i] = 0.0;
     t->total[i] = 0.0;
     if (f->col_filter >= 0 && !filter_passes(obs[f->col_filter])) { t->status[i] = 1; return; }
+    const int check_integer = !t->o->allow_non_integer;
     for (size_t k = b; k < e; k++) {
-        if (!t->o->allow_non_integer && ch->data[k] != floor(ch->data[k])) {
+        const double v = ch->data[k]; /* finite and > 0 (reader contract) */
+        if (check_integer && v < 4503599627370496.0 && (double)(int64_t)v != v) { /* from 2^52 on all are integers */
             t->bad_nnz[i] = k;
             t->status[i] = -2;
             return;
         }
-        total += ch->data[k];
+        total += v;
     }
     t->total[i] = total;
     n_counts = total;

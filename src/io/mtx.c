@@ -2,9 +2,10 @@
  * features.tsv[.gz] | genes.tsv[.gz], barcodes.tsv[.gz], optional labels.tsv -> obs "label".
  *
  * A file whose entries fit in the reader's memory budget (16 bytes per entry) is read once at
- * open: every line checked, the entries kept in file order, then taken over as the cells' CSR
- * when they are ordered by cell, or placed by a counting sort when not (12 more bytes per entry
- * during the sort). A larger file is parsed twice: a first pass checks every line, counts
+ * open: every line checked, the entries kept in file order (gene and value: 12 bytes; the cell
+ * too from the first entry out of cell order on), then taken over as the cells' CSR when they
+ * are ordered by cell, or placed by a counting sort when not (12 more bytes per entry during
+ * the sort). A larger file is parsed twice: a first pass checks every line, counts
  * entries per cell and notes whether they are ordered by cell; ordered files are then streamed
  * chunk by chunk (memory: one counter per cell + the chunk), unordered ones transposed into an
  * in-memory CSR on the second pass (12 bytes per entry + 8 per cell). */
@@ -425,20 +426,33 @@ static int check_sizes(const scfm_reader *r, const mtx_state *s, const char *bc_
 }
 
 /* The single pass for files within the memory budget (see the top of the file). */
+/* Cells of entries [0, k) of a file ordered by cell so far, from the per-cell counts. */
+static uint32_t *cols_of_prefix(const size_t *indptr, size_t n_cols, size_t k, size_t cap) {
+    uint32_t *cols = scfm_malloc(cap * sizeof *cols);
+    if (!cols) return NULL;
+    size_t e = 0;
+    for (size_t c = 0; c < n_cols && e < k; c++)
+        for (size_t m = 0; m < indptr[c + 1] && e < k; m++) cols[e++] = (uint32_t)c;
+    return cols;
+}
+
 static int load_in_memory(mtx_state *s) {
     size_t n = s->nnz ? s->nnz : 1, k = 0, last = 0, row, col;
     size_t *indptr = scfm_calloc(s->n_cols + 1, sizeof *indptr);
-    uint32_t *rows = scfm_malloc(n * sizeof *rows), *cols = scfm_malloc(n * sizeof *cols);
+    uint32_t *rows = scfm_malloc(n * sizeof *rows), *cols = NULL; /* cols: only once out of order */
     double *vals = scfm_malloc(n * sizeof *vals), v;
     int sorted = 1, rc = SCFM_OK;
-    if (!indptr || !rows || !cols || !vals) rc = SCFM_ENOMEM;
+    if (!indptr || !rows || !vals) rc = SCFM_ENOMEM;
     /* next_entry checks every index and that there are exactly nnz entries */
     while (!rc && (rc = next_entry(s, &row, &col, &v)) == 1) {
         rc = SCFM_OK;
+        if (col < last && sorted) {
+            sorted = 0;
+            if (!(cols = cols_of_prefix(indptr, s->n_cols, k, n))) { rc = SCFM_ENOMEM; break; }
+        }
+        if (!sorted) cols[k] = (uint32_t)col;
         rows[k] = (uint32_t)row;
-        cols[k] = (uint32_t)col;
         vals[k++] = v;
-        sorted &= col >= last;
         last = col;
         indptr[col + 1]++;
     }

@@ -315,31 +315,33 @@ static int bad_value(const scfm_reader *r, size_t cell, uint32_t gene, double v)
                       r->genes.v[gene], isfinite(v) ? "negative" : "non-finite", v);
 }
 
-/* Checks cell i of the chunk, sums duplicate genes, drops zeros; compacts to position w. */
+/* Checks cell i of the chunk, drops zeros, sums duplicate genes; compacts to position w. Zeros
+ * are skipped before the duplicate check: a sum of positive values stays positive, so no
+ * zero can appear later (a sum that overflows is reported as non-finite). */
 static int finish_cell(scfm_reader *r, scfm_cells_chunk *ch, size_t i, size_t *w) {
-    const size_t cell = ch->first_cell + i, stamp = cell + 1, b = ch->indptr[i], e = ch->indptr[i + 1], start = *w;
+    const size_t cell = ch->first_cell + i, stamp = cell + 1, b = ch->indptr[i], e = ch->indptr[i + 1];
+    size_t o = *w;
     for (size_t k = b; k < e; k++) {
         uint32_t g = ch->indices[k];
         double v = ch->data[k];
         if (g >= r->n_genes)
             return scfm_error(SCFM_EFORMAT, "%s: cell #%zu: gene index %u out of range (%zu genes)", r->path, cell, g,
                               r->n_genes);
-        if (!isfinite(v) || v < 0) return bad_value(r, cell, g, v);
+        if (!(v > 0)) {
+            if (v == 0) continue;
+            return bad_value(r, cell, g, v);
+        }
+        if (!isfinite(v)) return bad_value(r, cell, g, v);
         if (r->mark[g] == stamp) {
-            ch->data[r->pos[g]] += v;
+            double sum = ch->data[r->pos[g]] + v;
+            if (!isfinite(sum)) return bad_value(r, cell, g, sum);
+            ch->data[r->pos[g]] = sum;
             continue;
         }
         r->mark[g] = stamp;
-        r->pos[g] = *w;
-        ch->indices[*w] = g;
-        ch->data[(*w)++] = v;
-    }
-    size_t o = start;
-    for (size_t k = start; k < *w; k++) {
-        if (ch->data[k] == 0) continue;
-        if (!isfinite(ch->data[k])) return bad_value(r, cell, ch->indices[k], ch->data[k]);
-        ch->indices[o] = ch->indices[k];
-        ch->data[o++] = ch->data[k];
+        r->pos[g] = o;
+        ch->indices[o] = g;
+        ch->data[o++] = v;
     }
     *w = o;
     return SCFM_OK;
