@@ -110,7 +110,35 @@ int main(int argc, char **argv) {
     if (off >= sizeof cmdline) off = sizeof cmdline - 1;
     scfm_set_log_fn(log_to_stderr, NULL);
     if (argc < 2) { usage(stderr); return 2; }
-    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) { printf("scfm %s\n", SCFM_VERSION); return 0; }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("scfm %s (built with:%s%s%s%s%s)\n", SCFM_VERSION,
+#ifdef SCFM_HAVE_OPENMP
+               " OpenMP",
+#else
+               "",
+#endif
+#ifdef SCFM_HAVE_BLAS
+               " OpenBLAS",
+#else
+               "",
+#endif
+#ifdef SCFM_HAVE_HDF5
+               " HDF5",
+#else
+               "",
+#endif
+#ifdef SCFM_HAVE_MPI
+               " MPI",
+#else
+               "",
+#endif
+#ifdef SCFM_HAVE_ISAL
+               " ISA-L");
+#else
+               " zlib-inflate");
+#endif
+        return 0;
+    }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
     for (const command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) return c->fn(argc - 1, argv + 1);

@@ -74,6 +74,9 @@ int scfm_reader_select_obs(scfm_reader *r, const char *const *names, size_t n) S
  * an SCFM_EDATA error naming the file, cell and gene. */
 int scfm_reader_next(scfm_reader *r, scfm_cells_chunk *chunk) SCFM_WUR;
 void scfm_cells_chunk_free(scfm_cells_chunk *chunk);
+/* A whole plain or gzip file (gunzipped: ISA-L when built with it, else zlib) into a new buffer
+ * with a NUL after the data; truncated or corrupt gzip data is an error naming the file. */
+int scfm_read_all(const char *path, char **data, size_t *len) SCFM_WUR;
 /* Detect a format from a path ("h5ad", "mtx", "10x-h5", "loom", "csv", "tsv") or NULL. */
 const char *scfm_detect_format(const char *path);
 #endif

@@ -177,6 +177,9 @@ static int add_table(scfm_gene_map *m, const char *path, char *buf, size_t len, 
 }
 
 static int add_dict(scfm_gene_map *m, const char *path, const scfm_pkl_dict *d, size_t *n_skipped) {
+    int rc0 = scfm_gn_tab_reserve(&m->sym, m->sym.n + d->n);
+    if (!rc0) rc0 = scfm_gn_tab_reserve(&m->id_index, m->id_index.n + d->n);
+    if (rc0) return rc0;
     for (size_t k = 0; k < d->n; k++) {
         if (d->items[k].type != SCFM_PKL_STR)
             return scfm_error(SCFM_EFORMAT, "%s: value of '%s' is not a string (expected symbol -> Ensembl ID)", path,

@@ -19,6 +19,8 @@ int64_t scfm_gn_tab_get(const scfm_gn_tab *t, const char *key); /* -1 if absent 
 int64_t *scfm_gn_tab_ref(scfm_gn_tab *t, const char *key);
 /* Inserts key -> val. Returns 1 if inserted, 0 if the key existed (value unchanged, *old set
  * when old != NULL), or a negative error. */
+/* Grows the table (one rehash) so that n keys fit without further rehashing. */
+int scfm_gn_tab_reserve(scfm_gn_tab *t, size_t n);
 int scfm_gn_tab_put(scfm_gn_tab *t, const char *key, int64_t val, int64_t *old) SCFM_WUR;
 void scfm_gn_tab_free(scfm_gn_tab *t);
 

@@ -1,12 +1,12 @@
 /* Genes module helpers: hash table, string pool, file reading, line splitting, dict loader. */
 #include "genes/genes_internal.h"
+#include "scfm/io.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 uint64_t scfm_gn_fnv1a(const void *data, size_t n, uint64_t h) {
     const unsigned char *b = data;
@@ -49,6 +49,23 @@ int64_t *scfm_gn_tab_ref(scfm_gn_tab *t, const char *key) {
     return t->keys[h] ? &t->vals[h] : NULL;
 }
 
+int scfm_gn_tab_reserve(scfm_gn_tab *t, size_t n) {
+    if (t->cap && 2 * n <= t->cap) return SCFM_OK;
+    scfm_gn_tab nt;
+    int rc = scfm_gn_tab_init(&nt, n > t->n ? n : t->n);
+    if (rc) return rc;
+    for (size_t k = 0; k < t->cap; k++)
+        if (t->keys[k]) {
+            size_t j = slot(&nt, t->keys[k]);
+            nt.keys[j] = t->keys[k];
+            nt.vals[j] = t->vals[k];
+        }
+    nt.n = t->n;
+    scfm_gn_tab_free(t);
+    *t = nt;
+    return SCFM_OK;
+}
+
 int scfm_gn_tab_put(scfm_gn_tab *t, const char *key, int64_t val, int64_t *old) {
     if (!t->cap) {
         int rc = scfm_gn_tab_init(t, 32);
@@ -60,18 +77,8 @@ int scfm_gn_tab_put(scfm_gn_tab *t, const char *key, int64_t val, int64_t *old) 
         return 0;
     }
     if (2 * (t->n + 1) > t->cap) {
-        scfm_gn_tab nt;
-        int rc = scfm_gn_tab_init(&nt, t->n + 1);
+        int rc = scfm_gn_tab_reserve(t, 2 * (t->n + 1));
         if (rc) return rc;
-        for (size_t k = 0; k < t->cap; k++)
-            if (t->keys[k]) {
-                size_t j = slot(&nt, t->keys[k]);
-                nt.keys[j] = t->keys[k];
-                nt.vals[j] = t->vals[k];
-            }
-        nt.n = t->n;
-        scfm_gn_tab_free(t);
-        *t = nt;
         h = slot(t, key);
     }
     t->keys[h] = key;
@@ -116,34 +123,10 @@ void scfm_gn_pool_free(scfm_gn_pool *p) {
 int scfm_gn_read_all(const char *path, char **data, size_t *len) {
     *data = NULL;
     *len = 0;
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f) return scfm_error(SCFM_EIO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
-    size_t cap = 1 << 16, n = 0;
-    char *buf = scfm_malloc(cap);
-    int rc = buf ? SCFM_OK : SCFM_ENOMEM;
-    while (!rc) {
-        if (cap - n < 65537) {
-            if (cap > SIZE_MAX / 2) { rc = scfm_error(SCFM_ENOMEM, "%s: too large", path); break; }
-            char *nb = scfm_realloc(buf, cap * 2);
-            if (!nb) { rc = SCFM_ENOMEM; break; }
-            buf = nb;
-            cap *= 2;
-        }
-        int got = gzread(f, buf + n, 65536);
-        if (got < 0) break;
-        if (got == 0) break;
-        n += (size_t)got;
-    }
-    int errnum = Z_OK;
-    const char *msg = gzerror(f, &errnum);
-    if (!rc && errnum != Z_OK && errnum != Z_STREAM_END) {
-        rc = errnum == Z_ERRNO ? scfm_error(SCFM_EIO, "%s: read error: %s", path, strerror(errno))
-                               : scfm_error(SCFM_EFORMAT, "%s: corrupt or truncated gzip data (%s)", path, msg ? msg : "?");
-    }
-    gzclose(f);
-    if (rc) { free(buf); return rc; }
-    buf[n] = 0;
+    char *buf;
+    size_t n;
+    int rc = scfm_read_all(path, &buf, &n);
+    if (rc) return rc;
     if (n >= 23 && !memcmp(buf, "version https://git-lfs", 23)) {
         free(buf);
         return scfm_error(SCFM_EFORMAT, "%s: is a Git LFS pointer, not the data (fetch it with git lfs pull)", path);
@@ -200,6 +183,11 @@ int scfm_gn_parse_kv_text(const char *path, char *buf, size_t len, int allow_dup
     size_t *lines = allow_dup ? NULL : scfm_malloc(cap * sizeof *lines);
     scfm_gn_tab seen = {0};
     int rc = items && (allow_dup || lines) ? SCFM_OK : SCFM_ENOMEM;
+    if (!rc && !allow_dup) { /* sized for the file's lines: no rehashing while loading */
+        size_t n_lines = 1;
+        for (const char *q = buf; (q = memchr(q, '\n', len - (size_t)(q - buf))); q++) n_lines++;
+        rc = scfm_gn_tab_init(&seen, n_lines);
+    }
     char *line;
     while (!rc && (line = scfm_gn_next_line(buf, len, &pos))) {
         lineno++;

@@ -166,7 +166,7 @@ static int inflate_some(io_src *s, unsigned char *out, size_t cap, size_t *got) 
         if (s->st.block_state == ISAL_BLOCK_FINISH) {
             s->member_open = 0;
         } else if (*got == 0 && s->in_beg == s->in_end && s->in_eof) {
-            return scfm_error(SCFM_EFORMAT, "%s: truncated compressed file", s->path);
+            return scfm_error(SCFM_EFORMAT, "%s: truncated gzip data", s->path);
         }
     }
     return SCFM_OK;
@@ -207,7 +207,7 @@ static int inflate_some(io_src *s, unsigned char *out, size_t cap, size_t *got) 
         if (r == Z_STREAM_END) {
             s->member_open = 0;
         } else if (r == Z_BUF_ERROR && s->in_beg == s->in_end && s->in_eof) {
-            return scfm_error(SCFM_EFORMAT, "%s: truncated compressed file", s->path);
+            return scfm_error(SCFM_EFORMAT, "%s: truncated gzip data", s->path);
         } else if (r != Z_OK && r != Z_BUF_ERROR) {
             return scfm_error(r == Z_MEM_ERROR ? SCFM_ENOMEM : SCFM_EFORMAT, "%s: corrupt gzip data (%s)", s->path,
                               s->zs.msg ? s->zs.msg : "inflate failed");
@@ -238,5 +238,32 @@ int io_src_read(io_src *s, void *dst, size_t cap, size_t *got) {
     memcpy(dst, s->in + s->in_beg, n);
     s->in_beg += n;
     *got = n;
+    return SCFM_OK;
+}
+
+int scfm_read_all(const char *path, char **data, size_t *len) {
+    *data = NULL;
+    *len = 0;
+    io_src *s = io_src_open(path);
+    if (!s) return SCFM_EIO;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = scfm_malloc(cap + 1);
+    int rc = buf ? SCFM_OK : SCFM_ENOMEM;
+    while (!rc) {
+        if (n == cap) {
+            if (cap > SIZE_MAX / 4) { rc = scfm_error(SCFM_ENOMEM, "%s: too large", path); break; }
+            char *nb = scfm_realloc(buf, cap * 2 + 1);
+            if (!nb) { rc = SCFM_ENOMEM; break; }
+            buf = nb;
+            cap *= 2;
+        }
+        if ((rc = io_src_read(s, buf + n, cap - n, &got)) || got == 0) break;
+        n += got;
+    }
+    io_src_close(s);
+    if (rc) { free(buf); return rc; }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
     return SCFM_OK;
 }
