@@ -99,7 +99,9 @@ int io_lines_rewind(io_lines *lr) SCFM_WUR;
 /* Fast-parser access: the unread bytes up to and including the last complete line's "\n"
  * (reading more when none is buffered); *n == 0 at end of file or when only an unterminated
  * last line remains (read it with io_lines_next). Valid until the next call on lr; consume
- * with io_lines_advance(bytes, complete lines in them). Returns 0 or < 0 on a read error. */
+ * with io_lines_advance(bytes, complete lines in them). Returns 0 or < 0 on a read error.
+ * IO_LINES_SLACK bytes after the window's end are always readable (for word-wise compares). */
+#define IO_LINES_SLACK 16
 int io_lines_window(io_lines *lr, const char **p, size_t *n) SCFM_WUR;
 void io_lines_advance(io_lines *lr, size_t bytes, size_t lines);
 void io_lines_close(io_lines *lr);

@@ -31,6 +31,11 @@ typedef struct {
      * wlines = lines parsed since wbeg (handed back to the reader by sync_window) */
     const char *wbeg, *wcur, *wend;
     size_t wlines;
+    /* the previous line's column field (digits and the byte after them, as loaded little-endian)
+     * and its value: in files ordered by cell most lines repeat it, and one 8-byte compare
+     * replaces parsing it */
+    uint64_t ccol_bytes, ccol_mask, ccol_val;
+    size_t ccol_len;  /* digits; 0 = nothing cached */
     int in_memory;
     io_csr csr;
     io_strlist labels; /* obs "label", [n_cells] ("" when absent) */
@@ -141,10 +146,32 @@ static inline int fast_uint(const char **pp, uint64_t *out, int max_digits) {
     return 1;
 }
 
-static inline int fast_entry(const char **pp, int pattern, size_t *i, size_t *j, double *val) {
+static inline int fast_entry(mtx_state *s, const char **pp, int pattern, size_t *i, size_t *j, double *val) {
     const char *p = *pp;
     uint64_t a, b, c;
-    if (!fast_uint(&p, &a, 18) || *p++ != ' ' || !fast_uint(&p, &b, 18)) return 0;
+    if (!fast_uint(&p, &a, 18) || *p++ != ' ') return 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t x;
+    memcpy(&x, p, sizeof x); /* readable: IO_LINES_SLACK */
+    if (s->ccol_len && ((x ^ s->ccol_bytes) & s->ccol_mask) == 0) {
+        b = s->ccol_val;
+        p += s->ccol_len;
+    } else {
+        const char *c0 = p;
+        if (!fast_uint(&p, &b, 18)) return 0;
+        size_t len = (size_t)(p - c0);
+        s->ccol_len = 0;
+        if (len <= 7) {
+            s->ccol_mask = len == 7 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * (len + 1))) - 1;
+            s->ccol_bytes = x & s->ccol_mask;
+            s->ccol_val = b;
+            s->ccol_len = len;
+        }
+    }
+#else
+    (void)s;
+    if (!fast_uint(&p, &b, 18)) return 0;
+#endif
     if (!pattern && (*p++ != ' ' || !fast_uint(&p, &c, 15))) return 0;
     *val = pattern ? 1.0 : (double)c;
     *i = (size_t)a;
@@ -196,7 +223,7 @@ static inline int window_entry(mtx_state *s, size_t *row, size_t *col, double *v
     const char *p = s->wcur;
     size_t i, j;
     double v;
-    if (!fast_entry(&p, s->pattern, &i, &j, &v) || *p != '\n' || s->n_read == s->nnz || i < 1 || i > s->n_rows ||
+    if (!fast_entry(s, &p, s->pattern, &i, &j, &v) || *p != '\n' || s->n_read == s->nnz || i < 1 || i > s->n_rows ||
         j < 1 || j > s->n_cols)
         return 0;
     s->wcur = p + 1;

@@ -22,7 +22,7 @@ io_lines *io_lines_open(const char *path) {
     io_lines *lr = scfm_calloc(1, sizeof *lr);
     if (lr) {
         lr->cap = (size_t)1 << 20;
-        lr->buf = scfm_malloc(lr->cap + 1);
+        lr->buf = scfm_calloc(lr->cap + IO_LINES_SLACK, 1);
         lr->path = scfm_strdup(path);
     }
     if (!lr || !lr->buf || !lr->path) {
@@ -63,8 +63,9 @@ static int fill(io_lines *lr) {
     if (lr->end == lr->cap) {
         if (lr->cap > ((size_t)1 << 30)) return scfm_error(SCFM_EFORMAT, "%s: line %zu longer than 1 GiB", lr->path,
                                                            lr->lineno + 1);
-        char *nb = scfm_realloc(lr->buf, lr->cap * 2 + 1);
+        char *nb = scfm_realloc(lr->buf, lr->cap * 2 + IO_LINES_SLACK);
         if (!nb) return SCFM_ENOMEM;
+        memset(nb + lr->cap + IO_LINES_SLACK, 0, lr->cap);
         lr->buf = nb;
         lr->cap *= 2;
     }
