@@ -22,35 +22,36 @@ trap 'rm -rf "$T"' EXIT
 mkdir -p bench/out
 OUT=bench/out/bench_tokenize.txt
 
-# measure NAME REPEATS OUTDIR command...: runs the command REPEATS times (removing OUTDIR before
-# each) and appends "name wall cpu rss" of the run with the least CPU time to $T/rows. The
-# least of several runs is the figure least disturbed by other load on the machine.
-measure() {
-    local name=$1 reps=$2 out=$3; shift 3
-    local best="" r wall cpu rss
-    for ((r = 0; r < reps; r++)); do
-        [ -n "$out" ] && rm -rf "$out"
-        /usr/bin/time -v "$@" > "$T/$name.out" 2> "$T/$name.err"
-        wall=$(grep "Elapsed (wall clock)" "$T/$name.err" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-        cpu=$(awk '/User time|System time/ {s += $NF} END {print s}' "$T/$name.err")
-        rss=$(grep "Maximum resident set size" "$T/$name.err" | awk '{print $NF}')
-        if [ -z "$best" ] || awk -v a="$cpu" -v b="$(echo "$best" | cut -d' ' -f2)" 'BEGIN { exit !(a < b) }'; then
-            best="$wall $cpu $rss"
-        fi
-    done
-    echo "$name $best" >> "$T/rows"
+# run NAME OUTDIR command...: runs the command once (OUTDIR removed first) and appends
+# "name wall cpu rss" to $T/runs.
+run() {
+    local name=$1 out=$2; shift 2
+    [ -n "$out" ] && rm -rf "$out"
+    /usr/bin/time -v "$@" > "$T/$name.out" 2> "$T/$name.err"
+    local wall cpu rss
+    wall=$(grep "Elapsed (wall clock)" "$T/$name.err" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+    cpu=$(awk '/User time|System time/ {s += $NF} END {print s}' "$T/$name.err")
+    rss=$(grep "Maximum resident set size" "$T/$name.err" | awk '{print $NF}')
+    echo "$name $wall $cpu $rss" >> "$T/runs"
 }
 REPEAT=${REPEAT:-5}          # scfm runs per configuration
 REPEAT_REF=${REPEAT_REF:-2}  # numpy reference runs
 cells_of() { "$PY" -c "import json,sys; print(sum(s['n_cells_in'] for s in json.load(open(sys.argv[1]))['sources']))" "$1"; }
 
-measure scfm_1x_t1 $REPEAT "$T/c1" "$BIN" tokenize "${IN[@]}" -o "$T/c1" "${TOK[@]}" --threads 1
-measure scfm_1x_t2 $REPEAT "$T/c2" "$BIN" tokenize "${IN[@]}" -o "$T/c2" "${TOK[@]}" --threads 2
-measure scfm_8x_t1 $REPEAT "$T/c8" "$BIN" tokenize "${IN8[@]}" -o "$T/c8" "${TOK[@]}" --threads 1
-cmp "$T/c1/shard-00000.bin" "$T/c2/shard-00000.bin"
-measure numpy_1x $REPEAT_REF "" "$PY" scripts/tokenize_reference.py "${IN[@]}" --vocab $V1/token_dictionary.tsv.gz \
-    --medians $V1/gene_median_dictionary.tsv.gz --gene-names $V1/gene_name_id_dict.tsv.gz --compare "$T/c1"
-grep -q " 0 differ" "$T/numpy_1x.out"
+# The runs are interleaved (the reference between scfm runs) so that a slow spell of a shared
+# machine touches both sides; each configuration keeps its run with the least CPU time.
+for ((r = 0; r < REPEAT; r++)); do
+    run scfm_1x_t1 "$T/c1" "$BIN" tokenize "${IN[@]}" -o "$T/c1" "${TOK[@]}" --threads 1
+    run scfm_1x_t2 "$T/c2" "$BIN" tokenize "${IN[@]}" -o "$T/c2" "${TOK[@]}" --threads 2
+    run scfm_8x_t1 "$T/c8" "$BIN" tokenize "${IN8[@]}" -o "$T/c8" "${TOK[@]}" --threads 1
+    cmp "$T/c1/shard-00000.bin" "$T/c2/shard-00000.bin"
+    if ((r < REPEAT_REF)); then
+        run numpy_1x "" "$PY" scripts/tokenize_reference.py "${IN[@]}" --vocab $V1/token_dictionary.tsv.gz \
+            --medians $V1/gene_median_dictionary.tsv.gz --gene-names $V1/gene_name_id_dict.tsv.gz --compare "$T/c1"
+        grep -q " 0 differ" "$T/numpy_1x.out"
+    fi
+done
+sort -k1,1 -k3,3g "$T/runs" | awk '$1 != last { print; last = $1 }' > "$T/rows"
 n1=$(cells_of "$T/c1/corpus.json")
 n8=$(cells_of "$T/c8/corpus.json")
 {
@@ -62,6 +63,8 @@ n8=$(cells_of "$T/c8/corpus.json")
         awk -v nm="$name" -v n="$n" -v w="$wall" -v c="$cpu" -v r="$rss" \
             'BEGIN { printf "%-12s %8d %9.2f %9.2f %12.0f %14.0f %10.1f\n", nm, n, w, c, n / w, n / c, r / 1024 }'
     done < "$T/rows"
-    awk 'NR==FNR && $1=="scfm_1x_t1" {s=$3} NR==FNR && $1=="numpy_1x" {p=$3} END {printf "per-core speed-up (cpu time, 1 thread): %.1fx\n", p/s}' "$T/rows" "$T/rows"
+    awk 'NR==FNR && $1=="scfm_1x_t1" {s=$3} NR==FNR && $1=="numpy_1x" {p=$3} END {printf "per-core speed-up (least cpu time, 1 thread): %.1fx\n", p/s}' "$T/rows" "$T/rows"
+    med() { grep "^$1 " "$T/runs" | sort -k3,3g | awk '{ v[NR] = $3 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+    awk -v s="$(med scfm_1x_t1)" -v p="$(med numpy_1x)" 'BEGIN { printf "per-core speed-up (median cpu time: %.2f s vs %.2f s): %.1fx\n", s, p, p / s }'
     awk '$1=="scfm_1x_t1" {a=$4} $1=="scfm_8x_t1" {b=$4} END {printf "peak RSS 8x / 1x input: %.2f\n", b/a}' "$T/rows"
 } | tee "$OUT"
