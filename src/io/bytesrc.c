@@ -159,6 +159,7 @@ static int inflate_some(io_src *s, unsigned char *out, size_t cap, size_t *got) 
         s->st.avail_in = (uint32_t)(s->in_end - s->in_beg);
         s->st.next_out = out;
         s->st.avail_out = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
+        const size_t before = s->in_beg;
         int r = isal_inflate(&s->st);
         s->in_beg = s->in_end - s->st.avail_in;
         *got = (size_t)(s->st.next_out - out);
@@ -167,6 +168,8 @@ static int inflate_some(io_src *s, unsigned char *out, size_t cap, size_t *got) 
             s->member_open = 0;
         } else if (*got == 0 && s->in_beg == s->in_end && s->in_eof) {
             return scfm_error(SCFM_EFORMAT, "%s: truncated gzip data", s->path);
+        } else if (*got == 0 && s->in_beg == before && s->in_end - s->in_beg == IN_CAP) {
+            return scfm_error(SCFM_EFORMAT, "%s: corrupt gzip data (no progress)", s->path);
         }
     }
     return SCFM_OK;
@@ -201,9 +204,12 @@ static int inflate_some(io_src *s, unsigned char *out, size_t cap, size_t *got) 
         s->zs.avail_in = (uInt)(s->in_end - s->in_beg);
         s->zs.next_out = out;
         s->zs.avail_out = (uInt)(cap > UINT32_MAX ? UINT32_MAX : cap);
+        const size_t before = s->in_beg;
         int r = inflate(&s->zs, Z_NO_FLUSH);
         s->in_beg = s->in_end - s->zs.avail_in;
         *got = (size_t)(s->zs.next_out - out);
+        if (r == Z_BUF_ERROR && *got == 0 && s->in_beg == before && s->in_end - s->in_beg == IN_CAP)
+            return scfm_error(SCFM_EFORMAT, "%s: corrupt gzip data (no progress)", s->path);
         if (r == Z_STREAM_END) {
             s->member_open = 0;
         } else if (r == Z_BUF_ERROR && s->in_beg == s->in_end && s->in_eof) {

@@ -527,7 +527,8 @@ static int load_in_memory(mtx_state *s) {
  * either positions the stream at the first entry or transposes. */
 static int prepare_entries(mtx_state *s, size_t budget_mib) {
     if (budget_mib == 0) budget_mib = SCFM_READ_MEMORY_DEFAULT_MIB;
-    if (budget_mib != SCFM_READ_STREAM && s->n_cols < UINT32_MAX && s->nnz <= (budget_mib << 20) / 16)
+    const size_t budget_entries = budget_mib >= (SIZE_MAX >> 20) ? SIZE_MAX / 16 : (budget_mib << 20) / 16;
+    if (budget_mib != SCFM_READ_STREAM && s->n_cols < UINT32_MAX && s->nnz <= budget_entries)
         return load_in_memory(s);
     size_t *counts = scfm_calloc(s->n_cols ? s->n_cols : 1, sizeof *counts);
     if (!counts) return SCFM_ENOMEM;
