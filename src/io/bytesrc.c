@@ -121,6 +121,9 @@ static int next_member(io_src *s, int *more) {
     return SCFM_OK;
 }
 
+/* The inflater behind one interface: member_begin starts a gzip member; inflate_step inflates
+ * from in[in_beg..in_end) into out[0..cap), advances in_beg, sets *got and *finished (the
+ * member's trailer was read and checked), and returns < 0 on corrupt data. */
 #ifdef SCFM_HAVE_ISAL
 static const char *isal_message(int r) {
     switch (r) {
@@ -137,41 +140,19 @@ static const char *isal_message(int r) {
 static int member_begin(io_src *s) {
     isal_inflate_init(&s->st);
     s->st.crc_flag = ISAL_GZIP;
-    s->member_open = 1;
     return SCFM_OK;
 }
 
-/* Inflates into out[0..cap): *got bytes (0 only at the end of the data). */
-static int inflate_some(io_src *s, unsigned char *out, size_t cap, size_t *got) {
-    *got = 0;
-    while (*got == 0) {
-        if (!s->member_open) {
-            int more, rc = next_member(s, &more);
-            if (rc) return rc;
-            if (!more) { s->done = 1; return SCFM_OK; }
-            member_begin(s);
-        }
-        if (s->in_beg == s->in_end && !s->in_eof) {
-            int rc = src_fill(s);
-            if (rc) return rc;
-        }
-        s->st.next_in = s->in + s->in_beg;
-        s->st.avail_in = (uint32_t)(s->in_end - s->in_beg);
-        s->st.next_out = out;
-        s->st.avail_out = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
-        const size_t before = s->in_beg;
-        int r = isal_inflate(&s->st);
-        s->in_beg = s->in_end - s->st.avail_in;
-        *got = (size_t)(s->st.next_out - out);
-        if (r < 0) return scfm_error(SCFM_EFORMAT, "%s: corrupt gzip data (%s)", s->path, isal_message(r));
-        if (s->st.block_state == ISAL_BLOCK_FINISH) {
-            s->member_open = 0;
-        } else if (*got == 0 && s->in_beg == s->in_end && s->in_eof) {
-            return scfm_error(SCFM_EFORMAT, "%s: truncated gzip data", s->path);
-        } else if (*got == 0 && s->in_beg == before && s->in_end - s->in_beg == IN_CAP) {
-            return scfm_error(SCFM_EFORMAT, "%s: corrupt gzip data (no progress)", s->path);
-        }
-    }
+static int inflate_step(io_src *s, unsigned char *out, size_t cap, size_t *got, int *finished) {
+    s->st.next_in = s->in + s->in_beg;
+    s->st.avail_in = (uint32_t)(s->in_end - s->in_beg);
+    s->st.next_out = out;
+    s->st.avail_out = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
+    int r = isal_inflate(&s->st);
+    s->in_beg = s->in_end - s->st.avail_in;
+    *got = (size_t)(s->st.next_out - out);
+    *finished = s->st.block_state == ISAL_BLOCK_FINISH;
+    if (r < 0) return scfm_error(SCFM_EFORMAT, "%s: corrupt gzip data (%s)", s->path, isal_message(r));
     return SCFM_OK;
 }
 #else
@@ -183,45 +164,51 @@ static int member_begin(io_src *s) {
     } else if (inflateReset(&s->zs) != Z_OK) {
         return scfm_error(SCFM_EFORMAT, "%s: zlib reset failed", s->path);
     }
-    s->member_open = 1;
     return SCFM_OK;
 }
 
+static int inflate_step(io_src *s, unsigned char *out, size_t cap, size_t *got, int *finished) {
+    s->zs.next_in = s->in + s->in_beg;
+    s->zs.avail_in = (uInt)(s->in_end - s->in_beg);
+    s->zs.next_out = out;
+    s->zs.avail_out = (uInt)(cap > UINT32_MAX ? UINT32_MAX : cap);
+    int r = inflate(&s->zs, Z_NO_FLUSH);
+    s->in_beg = s->in_end - s->zs.avail_in;
+    *got = (size_t)(s->zs.next_out - out);
+    *finished = r == Z_STREAM_END;
+    if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) /* Z_BUF_ERROR: no progress, judged by the caller */
+        return scfm_error(r == Z_MEM_ERROR ? SCFM_ENOMEM : SCFM_EFORMAT, "%s: corrupt gzip data (%s)", s->path,
+                          s->zs.msg ? s->zs.msg : "inflate failed");
+    return SCFM_OK;
+}
+#endif
+
+/* Inflates into out[0..cap): *got bytes (0 only at the end of the data). */
 static int inflate_some(io_src *s, unsigned char *out, size_t cap, size_t *got) {
     *got = 0;
     while (*got == 0) {
+        int rc;
         if (!s->member_open) {
-            int more, rc = next_member(s, &more);
-            if (rc) return rc;
+            int more;
+            if ((rc = next_member(s, &more))) return rc;
             if (!more) { s->done = 1; return SCFM_OK; }
             if ((rc = member_begin(s))) return rc;
+            s->member_open = 1;
         }
-        if (s->in_beg == s->in_end && !s->in_eof) {
-            int rc = src_fill(s);
-            if (rc) return rc;
-        }
-        s->zs.next_in = s->in + s->in_beg;
-        s->zs.avail_in = (uInt)(s->in_end - s->in_beg);
-        s->zs.next_out = out;
-        s->zs.avail_out = (uInt)(cap > UINT32_MAX ? UINT32_MAX : cap);
+        if (s->in_beg == s->in_end && !s->in_eof && (rc = src_fill(s))) return rc;
         const size_t before = s->in_beg;
-        int r = inflate(&s->zs, Z_NO_FLUSH);
-        s->in_beg = s->in_end - s->zs.avail_in;
-        *got = (size_t)(s->zs.next_out - out);
-        if (r == Z_BUF_ERROR && *got == 0 && s->in_beg == before && s->in_end - s->in_beg == IN_CAP)
-            return scfm_error(SCFM_EFORMAT, "%s: corrupt gzip data (no progress)", s->path);
-        if (r == Z_STREAM_END) {
+        int finished;
+        if ((rc = inflate_step(s, out, cap, got, &finished))) return rc;
+        if (finished) {
             s->member_open = 0;
-        } else if (r == Z_BUF_ERROR && s->in_beg == s->in_end && s->in_eof) {
+        } else if (*got == 0 && s->in_beg == s->in_end && s->in_eof) {
             return scfm_error(SCFM_EFORMAT, "%s: truncated gzip data", s->path);
-        } else if (r != Z_OK && r != Z_BUF_ERROR) {
-            return scfm_error(r == Z_MEM_ERROR ? SCFM_ENOMEM : SCFM_EFORMAT, "%s: corrupt gzip data (%s)", s->path,
-                              s->zs.msg ? s->zs.msg : "inflate failed");
+        } else if (*got == 0 && s->in_beg == before && s->in_end - s->in_beg == IN_CAP) {
+            return scfm_error(SCFM_EFORMAT, "%s: corrupt gzip data (no progress)", s->path);
         }
     }
     return SCFM_OK;
 }
-#endif
 
 int io_src_read(io_src *s, void *dst, size_t cap, size_t *got) {
     *got = 0;
