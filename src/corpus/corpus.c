@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "scfm corpus files are little-endian; big-endian hosts are not supported"
@@ -74,7 +73,6 @@ static char *path_join(const char *dir, const char *name) {
     return p;
 }
 
-static uLong crc_update(uLong crc, const unsigned char *p, size_t n) { return scfm_crc32((uint32_t)crc, p, n); }
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
@@ -223,30 +221,30 @@ scfm_corpus_writer *scfm_corpus_writer_open(const scfm_corpus_writer_opts *o) {
 }
 
 /* Streams `f` (rewound) into `out`, updating the CRC; pads to `pad_to` bytes written. */
-static int copy_spill(FILE *f, FILE *out, uLong *crc, const char *what) {
+static int copy_spill(FILE *f, FILE *out, uint32_t *crc, const char *what) {
     static _Thread_local char buf[1 << 20];
     size_t got;
     if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0) return scfm_error(SCFM_EIO, "%s: spill file error", what);
     while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
-        *crc = crc_update(*crc, (const unsigned char *)buf, got);
+        *crc = scfm_crc32(*crc, buf, got);
         if (fwrite(buf, 1, got, out) != got) return scfm_error(SCFM_EIO, "%s: write failed: %s", what, strerror(errno));
     }
     if (ferror(f)) return scfm_error(SCFM_EIO, "%s: spill read failed", what);
     return SCFM_OK;
 }
 
-static int write_pad(FILE *out, uint64_t *pos, uint64_t to, uLong *crc) {
+static int write_pad(FILE *out, uint64_t *pos, uint64_t to, uint32_t *crc) {
     static const unsigned char zeros[64];
     while (*pos < to) {
         size_t n = (size_t)(to - *pos > 64 ? 64 : to - *pos);
-        *crc = crc_update(*crc, zeros, n);
+        *crc = scfm_crc32(*crc, zeros, n);
         if (fwrite(zeros, 1, n, out) != n) return -1;
         *pos += n;
     }
     return 0;
 }
 
-static int write_shard_body(scfm_corpus_writer *w, FILE *out, const char *path, uLong *crc) {
+static int write_shard_body(scfm_corpus_writer *w, FILE *out, const char *path, uint32_t *crc) {
     uint64_t nc = w->shard_n, nt = w->offsets[w->shard_n], off_tok, off_val, total;
     unsigned char hdr[SCFM_SHARD_HEADER] = {0};
     uint32_t version = SCFM_CORPUS_VERSION, flags = (uint32_t)w->has_values;
@@ -259,7 +257,7 @@ static int write_shard_body(scfm_corpus_writer *w, FILE *out, const char *path, 
     memcpy(hdr + 24, &nt, 8);
     if (fwrite(hdr, 1, sizeof hdr, out) != sizeof hdr) return scfm_error(SCFM_EIO, "%s: write failed", path);
     size_t ob = (size_t)(nc + 1) * 8;
-    *crc = crc_update(*crc, (const unsigned char *)w->offsets, ob);
+    *crc = scfm_crc32(*crc, w->offsets, ob);
     uint64_t pos = SCFM_SHARD_HEADER + ob;
     if (fwrite(w->offsets, 1, ob, out) != ob || write_pad(out, &pos, off_tok, crc))
         return scfm_error(SCFM_EIO, "%s: write failed", path);
@@ -281,7 +279,7 @@ static int writer_flush_shard(scfm_corpus_writer *w) {
     FILE *out = fopen(path, "wb");
     if (out) setvbuf(out, NULL, _IOFBF, 1 << 20);
     int rc = out ? SCFM_OK : scfm_error(SCFM_EIO, "%s: cannot create: %s", path, strerror(errno));
-    uLong crc = 0;
+    uint32_t crc = 0;
     if (!rc) rc = write_shard_body(w, out, path, &crc);
     if (out) {
         int ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
@@ -304,7 +302,7 @@ static int writer_flush_shard(scfm_corpus_writer *w) {
         w->shards = ns;
         w->cap_shards *= 2;
     }
-    w->shards[w->n_shards++] = (shard_rec){w->shard_n, w->offsets[w->shard_n], (uint32_t)crc};
+    w->shards[w->n_shards++] = (shard_rec){w->shard_n, w->offsets[w->shard_n], crc};
     w->shard_n = 0;
     return SCFM_OK;
 }
@@ -726,7 +724,7 @@ static int shard_check_header(const scfm_corpus *c, const unsigned char *p, size
 }
 
 static uint32_t crc_of(const unsigned char *p, size_t n) {
-    return (uint32_t)crc_update(0, p, n);
+    return scfm_crc32(0, p, n);
 }
 
 static int shard_open(scfm_corpus *c, shard_map *s, const char *path, uint64_t nc, uint64_t nt, uint32_t crc) {

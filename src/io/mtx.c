@@ -483,36 +483,26 @@ static int load_in_memory(mtx_state *s) {
         last = col;
         indptr[col + 1]++;
     }
-    if (!rc) {
+    if (!rc && sorted) { /* the entries are the CSR already: indptr[c + 1] counts become offsets */
         for (size_t c = 0; c < s->n_cols; c++) indptr[c + 1] += indptr[c];
-        s->csr.n_rows = s->n_cols;
-        s->csr.indptr = indptr;
+        s->csr = (io_csr){s->n_cols, indptr, rows, vals};
         indptr = NULL;
-        if (sorted) {
-            s->csr.indices = rows;
-            s->csr.data = vals;
-            rows = NULL;
-            vals = NULL;
-        } else {
-            scfm_log(SCFM_LOG_INFO, "%s: entries not ordered by cell: transposing %zu entries in memory", s->mtx_path,
-                     s->nnz);
-            size_t *cur = scfm_malloc((s->n_cols ? s->n_cols : 1) * sizeof *cur);
-            s->csr.indices = scfm_malloc(n * sizeof *s->csr.indices);
-            s->csr.data = scfm_malloc(n * sizeof *s->csr.data);
-            if (!cur || !s->csr.indices || !s->csr.data) {
-                rc = scfm_error(SCFM_ENOMEM, "%s: out of memory transposing %zu entries", s->mtx_path, s->nnz);
-            } else {
-                memcpy(cur, s->csr.indptr, s->n_cols * sizeof *cur);
-                for (size_t e = 0; e < k; e++) {
-                    size_t at = cur[cols[e]]++;
-                    s->csr.indices[at] = rows[e];
-                    s->csr.data[at] = vals[e];
-                }
+        rows = NULL;
+        vals = NULL;
+    } else if (!rc) { /* counting sort by cell, as transpose() does on the two-pass path */
+        scfm_log(SCFM_LOG_INFO, "%s: entries not ordered by cell: transposing %zu entries in memory", s->mtx_path,
+                 s->nnz);
+        size_t *cur = indptr + 1; /* per-cell counts, turned into write cursors */
+        if (!(rc = io_csr_alloc(&s->csr, s->n_cols, cur))) {
+            memcpy(cur, s->csr.indptr, s->n_cols * sizeof *cur);
+            for (size_t e = 0; e < k; e++) {
+                size_t at = cur[cols[e]]++;
+                s->csr.indices[at] = rows[e];
+                s->csr.data[at] = vals[e];
             }
-            free(cur);
         }
-        s->in_memory = 1;
     }
+    if (!rc) s->in_memory = 1;
     free(indptr);
     free(rows);
     free(cols);
