@@ -537,8 +537,8 @@ static int run_file(tok_run *t, const char *path) {
     tok_file f;
     memset(&f, 0, sizeof f);
     f.path = path;
-    scfm_reader_opts ro = {path,           o->format, o->matrix, o->gene_column, o->genes_in_rows, t->chunk_cells,
-                           o->genome,      o->read_memory_mib};
+    scfm_reader_opts ro = {path,      o->format, o->matrix, o->gene_column, o->genes_in_rows, t->chunk_cells,
+                           o->genome, o->read_memory_mib};
     if (!(f.r = scfm_reader_open(&ro))) return SCFM_EFORMAT;
     int rc = file_resolve(t, &f);
     if (!rc) rc = file_select_obs(t, &f);
