@@ -52,6 +52,8 @@ typedef struct {
     size_t *offs, *rows;
     int32_t *ids, *labels;
     float *weights;    /* class_weights (weighted-loss cases) or NULL */
+    float *values, *mlm_values; /* GeneCompass cases */
+    int32_t *species;
 } fixture_input;
 
 static void free_input(fixture_input *f) {
@@ -60,6 +62,9 @@ static void free_input(fixture_input *f) {
     free(f->ids);
     free(f->labels);
     free(f->weights);
+    free(f->values);
+    free(f->mlm_values);
+    free(f->species);
 }
 
 static int32_t *i32_of(const scfm_safetensors *st, const char *name, size_t *n) {
@@ -105,6 +110,13 @@ static int load_input(const scfm_safetensors *st, scfm_head head, fixture_input 
     }
     size_t nw = 0;
     if ((f->weights = st_f32(st, "class_weights", &nw))) f->in.class_weights = f->weights;
+    /* GeneCompass: values per row, species per sequence, value targets at the masked rows */
+    if ((f->values = st_f32(st, "values", &nw)) && nw != nids) return -1;
+    f->in.values = f->values;
+    if ((f->species = i32_of(st, "species", &nw)) && nw != f->in.B) return -1;
+    f->in.species = f->species;
+    if ((f->mlm_values = st_f32(st, "mlm_values", &nw)) && nw != f->in.n_mlm) return -1;
+    f->in.mlm_values = f->mlm_values;
     return 0;
 }
 
@@ -128,6 +140,33 @@ static void check_gradients(const char *dir, const scfm_safetensors *st, scfm_he
     CHECK(want && lg && n == rows * cols, "%s: logits shape %zu x %zu vs %zu", dir, rows, cols, n);
     if (want && lg && n == rows * cols) cmp("logits", lg, want, n, 1e-5, 0);
     free(want);
+    /* GeneCompass: predicted values, loss parts, the species rows */
+    if ((want = st_f32(st, "pred_values", &n))) {
+        const float *pv = scfm_model_values(m);
+        CHECK(pv && n == f->in.n_mlm, "%s: predicted values", dir);
+        if (pv && n == f->in.n_mlm) cmp("pred_values", pv, want, n, 1e-5, 0);
+        free(want);
+        float ce = 0, mse = 0, *wce = st_f32(st, "loss_ce", NULL), *wmse = st_f32(st, "loss_mse", NULL);
+        scfm_model_loss_parts(m, &ce, &mse);
+        if (wce) CHECK_CLOSE(ce, wce[0], 1e-5, 0, "%s: CE part", dir);
+        if (wmse) CHECK_CLOSE(mse, wmse[0], 1e-5, 1e-7, "%s: MSE part", dir);
+        free(wce);
+        free(wmse);
+    }
+    const size_t *eo = scfm_model_encoder_offsets(m);
+    for (size_t l = 0; l <= m->cfg.num_hidden_layers && eo; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "species_hidden.%zu", l);
+        if (!(want = st_f32(st, name, &n))) continue;
+        size_t H = m->cfg.hidden_size, rows = 0;
+        const float *he = scfm_model_hidden_encoder(m, l, &rows);
+        float *got = malloc(f->in.B * H * sizeof *got);
+        for (size_t b = 0; b < f->in.B; b++) memcpy(got + b * H, he + eo[b] * H, H * sizeof *got);
+        CHECK(n == f->in.B * H && rows == f->in.offs[f->in.B] + f->in.B, "%s shape", name);
+        if (n == f->in.B * H) cmp(name, got, want, n, 1e-5, 0);
+        free(got);
+        free(want);
+    }
     for (size_t l = 0; l <= m->cfg.num_hidden_layers; l++) {
         char name[64];
         snprintf(name, sizeof name, "hidden.%zu", l);
@@ -146,6 +185,14 @@ static void check_gradients(const char *dir, const scfm_safetensors *st, scfm_he
         CHECK(want && n == t->numel, "%s: %s in state", dir, name);
         if (want && n == t->numel) cmp(name, m->grads + t->offset, want, n, 1e-4, 1e-9);
         free(want);
+    }
+    /* SCFM_TEST_SAVE_DIR: write the loaded model back (the CLI test loads it in PyTorch) */
+    const char *sd = getenv("SCFM_TEST_SAVE_DIR");
+    if (sd && *sd) {
+        char out[4096];
+        const char *base = strrchr(dir, '/');
+        snprintf(out, sizeof out, "%s/%s", sd, base ? base + 1 : dir);
+        CHECK(scfm_model_save(m, out) == 0, "save %s: %s", out, scfm_last_error());
     }
     scfm_model_free(m);
 }
@@ -451,8 +498,12 @@ static void check_inputs(void) {
 int main(int argc, char **argv) {
     if (argc > 1)
         for (int i = 1; i < argc; i++) run_fixture(argv[i]);
-    else
+    else {
         run_fixture("tests/fixtures/bert/relu_mlm");
+        run_fixture("tests/fixtures/genecompass/all_on");
+        run_fixture("tests/fixtures/genecompass/some_off");
+        run_fixture("tests/fixtures/genecompass/no_species");
+    }
     /* smooth activations only: finite differences across ReLU kinks are meaningless (ReLU
      * is covered by the golden fixture) */
     scfm_act acts[] = {SCFM_ACT_GELU, SCFM_ACT_SILU, SCFM_ACT_GELU_TANH};

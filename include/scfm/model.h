@@ -52,17 +52,36 @@ int scfm_head_from_name(const char *name, scfm_head *out) SCFM_WUR;
  * Configuration (config.json, FORMATS.md section 5)
  * ====================================================================================== */
 
-/* GeneCompass extensions (SPEC section 4): RESERVED. Not implemented yet: a config with
- * enabled = 1 is rejected by scfm_model_create with SCFM_EINVAL. The fields say what will
- * be added (input fusion of value + four priors, species token, value head) so that
- * checkpoints and batches can grow without breaking the Geneformer path. */
+/* GeneCompass (Yang et al. 2024) input fusion, species row and value head. enabled = 1 when
+ * config.json carries any of GeneCompass's use_* fields. Per gene position with token g,
+ * value v, species s (0 human, 1 mouse):
+ *   g' = homologous_index[g] if s == 1 else g            (prior look-ups only)
+ *   P_k = alpha * (W_k K_k[g'] + b_k)                    k in promoter, co_exp, gene_family, peca_grn
+ *   x = concat(E_word[g], v, P_promoter, P_co_exp, P_gene_family, P_peca_grn)   (enabled parts)
+ *   e = cat_proj(QuickGELU(cat_ln(cat_fc(x))))           cat_ln eps 1e-5
+ *   h0 = dropout(LN(e + token_type[0] + position[i]))    then the species row
+ *        cls_embedding[s] in front of each sequence (use_cls_token), no position/LN.
+ * Value head (with the MLM head): cls4value = dense, act, LayerNorm, Linear(H -> 1); loss
+ * id_loss_weight * CE + value_loss_weight * MSE over masked positions. */
+enum { SCFM_PRIOR_PROMOTER = 0, SCFM_PRIOR_CO_EXP = 1, SCFM_PRIOR_GENE_FAMILY = 2, SCFM_PRIOR_PECA_GRN = 3,
+       SCFM_N_PRIORS = 4 };
+/* "promoter", "co_exp", "gene_family", "peca_grn" (GeneCompass's names); NULL if k >= 4. */
+const char *scfm_prior_name(int k);
 typedef struct {
-    int enabled;          /* 0 = plain BERT (Geneformer); 1 = GeneCompass input fusion */
-    int use_values;       /* expression value concatenated to the token input */
-    int n_priors;         /* number of prior-knowledge tables (0..4) */
-    int species_token;    /* learned species embedding placed as token 0 */
-    size_t n_species;     /* rows of the species embedding (human 0, mouse 1) */
+    int enabled;          /* 0 = plain BERT (Geneformer); 1 = GeneCompass */
+    int use_values;       /* expression value concatenated to the token input (use_values) */
+    int use_prior[SCFM_N_PRIORS]; /* use_promoter, use_co_exp, use_gene_family, use_peca_grn */
+    int use_cls_token;    /* species row in front of every sequence (use_cls_token) */
+    size_t n_species;     /* rows of bert.cls_embedding (2: human 0, mouse 1) */
+    size_t prior_dim;     /* width D of the prior tables (768 in GeneCompass); config
+                             "prior_embedding_size" (scfm), else taken from the checkpoint */
+    float id_loss_weight;     /* 0.2 */
+    float value_loss_weight;  /* 0.8 */
+    long emb_warmup_steps;    /* recorded (emb_warmup_steps); alpha stays as loaded */
 } scfm_genecompass_config;
+/* Number of enabled priors; width of cat_fc's input (H * (1 + priors) + use_values). */
+size_t scfm_gc_n_priors(const scfm_genecompass_config *g);
+size_t scfm_gc_fusion_width(const scfm_genecompass_config *g, size_t H);
 
 typedef struct {
     /* Architecture (required in config.json: vocab_size, hidden_size, num_hidden_layers,
@@ -98,8 +117,9 @@ typedef struct {
 void scfm_bert_config_init(scfm_bert_config *c);
 /* Named presets: "geneformer-v1" (6/256/4/512 relu, P 2048, V 25426, dropout 0.02),
  * "mouse-geneformer" (same with silu), "geneformer-v2-104m" (12/768/12/3072 relu, P 4096,
- * V 20275, dropout 0.1), "genecompass-base" (12/768/12/3072 gelu, P 2049, V 50558; the
- * GeneCompass extensions are not enabled), "tiny" (2/64/4/128 relu, for tests) and
+ * V 20275, dropout 0.1), "genecompass-base" (12/768/12/3072 gelu, P 2048, V 50558, dropout
+ * 0.02, values, all four priors of width 768 and the species row on), "genecompass-small"
+ * (4/128/4/512 gelu, P 2048, values, four priors of width 128, species row), "tiny" (2/64/4/128 relu, for tests) and
  * "small-cpu" (4/128/4/256 relu); tiny and small-cpu have P 2048, V 25426, dropout 0.02
  * (set vocab_size from the vocabulary in use).
  * Returns SCFM_OK or SCFM_EINVAL (unknown name; the message lists the presets). */
@@ -168,7 +188,26 @@ typedef struct {
     float *pool_w, *pool_b;           /* bert.pooler.dense [H,H] [H] */
     /* Classification heads (NULL otherwise) */
     float *cls_w, *cls_b;             /* classifier [C,H] [C] */
+    /* GeneCompass (NULL otherwise) */
+    float *prior_w[SCFM_N_PRIORS], *prior_b[SCFM_N_PRIORS]; /* bert.embeddings.<k>_embeddings.linear1 [H,D] [H] */
+    float *cat_fc_w, *cat_fc_b;       /* bert.embeddings.concat_embeddings.cat_fc [H,W] [H] */
+    float *cat_ln_w, *cat_ln_b;       /* ...cat_ln [H] */
+    float *cat_proj_w, *cat_proj_b;   /* ...cat_proj [H,H] [H] */
+    float *species_emb;               /* bert.cls_embedding.weight [n_species,H] */
+    float *val_dense_w, *val_dense_b; /* cls4value.predictions.transform.dense [H,H] [H] */
+    float *val_ln_w, *val_ln_b;       /* cls4value.predictions.transform.LayerNorm [H] */
+    float *val_dec_w;                 /* cls4value.predictions.decoder.weight [1,H] */
+    float *val_bias;                  /* cls4value.predictions.bias [1] (== decoder.bias) */
 } scfm_bert_params;
+
+/* GeneCompass's persistent buffers: not parameters (never trained, decayed or given
+ * gradients), saved and loaded with the checkpoint under GeneCompass's names. */
+typedef struct {
+    float *knowledge[SCFM_N_PRIORS]; /* bert.embeddings.<k>_knowledge [V,D] (NULL when off) */
+    int64_t *homologous_index;       /* bert.embeddings.homologous_index [V] (any prior on) */
+    float alpha;                     /* emb_warmup.alpha (0-d), 1.0 */
+    int64_t warmup_steps;            /* emb_warmup.steps (0-d) */
+} scfm_gc_buffers;
 
 typedef struct scfm_model_acts scfm_model_acts; /* private activation arena */
 
@@ -184,6 +223,7 @@ typedef struct {
     float *grads;           /* same layout; allocated (zeroed) on first backward or zero_grad */
     scfm_bert_params p;     /* views into params */
     scfm_bert_params g;     /* views into grads (all NULL until grads exist) */
+    scfm_gc_buffers gc;     /* GeneCompass buffers (zeroed when not GeneCompass) */
     scfm_model_acts *acts;
 } scfm_model;
 
@@ -191,9 +231,17 @@ typedef struct {
  * initializer_range), biases 0, LayerNorm 1/0, padding row of word_embeddings 0), from a
  * seeded scfm_rng. Classification heads need cfg->num_labels >= 1 (>= 2 for SEQCLS: one label
  * would be regression, not supported) (SCFM_EINVAL otherwise).
- * Returns NULL: SCFM_EINVAL (invalid config, GeneCompass enabled), SCFM_ENOMEM. */
+ * GeneCompass models get zeroed prior tables [V, D], an identity homologous_index and
+ * alpha 1 (fill them with scfm_model_set_prior / scfm_model_set_homologs).
+ * Returns NULL: SCFM_EINVAL (invalid config), SCFM_ENOMEM. */
 scfm_model *scfm_model_create(const scfm_bert_config *cfg, scfm_head head, uint64_t seed);
 void scfm_model_free(scfm_model *m);
+/* GeneCompass: copy prior table k (SCFM_PRIOR_*) of [rows = V, width = D] into the model;
+ * copy the homolog map (GeneCompass's homologous_index, [V], identity except mouse
+ * homologs). Return SCFM_OK, SCFM_EINVAL (prior not used by the model, entry out of
+ * range), SCFM_EMISMATCH (shape), SCFM_EDATA (non-finite). */
+int scfm_model_set_prior(scfm_model *m, int k, const float *table, size_t rows, size_t width) SCFM_WUR;
+int scfm_model_set_homologs(scfm_model *m, const int64_t *index, size_t n) SCFM_WUR;
 /* Total trainable-or-not parameter count (sum of numel, padding excluded; the tied decoder
  * counted once). */
 size_t scfm_model_num_params(const scfm_model *m);
@@ -262,9 +310,13 @@ typedef struct {
      * torch.nn.CrossEntropyLoss(weight=w): loss = sum_i w[y_i] l_i / sum_i w[y_i] over
      * labelled rows. NULL = unweighted mean. */
     const float *class_weights;
-    /* RESERVED for GeneCompass (must be NULL for now) */
-    const float *values;        /* [N] expression values */
-    const int32_t *species;     /* [B] species ids */
+    /* GeneCompass (must be NULL for a plain BERT) */
+    const float *values;        /* [N] expression values (required when use_values; the
+                                   value of <mask>/random-replaced rows is -1) */
+    const int32_t *species;     /* [B] species ids in [0, n_species) (required when the
+                                   species row or a prior is on) */
+    const float *mlm_values;    /* [n_mlm] original values at the masked rows: targets of the
+                                   value head's MSE (NULL = no value loss) */
 } scfm_bert_input;
 
 /* Check a batch against the model (offsets, lengths <= P, ids < V, rows < N, labels in
@@ -291,12 +343,22 @@ int scfm_model_zero_grad(scfm_model *m) SCFM_WUR;
 
 /* Results of the last forward (pointers into the arena: valid until the next forward).
  * hidden: layer 0 = embeddings output, layer l = output of encoder layer l (1..L), as
- * transformers' output_hidden_states; [N, H] packed rows. NULL if layer > L or no forward. */
+ * transformers' output_hidden_states; [N, H] packed gene rows (a GeneCompass species row
+ * is left out: the rows match the input's ids). NULL if layer > L or no forward. */
 const float *scfm_model_hidden(const scfm_model *m, size_t layer);
 /* Head logits: MLM [n_mlm, V] (rows in mlm_rows order), SEQCLS [B, C], TOKCLS [N, C];
  * NULL for SCFM_HEAD_NONE. rows/cols may be NULL. scfm_model_backward overwrites them with
  * their gradient (read them before backward). */
 const float *scfm_model_logits(const scfm_model *m, size_t *rows, size_t *cols);
+/* GeneCompass: the value head's predictions at the masked rows [n_mlm] (NULL otherwise),
+ * and the two parts of the last loss (CE over masked ids, MSE over masked values; the
+ * loss itself is id_loss_weight * ce + value_loss_weight * mse). */
+const float *scfm_model_values(const scfm_model *m);
+void scfm_model_loss_parts(const scfm_model *m, float *ce, float *mse);
+/* Encoder rows of the last forward including the species rows ([rows, H]; with no species
+ * row the same as scfm_model_hidden) and the encoder offsets [B+1]. */
+const float *scfm_model_hidden_encoder(const scfm_model *m, size_t layer, size_t *rows);
+const size_t *scfm_model_encoder_offsets(const scfm_model *m);
 /* SEQCLS pooled output tanh(W h_0 + b) [B, H] (before dropout), else NULL. */
 const float *scfm_model_pooled(const scfm_model *m);
 /* Number of labelled rows in the last loss (for weighting accumulated losses). */

@@ -73,9 +73,12 @@ static void layout_fwd(const scfm_model *m, scfm_model_acts *a, carver *c) {
 
 void scfm__acts_free(scfm_model_acts *a) {
     if (!a) return;
+    scfm__gc_acts_free(&a->gc, a->hidden ? a->cap_L : 0);
     scfm_free(a->block);
     scfm_free(a->bblock);
     free(a->pos);
+    free(a->eoffs);
+    free(a->erow);
     free(a->hidden);
     free(a->layers);
     free(a);
@@ -90,6 +93,7 @@ static int acts_ensure(scfm_model *m, size_t N, size_t B, size_t M, int train) {
     if (!a) {
         if (!(a = scfm_calloc(1, sizeof *a))) return SCFM_ENOMEM;
         m->acts = a;
+        a->cap_L = L;
         a->hidden = scfm_calloc(L + 1, sizeof *a->hidden);
         a->layers = scfm_calloc(L, sizeof *a->layers);
         if (!a->hidden || !a->layers) return SCFM_ENOMEM;
@@ -166,8 +170,6 @@ int scfm_model_check_batch(const scfm_model *m, const scfm_bert_input *b) {
     const scfm_bert_config *c = &m->cfg;
     if (!b->offs || !b->ids || b->B == 0 || b->offs[0] != 0)
         return scfm_error(SCFM_EINVAL, "input: empty batch or offs[0] != 0");
-    if (b->values || b->species)
-        return scfm_error(SCFM_EINVAL, "input: values/species (GeneCompass) are not supported yet");
     for (size_t s = 0; s < b->B; s++) {
         if (b->offs[s + 1] <= b->offs[s])
             return scfm_error(SCFM_EINVAL, "input: sequence %zu is empty or offsets decrease", s);
@@ -176,6 +178,8 @@ int scfm_model_check_batch(const scfm_model *m, const scfm_bert_input *b) {
                               s, b->offs[s + 1] - b->offs[s], c->max_position_embeddings);
     }
     size_t N = b->offs[b->B];
+    int rc = scfm__gc_check_batch(m, b);
+    if (rc) return rc;
     for (size_t i = 0; i < N; i++) {
         if (b->ids[i] < 0 || (size_t)b->ids[i] >= c->vocab_size)
             return scfm_error(SCFM_EINVAL, "input: token id %d at row %zu outside the vocabulary (%zu)",
@@ -206,6 +210,10 @@ static void embed_forward(scfm_model *m, const scfm_bert_input *in, const int32_
     scfm_model_acts *a = m->acts;
     const scfm_bert_config *c = &m->cfg;
     size_t N = a->N, H = c->hidden_size;
+    if (c->genecompass.enabled) {
+        scfm__gc_embed_forward(m, in, pos, train, seed);
+        return;
+    }
     scfm_embedding_forward(a->emb, in->ids, pos, m->p.wte, m->p.wpe, m->p.wtt, N, H);
     scfm_layernorm_forward(a->hidden[0], a->emb_mean, a->emb_rstd, a->emb, m->p.emb_ln_w, m->p.emb_ln_b, N, H,
                            c->layer_norm_eps);
@@ -225,7 +233,7 @@ static void layer_forward(scfm_model *m, size_t l, const scfm_bert_input *in, in
     scfm_matmul_forward(la->q, x, p->q_w, p->q_b, N, H, H);
     scfm_matmul_forward(la->k, x, p->k_w, p->k_b, N, H, H);
     scfm_matmul_forward(la->v, x, p->v_w, p->v_b, N, H, H);
-    scfm_attention_forward(la->att, la->lse, la->q, la->k, la->v, in->offs, in->B, NH, H / NH, pa, seed,
+    scfm_attention_forward(la->att, la->lse, la->q, la->k, la->v, a->eoffs, in->B, NH, H / NH, pa, seed,
                            scfm__drop_stream(SCFM_DROP_ATTN_PROB, l));
     scfm_matmul_forward(la->r1, la->att, p->ao_w, p->ao_b, N, H, H);
     if (ph > 0) scfm_dropout_forward(la->r1, la->r1, N * H, ph, seed, scfm__drop_stream(SCFM_DROP_ATTN_OUT, l));
@@ -247,19 +255,65 @@ static const int32_t *positions(scfm_model_acts *a, const scfm_bert_input *in) {
     return a->pos;
 }
 
+/* Encoder layout: offsets with the species row in front of each sequence (GeneCompass
+ * use_cls_token), the encoder row of each gene row. */
+static int encoder_layout(scfm_model *m, const scfm_bert_input *in) {
+    scfm_model_acts *a = m->acts;
+    size_t B = in->B, NG = in->offs[B];
+    int sp = m->cfg.genecompass.enabled && m->cfg.genecompass.use_cls_token;
+    if (a->cap_offs < B + 1 || (sp && !a->erow) || (sp && a->cap_erow < NG)) {
+        size_t cb = B + 1 > a->cap_offs ? B + 1 : a->cap_offs, cn = NG > a->cap_erow ? NG : a->cap_erow;
+        size_t *eo = realloc(a->eoffs, cb * sizeof *eo);
+        if (!eo) return scfm_error(SCFM_ENOMEM, "encoder offsets");
+        a->eoffs = eo;
+        a->cap_offs = cb;
+        if (sp) {
+            size_t *er = realloc(a->erow, cn * sizeof *er);
+            if (!er) return scfm_error(SCFM_ENOMEM, "encoder rows");
+            a->erow = er;
+            a->cap_erow = cn;
+        }
+    }
+    if (!sp) {
+        free(a->erow);
+        a->erow = NULL;
+        a->cap_erow = 0;
+    }
+    for (size_t s = 0; s <= B; s++) a->eoffs[s] = in->offs[s] + (sp ? s : 0);
+    if (sp)
+        for (size_t s = 0; s < B; s++)
+            for (size_t i = in->offs[s]; i < in->offs[s + 1]; i++) a->erow[i] = i + s + 1;
+    return SCFM_OK;
+}
+
+/* Gene rows of hidden[L] for the heads (a copy when species rows sit between them). */
+static void gene_rows_last(scfm_model *m) {
+    scfm_model_acts *a = m->acts;
+    size_t H = m->cfg.hidden_size;
+    const float *h = a->hidden[m->cfg.num_hidden_layers];
+    if (!a->erow) { a->hl = h; return; }
+    for (size_t i = 0; i < a->NG; i++) memcpy(a->gc.hl + i * H, h + a->erow[i] * H, H * sizeof(float));
+    a->hl = a->gc.hl;
+}
+
 int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t dropout_seed, float *loss) {
     int rc = scfm_model_check_batch(m, in);
     if (rc) return rc;
-    size_t N = in->offs[in->B], M = m->head == SCFM_HEAD_MLM ? in->n_mlm : 0;
+    int gc = m->cfg.genecompass.enabled, sp = gc && m->cfg.genecompass.use_cls_token;
+    size_t NG = in->offs[in->B], N = NG + (sp ? in->B : 0), M = m->head == SCFM_HEAD_MLM ? in->n_mlm : 0;
     if ((rc = acts_ensure(m, N, in->B, M, train))) return rc;
     scfm_model_acts *a = m->acts;
     a->have_fwd = 0;
+    if ((rc = encoder_layout(m, in))) return rc;
+    if (gc && (rc = scfm__gc_acts_ensure(m, NG, M))) return rc;
+    a->NG = NG;
     a->N = N;
     a->in = *in;
     a->seed = dropout_seed;
     a->fwd_train = !!train;
     embed_forward(m, in, positions(a, in), train, dropout_seed);
     for (size_t l = 0; l < m->cfg.num_hidden_layers; l++) layer_forward(m, l, in, train, dropout_seed);
+    gene_rows_last(m);
     a->loss = scfm__head_forward(m, in, train, dropout_seed, &a->n_valid);
     a->have_fwd = 1;
     if (loss) *loss = a->loss;
@@ -268,14 +322,36 @@ int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint
 
 /* ---- accessors ------------------------------------------------------------------------ */
 const float *scfm_model_hidden(const scfm_model *m, size_t layer) {
-    if (!m->acts || !m->acts->have_fwd || layer > m->cfg.num_hidden_layers) return NULL;
-    return m->acts->hidden[layer];
+    scfm_model_acts *a = m->acts;
+    if (!a || !a->have_fwd || layer > m->cfg.num_hidden_layers) return NULL;
+    if (!a->erow) return a->hidden[layer];
+    /* species rows present: compact the gene rows once per forward and layer */
+    size_t H = m->cfg.hidden_size;
+    if (!a->gc.hid[layer]) {
+        float *g = scfm_malloc((a->NG ? a->NG : 1) * H * sizeof *g);
+        if (!g) return NULL;
+        for (size_t i = 0; i < a->NG; i++) memcpy(g + i * H, a->hidden[layer] + a->erow[i] * H, H * sizeof *g);
+        a->gc.hid[layer] = g;
+    }
+    return a->gc.hid[layer];
+}
+
+const float *scfm_model_hidden_encoder(const scfm_model *m, size_t layer, size_t *rows) {
+    const scfm_model_acts *a = m->acts;
+    if (!a || !a->have_fwd || layer > m->cfg.num_hidden_layers) return NULL;
+    if (rows) *rows = a->N;
+    return a->hidden[layer];
+}
+
+const size_t *scfm_model_encoder_offsets(const scfm_model *m) {
+    const scfm_model_acts *a = m->acts;
+    return a && a->have_fwd ? a->eoffs : NULL;
 }
 
 const float *scfm_model_logits(const scfm_model *m, size_t *rows, size_t *cols) {
     const scfm_model_acts *a = m->acts;
     if (!a || !a->have_fwd || m->head == SCFM_HEAD_NONE) return NULL;
-    size_t r = m->head == SCFM_HEAD_MLM ? a->in.n_mlm : m->head == SCFM_HEAD_SEQCLS ? a->in.B : a->N;
+    size_t r = m->head == SCFM_HEAD_MLM ? a->in.n_mlm : m->head == SCFM_HEAD_SEQCLS ? a->in.B : a->NG;
     if (rows) *rows = r;
     if (cols) *cols = m->head == SCFM_HEAD_MLM ? m->cfg.vocab_size : m->cfg.num_labels;
     return a->logits;
@@ -332,7 +408,7 @@ static void layer_backward(scfm_model *m, size_t l) {
     memset(dk, 0, NHf * sizeof *dk);
     memset(dv, 0, NHf * sizeof *dv);
     const scfm_bert_input *in = &a->in;
-    scfm_attention_backward(dq, dk, dv, datt, la->att, la->lse, la->q, la->k, la->v, in->offs, in->B, NH, H / NH,
+    scfm_attention_backward(dq, dk, dv, datt, la->att, la->lse, la->q, la->k, la->v, a->eoffs, in->B, NH, H / NH,
                             pa, seed, scfm__drop_stream(SCFM_DROP_ATTN_PROB, l));
     scfm_matmul_backward(a->d_in, g->q_w, g->q_b, dq, x, p->q_w, N, H, H);
     scfm_matmul_backward(a->d_in, g->k_w, g->k_b, dk, x, p->k_w, N, H, H);
@@ -342,6 +418,10 @@ static void layer_backward(scfm_model *m, size_t l) {
 static void embed_backward(scfm_model *m) {
     scfm_model_acts *a = m->acts;
     const scfm_bert_config *c = &m->cfg;
+    if (c->genecompass.enabled) {
+        scfm__gc_embed_backward(m);
+        return;
+    }
     size_t N = a->N, H = c->hidden_size;
     float *dln = a->dt1, *demb = a->dt2;
     memset(dln, 0, N * H * sizeof *dln);

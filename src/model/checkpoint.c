@@ -26,7 +26,9 @@ static int join(char *out, size_t n, const char *dir, const char *name) {
 static void canonical_name(const char *in, char *out, size_t n) {
     char tmp[SCFM_TENSOR_NAME_MAX * 2];
     const char *pre = "";
-    if (strncmp(in, "bert.", 5) && strncmp(in, "cls.", 4) && strncmp(in, "classifier.", 11)) pre = "bert.";
+    if (strncmp(in, "bert.", 5) && strncmp(in, "cls.", 4) && strncmp(in, "classifier.", 11) &&
+        strncmp(in, "cls4value.", 10) && strncmp(in, "emb_warmup.", 11))
+        pre = "bert.";
     snprintf(tmp, sizeof tmp, "%s%s", pre, in);
     size_t len = strlen(tmp);
     if (len > 16 && !strcmp(tmp + len - 16, ".LayerNorm.gamma")) strcpy(tmp + len - 5, "weight");
@@ -71,7 +73,74 @@ static long find_canon(const file_index *fx, const char *name) {
 }
 
 static int is_head_tensor(const char *name) {
-    return !strncmp(name, "cls.", 4) || !strncmp(name, "classifier.", 11) || !strncmp(name, "bert.pooler.", 12);
+    return !strncmp(name, "cls.", 4) || !strncmp(name, "classifier.", 11) || !strncmp(name, "bert.pooler.", 12) ||
+           !strncmp(name, "cls4value.", 10);
+}
+
+/* ---- GeneCompass buffers ---------------------------------------------------------------- */
+static int load_buffers(scfm_model *m, file_index *fx) {
+    const scfm_genecompass_config *g = &m->cfg.genecompass;
+    size_t V = m->cfg.vocab_size, D = g->prior_dim;
+    const char *path = fx->st->path;
+    char n[SCFM_TENSOR_NAME_MAX];
+    long fi;
+    for (int k = 0; k < SCFM_N_PRIORS; k++) {
+        if (!g->use_prior[k]) continue;
+        snprintf(n, sizeof n, "bert.embeddings.%s_knowledge", scfm_prior_name(k));
+        if ((fi = find_canon(fx, n)) < 0)
+            return scfm_error(SCFM_EFORMAT, "%s: tensor '%s' is missing (config.json has use_%s = true)", path, n,
+                              scfm_prior_name(k));
+        const scfm_st_tensor *t = &fx->st->t[fi];
+        if (t->ndim != 2 || t->shape[0] != V || t->shape[1] != D)
+            return scfm_error(SCFM_EMISMATCH, "%s: tensor '%s' must be [%zu, %zu]", path, n, V, D);
+        fx->used[fi] = 1;
+        int rc = scfm_st_read_f32(fx->st, t, m->gc.knowledge[k], V * D);
+        if (rc) return rc;
+    }
+    if (m->gc.homologous_index) {
+        if ((fi = find_canon(fx, "bert.embeddings.homologous_index")) < 0)
+            return scfm_error(SCFM_EFORMAT, "%s: tensor 'bert.embeddings.homologous_index' is missing", path);
+        const scfm_st_tensor *t = &fx->st->t[fi];
+        if (t->ndim != 1 || t->shape[0] != V)
+            return scfm_error(SCFM_EMISMATCH, "%s: tensor 'bert.embeddings.homologous_index' must be [%zu]", path, V);
+        fx->used[fi] = 1;
+        int rc = scfm_st_read_i64(fx->st, t, m->gc.homologous_index, V);
+        if (!rc) rc = scfm_model_set_homologs(m, m->gc.homologous_index, V);
+        if (rc) return scfm_error_prefix(rc, "%s", path);
+    }
+    if ((fi = find_canon(fx, "emb_warmup.alpha")) >= 0) {
+        const scfm_st_tensor *t = &fx->st->t[fi];
+        fx->used[fi] = 1;
+        if (t->numel != 1) return scfm_error(SCFM_EMISMATCH, "%s: tensor 'emb_warmup.alpha' must be a scalar", path);
+        int rc = scfm_st_read_f32(fx->st, t, &m->gc.alpha, 1);
+        if (rc) return rc;
+    }
+    if ((fi = find_canon(fx, "emb_warmup.steps")) >= 0) {
+        const scfm_st_tensor *t = &fx->st->t[fi];
+        fx->used[fi] = 1;
+        if (t->numel != 1) return scfm_error(SCFM_EMISMATCH, "%s: tensor 'emb_warmup.steps' must be a scalar", path);
+        int rc = scfm_st_read_i64(fx->st, t, &m->gc.warmup_steps, 1);
+        if (rc) return rc;
+    }
+    return SCFM_OK;
+}
+
+/* The prior width of a GeneCompass checkpoint is that of its knowledge tables. */
+static int prior_dim_from_file(scfm_bert_config *cfg, const scfm_safetensors *st) {
+    const scfm_genecompass_config *g = &cfg->genecompass;
+    if (!g->enabled || !scfm_gc_n_priors(g)) return SCFM_OK;
+    for (int k = 0; k < SCFM_N_PRIORS; k++) {
+        if (!g->use_prior[k]) continue;
+        char n[SCFM_TENSOR_NAME_MAX];
+        snprintf(n, sizeof n, "bert.embeddings.%s_knowledge", scfm_prior_name(k));
+        const scfm_st_tensor *t = scfm_st_find(st, n);
+        if (!t) t = scfm_st_find(st, n + 5);
+        if (t && t->ndim == 2 && t->shape[1] > 0) {
+            cfg->genecompass.prior_dim = t->shape[1];
+            return SCFM_OK;
+        }
+    }
+    return SCFM_OK;
 }
 
 static int load_tensor(scfm_model *m, size_t ti, const file_index *fx, long fi) {
@@ -99,6 +168,8 @@ static int fill_model(scfm_model *m, file_index *fx, uint64_t seed) {
         const char *name = m->tensors[i].name;
         long fi = find_canon(fx, name);
         if (fi < 0 && !strcmp(name, "cls.predictions.bias")) fi = find_canon(fx, "cls.predictions.decoder.bias");
+        if (fi < 0 && !strcmp(name, "cls4value.predictions.bias"))
+            fi = find_canon(fx, "cls4value.predictions.decoder.bias");
         if (fi < 0) {
             if (!is_head_tensor(name))
                 return scfm_error(SCFM_EFORMAT, "%s: tensor '%s' is missing", fx->st->path, name);
@@ -111,11 +182,13 @@ static int fill_model(scfm_model *m, file_index *fx, uint64_t seed) {
         int rc = load_tensor(m, i, fx, fi);
         if (rc) return rc;
     }
-    return SCFM_OK;
+    return m->cfg.genecompass.enabled ? load_buffers(m, fx) : SCFM_OK;
 }
 
-/* Reports file tensors that were not used. */
-static void report_unused(const scfm_model *m, const file_index *fx) {
+/* File tensors that were not used: tied duplicates and other heads' tensors are skipped
+ * (reported); anything else is a part scfm would not compute, so the load fails rather
+ * than run a different model. */
+static int check_unused(const scfm_model *m, const file_index *fx) {
     size_t other = 0;
     for (size_t i = 0; i < fx->st->n; i++) {
         const char *c = fx->canon[i];
@@ -123,12 +196,22 @@ static void report_unused(const scfm_model *m, const file_index *fx) {
         if (m->head == SCFM_HEAD_MLM && m->cfg.tie_word_embeddings &&
             (!strcmp(c, "cls.predictions.decoder.weight") || !strcmp(c, "cls.predictions.decoder.bias")))
             continue; /* tied duplicates */
+        if (m->head == SCFM_HEAD_MLM && !strcmp(c, "cls4value.predictions.decoder.bias")) continue;
         if (is_head_tensor(c)) { other++; continue; }
-        scfm_log(SCFM_LOG_WARN, "%s: unexpected tensor '%s' ignored", fx->st->path, fx->st->t[i].name);
+        if (!strcmp(c, "bert.embeddings.token_type_ids")) continue; /* a non-persistent buffer some exports keep */
+        if (!m->cfg.genecompass.enabled &&
+            (strstr(c, "_knowledge") || strstr(c, "concat_embeddings.") || !strncmp(c, "emb_warmup.", 11) ||
+             !strcmp(c, "bert.cls_embedding.weight") || !strcmp(c, "bert.embeddings.homologous_index")))
+            return scfm_error(SCFM_EFORMAT,
+                              "%s: tensor '%s' is a GeneCompass part but config.json has none of GeneCompass's use_* "
+                              "fields: refusing to run it as a plain BERT", fx->st->path, fx->st->t[i].name);
+        return scfm_error(SCFM_EFORMAT, "%s: tensor '%s' is not part of the model config.json describes",
+                          fx->st->path, fx->st->t[i].name);
     }
     if (other)
         scfm_log(SCFM_LOG_INFO, "%s: %zu tensors of another head ignored (loading as %s)", fx->st->path, other,
                  scfm_head_name(m->head));
+    return SCFM_OK;
 }
 
 static int load_config(const char *dir, scfm_head head, const scfm_load_opts *o, scfm_bert_config *cfg) {
@@ -165,15 +248,19 @@ static int open_weights(const char *dir, scfm_safetensors **st) {
 scfm_model *scfm_model_load_ex(const char *dir, scfm_head head, const scfm_load_opts *o) {
     scfm_bert_config cfg;
     if (load_config(dir, head, o, &cfg)) return NULL;
+    scfm_safetensors *st = NULL;
+    if (open_weights(dir, &st) || prior_dim_from_file(&cfg, st)) {
+        scfm_bert_config_free(&cfg);
+        scfm_st_close(st);
+        return NULL;
+    }
     scfm_model *m = scfm__model_alloc(&cfg, head);
     scfm_bert_config_free(&cfg);
-    if (!m) { scfm_error_prefix(SCFM_EINVAL, "%s", dir); return NULL; }
-    scfm_safetensors *st = NULL;
+    if (!m) { scfm_error_prefix(SCFM_EINVAL, "%s", dir); scfm_st_close(st); return NULL; }
     file_index fx = {0};
-    int rc = open_weights(dir, &st);
-    if (!rc) rc = index_file(&fx, st);
+    int rc = index_file(&fx, st);
     if (!rc) rc = fill_model(m, &fx, o ? o->seed : 0);
-    if (!rc) report_unused(m, &fx);
+    if (!rc) rc = check_unused(m, &fx);
     if (fx.st) index_free(&fx);
     scfm_st_close(st);
     if (rc) { scfm_model_free(m); return NULL; }
@@ -198,22 +285,50 @@ int scfm_model_save(const scfm_model *m, const char *dir) {
     char path[4096];
     int rc = ensure_dir(dir);
     if (rc) return rc;
-    scfm_st_entry *e = scfm_calloc(m->n_tensors, sizeof *e);
-    if (!e) return SCFM_ENOMEM;
-    for (size_t i = 0; i < m->n_tensors; i++) {
+    size_t nb = m->cfg.genecompass.enabled ? SCFM_N_PRIORS + 4 : 0, n = 0;
+    scfm_st_entry *e = scfm_calloc(m->n_tensors + nb, sizeof *e);
+    char (*bn)[SCFM_TENSOR_NAME_MAX] = scfm_calloc(nb ? nb : 1, sizeof *bn);
+    int64_t *posids = NULL;
+    if (!e || !bn) { free(e); free(bn); return SCFM_ENOMEM; }
+    /* a bare encoder is saved as transformers' BertModel: no "bert." prefix */
+    size_t strip = m->head == SCFM_HEAD_NONE ? 5 : 0;
+    for (size_t i = 0; i < m->n_tensors; i++, n++) {
         const scfm_tensor *t = &m->tensors[i];
-        /* a bare encoder is saved as transformers' BertModel: no "bert." prefix */
-        e[i].name = m->head == SCFM_HEAD_NONE ? t->name + 5 : t->name;
-        e[i].dtype = SCFM_DT_F32;
-        e[i].ndim = t->ndim;
-        e[i].shape[0] = t->shape[0];
-        e[i].shape[1] = t->shape[1];
-        e[i].data = m->params + t->offset;
+        e[n].name = strip && !strncmp(t->name, "bert.", 5) ? t->name + 5 : t->name;
+        e[n].dtype = SCFM_DT_F32;
+        e[n].ndim = t->ndim;
+        e[n].shape[0] = t->shape[0];
+        e[n].shape[1] = t->shape[1];
+        e[n].data = m->params + t->offset;
+    }
+    if (nb) { /* GeneCompass's persistent buffers, under its names */
+        const scfm_genecompass_config *g = &m->cfg.genecompass;
+        size_t V = m->cfg.vocab_size, P = m->cfg.max_position_embeddings, b = 0;
+        for (int k = 0; k < SCFM_N_PRIORS; k++) {
+            if (!g->use_prior[k]) continue;
+            snprintf(bn[b], sizeof bn[b], "%sembeddings.%s_knowledge", strip ? "" : "bert.", scfm_prior_name(k));
+            e[n++] = (scfm_st_entry){.name = bn[b++], .dtype = SCFM_DT_F32, .ndim = 2, .shape = {V, g->prior_dim},
+                                     .data = m->gc.knowledge[k]};
+        }
+        if (m->gc.homologous_index)
+            e[n++] = (scfm_st_entry){.name = strip ? "embeddings.homologous_index" : "bert.embeddings.homologous_index",
+                                     .dtype = SCFM_DT_I64, .ndim = 1, .shape = {V}, .data = m->gc.homologous_index};
+        if (!(posids = scfm_malloc(P * sizeof *posids))) rc = SCFM_ENOMEM;
+        for (size_t i = 0; posids && i < P; i++) posids[i] = (int64_t)i;
+        e[n++] = (scfm_st_entry){.name = strip ? "embeddings.position_ids" : "bert.embeddings.position_ids",
+                                 .dtype = SCFM_DT_I64, .ndim = 2, .shape = {1, P}, .data = posids};
+        if (!strip) {
+            e[n++] = (scfm_st_entry){.name = "emb_warmup.alpha", .dtype = SCFM_DT_F32, .ndim = 0, .data = &m->gc.alpha};
+            e[n++] = (scfm_st_entry){.name = "emb_warmup.steps", .dtype = SCFM_DT_I64, .ndim = 0,
+                                     .data = &m->gc.warmup_steps};
+        }
     }
     static const char *const meta[] = {"format", "pt"};
-    rc = join(path, sizeof path, dir, "model.safetensors");
-    if (!rc) rc = scfm_st_write(path, e, m->n_tensors, meta, 1);
+    if (!rc) rc = join(path, sizeof path, dir, "model.safetensors");
+    if (!rc) rc = scfm_st_write(path, e, n, meta, 1);
     free(e);
+    free(bn);
+    free(posids);
     char *json = NULL;
     size_t len = 0;
     if (!rc) rc = scfm_bert_config_to_json(&m->cfg, m->head, &json, &len);

@@ -37,6 +37,23 @@ void scfm_bert_config_init(scfm_bert_config *c) {
     c->layer_norm_eps = 1e-12f;
     c->pad_token_id = 0;
     c->tie_word_embeddings = 1;
+    c->genecompass.n_species = 2;
+    c->genecompass.prior_dim = 768;
+    c->genecompass.id_loss_weight = 0.2f;
+    c->genecompass.value_loss_weight = 0.8f;
+}
+
+static const char *const prior_names[SCFM_N_PRIORS] = {"promoter", "co_exp", "gene_family", "peca_grn"};
+const char *scfm_prior_name(int k) { return k >= 0 && k < SCFM_N_PRIORS ? prior_names[k] : NULL; }
+
+size_t scfm_gc_n_priors(const scfm_genecompass_config *g) {
+    size_t n = 0;
+    for (int k = 0; k < SCFM_N_PRIORS; k++) n += g->enabled && g->use_prior[k];
+    return n;
+}
+
+size_t scfm_gc_fusion_width(const scfm_genecompass_config *g, size_t H) {
+    return H * (1 + scfm_gc_n_priors(g)) + (g->enabled && g->use_values ? 1 : 0);
 }
 
 typedef struct {
@@ -50,13 +67,14 @@ static const preset presets[] = {
     {"geneformer-v1", 6, 256, 4, 512, 2048, 25426, SCFM_ACT_RELU, 0.02f},
     {"mouse-geneformer", 6, 256, 4, 512, 2048, 25426, SCFM_ACT_SILU, 0.02f},
     {"geneformer-v2-104m", 12, 768, 12, 3072, 4096, 20275, SCFM_ACT_RELU, 0.1f},
-    {"genecompass-base", 12, 768, 12, 3072, 2049, 50558, SCFM_ACT_GELU, 0.1f},
+    {"genecompass-base", 12, 768, 12, 3072, 2048, 50558, SCFM_ACT_GELU, 0.02f},
+    {"genecompass-small", 4, 128, 4, 512, 2048, 50558, SCFM_ACT_GELU, 0.02f},
     {"tiny", 2, 64, 4, 128, 2048, 25426, SCFM_ACT_RELU, 0.02f},
     {"small-cpu", 4, 128, 4, 256, 2048, 25426, SCFM_ACT_RELU, 0.02f},
 };
 
 const char *scfm_bert_config_preset_names(void) {
-    return "geneformer-v1, mouse-geneformer, geneformer-v2-104m, genecompass-base, tiny, small-cpu";
+    return "geneformer-v1, mouse-geneformer, geneformer-v2-104m, genecompass-base, genecompass-small, tiny, small-cpu";
 }
 
 int scfm_bert_config_preset(scfm_bert_config *c, const char *name) {
@@ -72,6 +90,12 @@ int scfm_bert_config_preset(scfm_bert_config *c, const char *name) {
         c->vocab_size = p->V;
         c->hidden_act = p->act;
         c->hidden_dropout_prob = c->attention_probs_dropout_prob = p->dropout;
+        if (!strncmp(p->name, "genecompass", 11)) {
+            scfm_genecompass_config *g = &c->genecompass;
+            g->enabled = g->use_values = g->use_cls_token = 1;
+            for (int k = 0; k < SCFM_N_PRIORS; k++) g->use_prior[k] = 1;
+            g->prior_dim = p->H == 768 ? 768 : p->H;
+        }
         return SCFM_OK;
     }
     return scfm_error(SCFM_EINVAL, "unknown model preset '%s' (known: %s)", name, scfm_bert_config_preset_names());
@@ -147,5 +171,17 @@ int scfm_bert_config_validate(const scfm_bert_config *c, const char *what) {
         return bad(what, "pad_token_id", "must be null or below vocab_size");
     if (c->problem_type[0] && strcmp(c->problem_type, "single_label_classification"))
         return bad(what, "problem_type", "is not supported (only single_label_classification)");
+    const scfm_genecompass_config *g = &c->genecompass;
+    if (g->enabled) {
+        if (g->n_species < 1 || g->n_species > 64) return bad(what, "n_species", "must be in 1..64");
+        if (scfm_gc_n_priors(g) && (g->prior_dim == 0 || g->prior_dim > 65536))
+            return bad(what, "prior_embedding_size", "must be in 1..65536");
+        if (!(g->id_loss_weight >= 0) || !(g->value_loss_weight >= 0) || !isfinite(g->id_loss_weight) ||
+            !isfinite(g->value_loss_weight))
+            return bad(what, "id_loss_weight/value_loss_weight", "must be finite and >= 0");
+        size_t vd;
+        if (scfm_mul_size(c->vocab_size, g->prior_dim, &vd) || vd > ((size_t)1 << 34))
+            return bad(what, "vocab_size x prior_embedding_size", "too large");
+    }
     return SCFM_OK;
 }

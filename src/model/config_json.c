@@ -112,6 +112,38 @@ static int read_scalars(scfm_bert_config *c, const scfm_json *j, const char *wha
     return SCFM_OK;
 }
 
+static int get_bool(const scfm_json *j, const char *what, const char *key, int *out, int *seen) {
+    const scfm_json *v = scfm_json_get(j, key);
+    if (!v) return SCFM_OK;
+    if (v->type != SCFM_JSON_BOOL) return scfm_error(SCFM_EFORMAT, "%s: field '%s' must be a boolean", what, key);
+    *out = v->boolean;
+    *seen = 1;
+    return SCFM_OK;
+}
+
+/* GeneCompass's config fields: any use_* key makes the config a GeneCompass one. */
+static int read_genecompass(scfm_bert_config *c, const scfm_json *j, const char *what) {
+    scfm_genecompass_config *g = &c->genecompass;
+    static const char *const keys[SCFM_N_PRIORS] = {"use_promoter", "use_co_exp", "use_gene_family", "use_peca_grn"};
+    int seen = 0, rc;
+    if ((rc = get_bool(j, what, "use_values", &g->use_values, &seen)) ||
+        (rc = get_bool(j, what, "use_cls_token", &g->use_cls_token, &seen)))
+        return rc;
+    for (int k = 0; k < SCFM_N_PRIORS; k++)
+        if ((rc = get_bool(j, what, keys[k], &g->use_prior[k], &seen))) return rc;
+    g->enabled = seen;
+    if (!seen) return SCFM_OK;
+    if ((rc = get_dim(j, what, "prior_embedding_size", 0, &g->prior_dim)) ||
+        (rc = get_prob(j, what, "id_loss_weight", 0, &g->id_loss_weight)) ||
+        (rc = get_prob(j, what, "value_loss_weight", 0, &g->value_loss_weight)))
+        return rc;
+    const scfm_json *v = scfm_json_get(j, "emb_warmup_steps");
+    if (v && v->type == SCFM_JSON_NUMBER && v->is_integer && v->integer >= 0) g->emb_warmup_steps = (long)v->integer;
+    else if (v && v->type != SCFM_JSON_NULL)
+        return scfm_error(SCFM_EFORMAT, "%s: field 'emb_warmup_steps' must be a non-negative integer", what);
+    return SCFM_OK;
+}
+
 int scfm_bert_config_from_json(scfm_bert_config *c, const scfm_json *j, const char *what) {
     if (!what) what = "config";
     scfm_bert_config_init(c);
@@ -119,6 +151,7 @@ int scfm_bert_config_from_json(scfm_bert_config *c, const scfm_json *j, const ch
     int rc = read_scalars(c, j, what);
     if (!rc) rc = read_strings(c, j, what);
     if (!rc) rc = read_labels(c, j, what);
+    if (!rc) rc = read_genecompass(c, j, what);
     if (!rc) rc = scfm_bert_config_validate(c, what);
     if (rc) scfm_bert_config_free(c);
     return rc;
@@ -210,12 +243,18 @@ int scfm_bert_config_to_json(const scfm_bert_config *c, scfm_head head, char **o
     put(&o, ",\n  \"classifier_dropout\": ");
     if (c->classifier_dropout < 0) put(&o, "null");
     else put_float(&o, c->classifier_dropout);
+    const scfm_genecompass_config *g = &c->genecompass;
+    if (g->enabled) put(&o, ",\n  \"emb_warmup_steps\": %ld", g->emb_warmup_steps);
     put(&o, ",\n  \"hidden_act\": \"%s\",\n  \"hidden_dropout_prob\": ", scfm_act_name(c->hidden_act));
     put_float(&o, c->hidden_dropout_prob);
     put(&o, ",\n  \"hidden_size\": %zu,\n", c->hidden_size);
     if (c->num_labels) put_labels(&o, c);
     put(&o, "  \"initializer_range\": ");
     put_float(&o, c->initializer_range);
+    if (g->enabled) {
+        put(&o, ",\n  \"id_loss_weight\": ");
+        put_float(&o, g->id_loss_weight);
+    }
     put(&o, ",\n  \"intermediate_size\": %zu,\n  \"layer_norm_eps\": ", c->intermediate_size);
     put_float(&o, c->layer_norm_eps);
     put(&o, ",\n  \"max_position_embeddings\": %zu,\n  \"model_type\": \"bert\",\n", c->max_position_embeddings);
@@ -224,6 +263,7 @@ int scfm_bert_config_to_json(const scfm_bert_config *c, scfm_head head, char **o
     if (c->pad_token_id >= 0) put(&o, "  \"pad_token_id\": %lld,\n", (long long)c->pad_token_id);
     else put(&o, "  \"pad_token_id\": null,\n");
     put(&o, "  \"position_embedding_type\": \"absolute\",\n");
+    if (g->enabled && scfm_gc_n_priors(g)) put(&o, "  \"prior_embedding_size\": %zu,\n", g->prior_dim);
     if (c->problem_type[0]) put(&o, "  \"problem_type\": \"%s\",\n", c->problem_type);
     if (c->vocab_hash[0]) {
         put(&o, "  \"scfm_vocab_hash\": ");
@@ -233,7 +273,17 @@ int scfm_bert_config_to_json(const scfm_bert_config *c, scfm_head head, char **o
     put(&o, "  \"scfm_version\": \"%s\",\n", SCFM_VERSION);
     put(&o, "  \"tie_word_embeddings\": %s,\n", c->tie_word_embeddings ? "true" : "false");
     put(&o, "  \"torch_dtype\": \"float32\",\n  \"type_vocab_size\": %zu,\n", c->type_vocab_size);
-    put(&o, "  \"use_cache\": true,\n  \"vocab_size\": %zu\n}\n", c->vocab_size);
+    put(&o, "  \"use_cache\": true,\n");
+    if (g->enabled) {
+        const char *tf[2] = {"false", "true"};
+        put(&o, "  \"use_cls_token\": %s,\n  \"use_co_exp\": %s,\n  \"use_gene_family\": %s,\n", tf[!!g->use_cls_token],
+            tf[!!g->use_prior[SCFM_PRIOR_CO_EXP]], tf[!!g->use_prior[SCFM_PRIOR_GENE_FAMILY]]);
+        put(&o, "  \"use_peca_grn\": %s,\n  \"use_promoter\": %s,\n  \"use_values\": %s,\n  \"value_loss_weight\": ",
+            tf[!!g->use_prior[SCFM_PRIOR_PECA_GRN]], tf[!!g->use_prior[SCFM_PRIOR_PROMOTER]], tf[!!g->use_values]);
+        put_float(&o, g->value_loss_weight);
+        put(&o, ",\n");
+    }
+    put(&o, "  \"vocab_size\": %zu\n}\n", c->vocab_size);
     if (o.err) { free(o.buf); return scfm_error(SCFM_ENOMEM, "config.json: out of memory"); }
     *out = o.buf;
     if (len) *len = o.len;

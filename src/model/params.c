@@ -31,7 +31,7 @@ static float *add(walker *w, const char *name, size_t s0, size_t s1) {
     size_t padded = (t->numel + 15) / 16 * 16;
     if (scfm_add_size(w->off, padded, &w->off)) { w->err = 1; return NULL; }
     size_t len = strlen(name);
-    t->decay = !(len >= 4 && !strcmp(name + len - 4, "bias")) && !strstr(name, "LayerNorm");
+    t->decay = !(len >= 4 && !strcmp(name + len - 4, "bias")) && !strstr(name, "LayerNorm") && !strstr(name, ".cat_ln.");
     t->trainable = 1;
     w->i++;
     return NULL;
@@ -54,6 +54,38 @@ static void walk_layer(walker *w, size_t l, scfm_bert_layer_params *v) {
 #undef T
 }
 
+/* GeneCompass's trainable embedding parts (SPEC section 4 names). */
+static void walk_genecompass(walker *w, scfm_bert_params *v) {
+    const scfm_bert_config *c = &w->m->cfg;
+    const scfm_genecompass_config *g = &c->genecompass;
+    size_t H = c->hidden_size;
+    char n[SCFM_TENSOR_NAME_MAX];
+    for (int k = 0; k < SCFM_N_PRIORS; k++) {
+        if (!g->use_prior[k]) continue;
+        snprintf(n, sizeof n, "bert.embeddings.%s_embeddings.linear1.weight", scfm_prior_name(k));
+        v->prior_w[k] = add(w, n, H, g->prior_dim);
+        snprintf(n, sizeof n, "bert.embeddings.%s_embeddings.linear1.bias", scfm_prior_name(k));
+        v->prior_b[k] = add(w, n, H, 0);
+    }
+    v->cat_fc_w = add(w, "bert.embeddings.concat_embeddings.cat_fc.weight", H, scfm_gc_fusion_width(g, H));
+    v->cat_fc_b = add(w, "bert.embeddings.concat_embeddings.cat_fc.bias", H, 0);
+    v->cat_ln_w = add(w, "bert.embeddings.concat_embeddings.cat_ln.weight", H, 0);
+    v->cat_ln_b = add(w, "bert.embeddings.concat_embeddings.cat_ln.bias", H, 0);
+    v->cat_proj_w = add(w, "bert.embeddings.concat_embeddings.cat_proj.weight", H, H);
+    v->cat_proj_b = add(w, "bert.embeddings.concat_embeddings.cat_proj.bias", H, 0);
+    if (g->use_cls_token) v->species_emb = add(w, "bert.cls_embedding.weight", g->n_species, H);
+}
+
+static void walk_value_head(walker *w, scfm_bert_params *v) {
+    size_t H = w->m->cfg.hidden_size;
+    v->val_bias = add(w, "cls4value.predictions.bias", 1, 0);
+    v->val_dense_w = add(w, "cls4value.predictions.transform.dense.weight", H, H);
+    v->val_dense_b = add(w, "cls4value.predictions.transform.dense.bias", H, 0);
+    v->val_ln_w = add(w, "cls4value.predictions.transform.LayerNorm.weight", H, 0);
+    v->val_ln_b = add(w, "cls4value.predictions.transform.LayerNorm.bias", H, 0);
+    v->val_dec_w = add(w, "cls4value.predictions.decoder.weight", 1, H);
+}
+
 static void walk(walker *w, scfm_bert_params *v) {
     const scfm_bert_config *c = &w->m->cfg;
     size_t H = c->hidden_size, V = c->vocab_size, C = c->num_labels;
@@ -62,6 +94,7 @@ static void walk(walker *w, scfm_bert_params *v) {
     v->wtt = add(w, "bert.embeddings.token_type_embeddings.weight", c->type_vocab_size, H);
     v->emb_ln_w = add(w, "bert.embeddings.LayerNorm.weight", H, 0);
     v->emb_ln_b = add(w, "bert.embeddings.LayerNorm.bias", H, 0);
+    if (c->genecompass.enabled) walk_genecompass(w, v);
     for (size_t l = 0; l < c->num_hidden_layers; l++) walk_layer(w, l, &v->layers[l]);
     scfm_head h = w->m->head;
     if (h == SCFM_HEAD_SEQCLS) {
@@ -75,6 +108,7 @@ static void walk(walker *w, scfm_bert_params *v) {
         v->mlm_ln_w = add(w, "cls.predictions.transform.LayerNorm.weight", H, 0);
         v->mlm_ln_b = add(w, "cls.predictions.transform.LayerNorm.bias", H, 0);
         v->mlm_dec_w = c->tie_word_embeddings ? v->wte : add(w, "cls.predictions.decoder.weight", V, H);
+        if (c->genecompass.enabled) walk_value_head(w, v);
     }
     if (h == SCFM_HEAD_SEQCLS || h == SCFM_HEAD_TOKCLS) {
         v->cls_w = add(w, "classifier.weight", C, H);
@@ -85,6 +119,8 @@ static void walk(walker *w, scfm_bert_params *v) {
 static size_t count_tensors(const scfm_model *m) {
     size_t n = 5 + 16 * m->cfg.num_hidden_layers;
     if (m->head == SCFM_HEAD_MLM) n += 5 + !m->cfg.tie_word_embeddings;
+    const scfm_genecompass_config *g = &m->cfg.genecompass;
+    if (g->enabled) n += 6 + 2 * scfm_gc_n_priors(g) + !!g->use_cls_token + (m->head == SCFM_HEAD_MLM ? 6 : 0);
     if (m->head == SCFM_HEAD_SEQCLS) n += 4;
     if (m->head == SCFM_HEAD_TOKCLS) n += 2;
     return n;
@@ -104,10 +140,6 @@ void scfm__model_set_views(scfm_model *m, float *base, scfm_bert_params *v) {
 scfm_model *scfm__model_alloc(const scfm_bert_config *cfg, scfm_head head) {
     if ((unsigned)head > SCFM_HEAD_TOKCLS) { scfm_error(SCFM_EINVAL, "unknown head %d", (int)head); return NULL; }
     if (scfm_bert_config_validate(cfg, "model config")) return NULL;
-    if (cfg->genecompass.enabled) {
-        scfm_error(SCFM_EINVAL, "GeneCompass input fusion is not implemented yet");
-        return NULL;
-    }
     if ((head == SCFM_HEAD_SEQCLS || head == SCFM_HEAD_TOKCLS) && cfg->num_labels == 0) {
         scfm_error(SCFM_EINVAL, "a %s head needs at least one label (num_labels = 0)", scfm_head_name(head));
         return NULL;
@@ -138,6 +170,7 @@ scfm_model *scfm__model_alloc(const scfm_bert_config *cfg, scfm_head head) {
     memset(m->params, 0, bytes);
     scfm__model_set_views(m, m->params, &m->p);
     scfm__model_set_views(m, NULL, &m->g);
+    if (cfg->genecompass.enabled && scfm__gc_buffers_alloc(m)) goto fail;
     return m;
 fail:
     scfm_model_free(m);
@@ -150,7 +183,7 @@ void scfm__model_init_tensor(scfm_model *m, size_t i, scfm_rng *rng) {
     const scfm_tensor *t = &m->tensors[i];
     float *x = m->params + t->offset;
     size_t len = strlen(t->name);
-    if (strstr(t->name, "LayerNorm.weight")) {
+    if (strstr(t->name, "LayerNorm.weight") || strstr(t->name, ".cat_ln.weight")) {
         for (size_t k = 0; k < t->numel; k++) x[k] = 1.0f;
     } else if (len >= 4 && !strcmp(t->name + len - 4, "bias")) {
         memset(x, 0, t->numel * sizeof *x);
@@ -174,6 +207,7 @@ scfm_model *scfm_model_create(const scfm_bert_config *cfg, scfm_head head, uint6
 void scfm_model_free(scfm_model *m) {
     if (!m) return;
     scfm__acts_free(m->acts);
+    scfm__gc_buffers_free(m);
     scfm_free(m->params);
     scfm_free(m->grads);
     free(m->tensors);
