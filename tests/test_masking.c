@@ -119,18 +119,33 @@ static void test_values(const scfm_mask_params *p) {
     size_t pos[L], n;
     for (size_t i = 0; i < L; i++) { t[i] = (int32_t)(10 + i); v[i] = 0.5f + (float)i; }
     CHECK(scfm_mask_sequence(p, t, L, 2, 8, o, pos, lab, v, vo, vl, &n) == 0 && n > 0, "mask with values");
-    size_t bad = 0, k = 0;
+    /* GeneCompass: -1 where the token was replaced (<mask> or another token); a selected
+     * token left unchanged keeps its value (a random draw of the same token may read -1) */
+    size_t bad = 0, k = 0, kept = 0;
     for (size_t i = 0; i < L; i++) {
-        if (k < n && pos[k] == i) { bad += vo[i] != -1.0f || vl[k] != v[i]; k++; }
-        else bad += vo[i] != v[i];
+        if (k < n && pos[k] == i) {
+            bad += vl[k] != v[i];
+            if (o[i] != t[i]) bad += vo[i] != -1.0f;
+            else if (vo[i] == v[i]) kept++;
+            else bad += vo[i] != -1.0f;
+            k++;
+        } else bad += vo[i] != v[i];
     }
     CHECK(bad == 0, "values: %zu wrong", bad);
+    /* over many sequences about 10% of the selected tokens stay and keep their value */
+    size_t sel = 0, stay = 0;
+    for (uint64_t key = 0; key < 400; key++) {
+        CHECK(scfm_mask_sequence(p, t, L, 2, key, o, pos, lab, v, vo, vl, &n) == 0, "mask");
+        for (size_t j = 0; j < n; j++) { sel++; stay += vo[pos[j]] == v[pos[j]]; }
+    }
+    CHECK(stay > sel / 20 && stay < sel / 6, "unchanged selected tokens keep their value: %zu of %zu", stay, sel);
+    (void)kept;
 }
 
 /* Packing: offsets, positions, targets at the right packed rows, same masks as alone. */
 static void test_batch(const scfm_mask_params *p) {
     int32_t s0[5] = {10, 20, 30, 40, 50}, s1[3] = {2, 60, 3}, s2[7] = {70, 71, 72, 73, 74, 75, 76};
-    scfm_seq seqs[3] = {{s0, NULL, 5, 100}, {s1, NULL, 3, 101}, {s2, NULL, 7, 102}};
+    scfm_seq seqs[3] = {{s0, NULL, 5, 100, 0}, {s1, NULL, 3, 101, 1}, {s2, NULL, 7, 102, 0}};
     scfm_mlm_batch b;
     memset(&b, 0, sizeof b);
     CHECK(scfm_mlm_batch_pack(&b, seqs, 3, p, 17) == SCFM_OK, "pack: %s", scfm_last_error());
@@ -153,20 +168,21 @@ static void test_batch(const scfm_mask_params *p) {
     for (size_t k = 0; k < b.n_masked; k++)
         if (b.mrows[k] >= 8) { same += in2 < n && b.mrows[k] == ps[in2] + 8; in2++; }
     CHECK(in2 == n && same == n && memcmp(b.ids + 8, o, sizeof o) == 0, "batch vs alone");
+    CHECK(b.species[0] == 0 && b.species[1] == 1 && b.species[2] == 0, "species per sequence packed");
     /* values: all or none; then a batch with values; then grow without values again */
     float v0[5] = {1, 2, 3, 4, 5};
-    scfm_seq mixed[2] = {{s0, v0, 5, 1}, {s1, NULL, 3, 2}};
+    scfm_seq mixed[2] = {{s0, v0, 5, 1, 1}, {s1, NULL, 3, 2, 0}};
     CHECK(scfm_mlm_batch_pack(&b, mixed, 2, p, 1) == SCFM_EINVAL, "mixed values accepted");
-    scfm_seq withv[1] = {{s0, v0, 5, 1}};
+    scfm_seq withv[1] = {{s0, v0, 5, 1, 1}};
     CHECK(scfm_mlm_batch_pack(&b, withv, 1, p, 1) == 0 && b.has_values && b.N == 5, "values batch");
     int32_t big[40];
     for (size_t i = 0; i < 40; i++) big[i] = (int32_t)(100 + i);
-    scfm_seq bs[1] = {{big, NULL, 40, 3}};
+    scfm_seq bs[1] = {{big, NULL, 40, 3, 1}};
     CHECK(scfm_mlm_batch_pack(&b, bs, 1, p, 1) == 0 && !b.has_values && b.N == 40, "grow");
     float bv[40] = {0};
-    scfm_seq bsv[1] = {{big, bv, 40, 3}};
+    scfm_seq bsv[1] = {{big, bv, 40, 3, 1}};
     CHECK(scfm_mlm_batch_pack(&b, bsv, 1, p, 1) == 0 && b.has_values, "grow with values");
-    scfm_seq empty[1] = {{s0, NULL, 0, 3}};
+    scfm_seq empty[1] = {{s0, NULL, 0, 3, 1}};
     CHECK(scfm_mlm_batch_pack(&b, empty, 1, p, 1) == SCFM_EINVAL, "empty sequence accepted");
     CHECK(scfm_mlm_batch_pack(&b, seqs, 0, p, 1) == SCFM_OK && b.B == 0 && b.N == 0 && b.n_masked == 0,
           "empty batch (an MPI rank without cells)");

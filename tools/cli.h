@@ -2,6 +2,7 @@
 #ifndef SCFM_TOOLS_CLI_H
 #define SCFM_TOOLS_CLI_H
 #include "scfm/core.h"
+#include "scfm/model.h"
 
 /* Print "scfm <cmd>: <message from scfm_last_error()>" to stderr and return 1. */
 int cli_fail(const char *cmd);
@@ -19,4 +20,7 @@ const char *cli_cmdline(void);
 void cli_keep_freed_memory(void);
 /* Footer on success: version, command line, wall and CPU time, peak memory (stderr). */
 void cli_report_done(void);
+/* --set KEY=VALUE for a model config (any config.json field). 0, or an exit code after a message. */
+int cli_config_set(const char *cmd, scfm_bert_config *c, const char *key, const char *value);
+
 #endif

@@ -10,6 +10,8 @@
 #endif
 
 #include "cli.h"
+#include "scfm/model.h"
+#include "scfm/json.h"
 
 #define CMD(name, fn, help) int fn(int argc, char **argv);
 #include "commands.def"
@@ -146,3 +148,42 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
 }
+
+/* --set KEY=VALUE on a model config: the config is written to JSON, the key replaced and
+ * the JSON read back (so every config.json field can be set, with its own checks). */
+int cli_config_set(const char *CMD, scfm_bert_config *c, const char *key, const char *value) {
+    char *txt = NULL;
+    size_t len = 0;
+    if (scfm_bert_config_to_json(c, SCFM_HEAD_MLM, &txt, &len)) return cli_fail(CMD);
+    scfm_json *probe = scfm_json_parse(value, strlen(value), NULL);
+    int is_json = probe != NULL;
+    scfm_json_free(probe);
+    scfm_clear_error();
+    char *end = strrchr(txt, '}');
+    size_t cap = len + strlen(key) + 2 * strlen(value) + 64, n = 0, k = 0;
+    char *buf = malloc(cap);
+    if (!end || !buf) { free(txt); free(buf); return cli_errorf(CMD, "out of memory"); }
+    *end = 0;
+    n = (size_t)snprintf(buf, cap, "%s, \"%s\": ", txt, key);
+    if (is_json) snprintf(buf + n, cap - n, "%s}", value);
+    else if (scfm_json_append_string(&buf, &n, &cap, value) == 0 && n + 2 < cap) { buf[n++] = '}'; buf[n] = 0; }
+    free(txt);
+    scfm_json *j = scfm_json_parse(buf, strlen(buf), "model config");
+    scfm_bert_config next;
+    scfm_bert_config_init(&next);
+    int rc = j ? scfm_bert_config_from_json(&next, j, "model config") : -1;
+    scfm_json_free(j);
+    free(buf);
+    if (rc) return cli_usage_error(CMD, "--set %s=%s: %s", key, value, scfm_last_error());
+    /* the key must be one the config knows: it appears when the config is written back */
+    if (scfm_bert_config_to_json(&next, SCFM_HEAD_MLM, &txt, &len)) return cli_fail(CMD);
+    char quoted[160];
+    snprintf(quoted, sizeof quoted, "\"%s\"", key);
+    k = strstr(txt, quoted) != NULL;
+    free(txt);
+    if (!k) { scfm_bert_config_free(&next); return cli_usage_error(CMD, "--set: unknown setting '%s'", key); }
+    scfm_bert_config_free(c);
+    *c = next;
+    return 0;
+}
+

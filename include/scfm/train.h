@@ -78,7 +78,9 @@ int scfm_mask_params_check(const scfm_mask_params *p) SCFM_WUR;
  * (may alias tokens), the selected positions (ascending, 0-based within the sequence) to
  * pos[], their original ids to labels[]; pos and labels need room for len entries.
  * values_in/values_out (optional, both or neither; may alias): values with -1 at the
- * selected positions; value_labels (optional) gets the original values.
+ * selected positions that were replaced (<mask> or a random token; GeneCompass's rule:
+ * positions left unchanged keep their value); value_labels (optional) gets the original
+ * values of every selected position.
  * *n_sel receives the number selected (0 only if no token is eligible).
  * SCFM_EINVAL: a token id outside [0, vocab_size). */
 int scfm_mask_sequence(const scfm_mask_params *p, const int32_t *tokens, size_t len,
@@ -103,6 +105,7 @@ typedef struct {
     size_t *mrows;           /* [n_masked] packed row of each target, ascending */
     int32_t *labels;         /* [n_masked] original token ids */
     float *value_labels;     /* [n_masked] original values (only when has_values) */
+    int32_t *species;        /* [B] species of each sequence (scfm_seq.species) */
     size_t cap_B, cap_N;     /* allocated capacities (internal) */
 } scfm_mlm_batch;
 
@@ -112,6 +115,7 @@ typedef struct {
     const float *values;     /* NULL: no values */
     size_t len;
     uint64_t key;            /* masking key (scfm_mask_key) */
+    int32_t species;         /* 0 human, 1 mouse, -1 unknown (GeneCompass) */
 } scfm_seq;
 
 /* Packs and masks seqs[n] into b (buffers grow as needed; zero-initialize b before first

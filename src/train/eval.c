@@ -126,9 +126,23 @@ int pt_eval_baseline(pt_eval *e, const pt_data *d, const size_t *train, size_t n
     return SCFM_OK;
 }
 
+/* Sequence of packed row r (offs ascending). */
+static size_t seq_of_row(const scfm_mlm_batch *b, size_t r) {
+    size_t lo = 0, hi = b->B;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (b->offs[mid] <= r) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 /* Accumulates top-1/top-10 hits of logits[n, V] against labels into acc[0..1], and of the
- * baseline (by position) into acc[2..3]. */
-static void score(const float *logits, size_t V, const scfm_mlm_batch *b, const pt_eval *e, double *acc) {
+ * baseline (by position) into acc[2..3]; with predicted values (GeneCompass) the squared
+ * errors into acc[6], rows into acc[7]; per species s (0, 1) top-1, top-10, squared error
+ * and rows into acc[8 + 4s ..]. */
+static void score(const float *logits, size_t V, const float *pv, const scfm_mlm_batch *b, const pt_eval *e,
+                  double *acc) {
     for (size_t r = 0; r < b->n_masked; r++) {
         const float *row = logits + r * V;
         int32_t y = b->labels[r];
@@ -137,6 +151,20 @@ static void score(const float *logits, size_t V, const scfm_mlm_batch *b, const 
         for (size_t j = 0; j < V && above < 10; j++) above += row[j] > ly;
         acc[0] += above == 0;
         acc[1] += above < 10;
+        double se = 0;
+        if (pv && b->has_values) {
+            se = ((double)pv[r] - b->value_labels[r]) * ((double)pv[r] - b->value_labels[r]);
+            acc[6] += se;
+            acc[7] += 1;
+        }
+        int32_t sp = b->species[seq_of_row(b, b->mrows[r])];
+        if (sp == 0 || sp == 1) {
+            double *a = acc + 8 + 4 * sp;
+            a[0] += above == 0;
+            a[1] += above < 10;
+            a[2] += se;
+            a[3] += 1;
+        }
         size_t p = (size_t)b->pos[b->mrows[r]];
         if (e->base && p < e->base_len) {
             const int32_t *bp = e->base + p * BASE_K;
@@ -149,13 +177,14 @@ static void score(const float *logits, size_t V, const scfm_mlm_batch *b, const 
 
 /* Packs eval batch k (fixed masks) into b. */
 static int pack_eval_batch(const pt_eval *e, size_t k, const pt_data *d, const scfm_mask_params *mp,
-                           uint64_t seed, scfm_mlm_batch *b, scfm_seq *seqs) {
+                           uint64_t seed, scfm_mlm_batch *b, scfm_seq *seqs, int gc) {
     size_t n = e->starts[k + 1] - e->starts[k];
     for (size_t i = 0; i < n; i++) {
         size_t g = e->cells[e->starts[k] + i];
         int rc = pt_data_cell(d, g, &seqs[i].tokens, &seqs[i].len, &seqs[i].values);
         if (rc) return rc;
-        seqs[i].values = NULL; /* values enter the model with GeneCompass (not yet) */
+        if (!gc) seqs[i].values = NULL; /* values enter GeneCompass models only */
+        seqs[i].species = pt_data_species(d, g);
         seqs[i].key = scfm_mask_key(EVAL_EPOCH, g);
     }
     return scfm_mlm_batch_pack(b, seqs, n, mp, seed);
@@ -163,7 +192,7 @@ static int pack_eval_batch(const pt_eval *e, size_t k, const pt_data *d, const s
 
 int pt_eval_run(pt_eval *e, const pt_data *d, scfm_model *m, const scfm_mask_params *mp, uint64_t seed,
                 scfm_mlm_batch *b, pt_eval_result *res) {
-    double acc[6] = {0}; /* top1, top10, base top1, base top10, loss sum, masked */
+    double acc[16] = {0}; /* top1, top10, base top1, base top10, loss sum, masked, then see score() */
     size_t maxb = 0;
     for (size_t k = 0; k < e->n_batches; k++)
         if (e->starts[k + 1] - e->starts[k] > maxb) maxb = e->starts[k + 1] - e->starts[k];
@@ -171,25 +200,34 @@ int pt_eval_run(pt_eval *e, const pt_data *d, scfm_model *m, const scfm_mask_par
     if (!seqs) return SCFM_ENOMEM;
     int rc = SCFM_OK, K = scfm_dist_size(), R = scfm_dist_rank();
     for (size_t k = (size_t)R; k < e->n_batches && !rc; k += (size_t)K) {
-        if ((rc = pack_eval_batch(e, k, d, mp, seed, b, seqs))) break;
+        if ((rc = pack_eval_batch(e, k, d, mp, seed, b, seqs, m->cfg.genecompass.enabled))) break;
         scfm_bert_input mb = {.B = b->B, .offs = b->offs, .ids = b->ids, .pos = b->pos, .n_mlm = b->n_masked,
                          .mlm_rows = b->mrows, .mlm_labels = b->labels};
+        pt_genecompass_input(m, b, &mb);
         float loss = 0;
         if (b->n_masked == 0) continue;
         if ((rc = scfm_model_forward(m, &mb, 0, 0, &loss))) break;
         size_t rows = 0, V = 0;
         const float *logits = scfm_model_logits(m, &rows, &V);
         if (!logits || rows != b->n_masked) { rc = scfm_error(SCFM_EINVAL, "eval: model gave no MLM logits"); break; }
-        score(logits, V, b, e, acc);
+        score(logits, V, scfm_model_values(m), b, e, acc);
         acc[4] += (double)loss * (double)b->n_masked;
         acc[5] += (double)b->n_masked;
     }
     free(seqs);
     rc = scfm_dist_agree(rc);
-    if (rc || (rc = scfm_dist_allreduce_f64(acc, 6))) return rc;
+    if (rc || (rc = scfm_dist_allreduce_f64(acc, 16))) return rc;
     double n = acc[5] > 0 ? acc[5] : NAN;
     *res = (pt_eval_result){.loss = acc[4] / n, .top1 = acc[0] / n, .top10 = acc[1] / n,
                             .base_top1 = e->base ? acc[2] / n : NAN, .base_top10 = e->base ? acc[3] / n : NAN,
-                            .n_masked = acc[5]};
+                            .n_masked = acc[5], .value_mse = acc[7] > 0 ? acc[6] / acc[7] : NAN};
+    for (int s = 0; s < 2; s++) {
+        const double *a = acc + 8 + 4 * s;
+        double ns = a[3] > 0 ? a[3] : NAN;
+        res->sp_top1[s] = a[0] / ns;
+        res->sp_top10[s] = a[1] / ns;
+        res->sp_mse[s] = acc[7] > 0 ? a[2] / ns : NAN;
+        res->sp_n[s] = a[3];
+    }
     return SCFM_OK;
 }

@@ -35,11 +35,14 @@ static int32_t random_token(const scfm_mask_params *p, scfm_rng *r) {
     }
 }
 
-/* Decides what selected position i shows to the model. */
-static int32_t corrupt(const scfm_mask_params *p, int32_t tok, scfm_rng *r) {
+/* Decides what selected position i shows to the model; *replaced = 1 for <mask> or a
+ * random token (GeneCompass sets their value to -1), 0 when the token stays. */
+static int32_t corrupt(const scfm_mask_params *p, int32_t tok, scfm_rng *r, int *replaced) {
     double u = scfm_rng_uniform_d(r);
+    *replaced = 1;
     if (u < p->mask_frac) return p->mask_id;
     if (u < p->mask_frac + p->random_frac) return random_token(p, r);
+    *replaced = 0;
     return tok;
 }
 
@@ -72,12 +75,15 @@ int scfm_mask_sequence(const scfm_mask_params *p, const int32_t *tokens, size_t 
     if (n == 0 && n_elig > 0) pos[n++] = kth_eligible(p, tokens, len, (size_t)scfm_rng_below(&r, n_elig));
     for (size_t k = 0; k < n; k++) labels[k] = tokens[pos[k]];
     if (out != tokens) memmove(out, tokens, len * sizeof *out);
-    for (size_t k = 0; k < n; k++) out[pos[k]] = corrupt(p, labels[k], &r);
     if (values_in && values_out) {
         for (size_t k = 0; k < n; k++)
             if (value_labels) value_labels[k] = values_in[pos[k]];
         if (values_out != values_in) memmove(values_out, values_in, len * sizeof *values_out);
-        for (size_t k = 0; k < n; k++) values_out[pos[k]] = -1.0f;
+    }
+    for (size_t k = 0; k < n; k++) {
+        int replaced;
+        out[pos[k]] = corrupt(p, labels[k], &r, &replaced);
+        if (values_in && values_out && replaced) values_out[pos[k]] = -1.0f;
     }
     *n_sel = n;
     return SCFM_OK;
@@ -89,6 +95,7 @@ void scfm_mlm_batch_free(scfm_mlm_batch *b) {
     free(b->ids);
     free(b->pos);
     free(b->values);
+    free(b->species);
     free(b->mrows);
     free(b->labels);
     free(b->value_labels);
@@ -116,6 +123,7 @@ static void *grow(void *p, size_t count, size_t size) {
 static int batch_reserve(scfm_mlm_batch *b, size_t B, size_t N, int values) {
     if (B + 1 > b->cap_B) {
         GROW(offs, B + 1);
+        GROW(species, B);
         b->cap_B = B + 1;
     }
     if (N > b->cap_N) {
@@ -169,6 +177,7 @@ int scfm_mlm_batch_pack(scfm_mlm_batch *b, const scfm_seq *seqs, size_t n, const
         if (rc) return scfm_error_prefix(rc, "sequence %zu", i);
         for (size_t j = 0; j < k; j++) b->mrows[nm + j] += off;
         for (size_t t = 0; t < s->len; t++) b->pos[off + t] = (int32_t)t;
+        b->species[i] = s->species;
         nm += k;
         off += s->len;
         b->offs[i + 1] = off;

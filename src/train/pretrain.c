@@ -46,6 +46,38 @@ static int setup_model(pt_ctx *x, const char *ckpt_dir) {
     return x->m ? SCFM_OK : SCFM_EINVAL;
 }
 
+void pt_genecompass_input(const scfm_model *m, const scfm_mlm_batch *b, scfm_bert_input *in) {
+    const scfm_genecompass_config *g = &m->cfg.genecompass;
+    if (!g->enabled) return;
+    in->species = b->species;
+    if (b->has_values) {
+        in->values = g->use_values ? b->values : NULL;
+        in->mlm_values = b->value_labels;
+    }
+}
+
+/* GeneCompass needs what the corpora may lack: values, each cell's species, prior tables. */
+static int check_genecompass(pt_ctx *x, int from_config) {
+    const scfm_genecompass_config *g = &x->m->cfg.genecompass;
+    if (!g->enabled) return SCFM_OK;
+    for (size_t k = 0; k < x->data.n_corp; k++) {
+        const scfm_corpus *c = x->data.corp[k];
+        const char *sp = scfm_corpus_species(c);
+        if (g->use_values && !scfm_corpus_has_values(c))
+            return scfm_error(SCFM_EINVAL, "%s: the corpus has no expression values but the GeneCompass model uses "
+                              "them (use_values); tokenize with --values", scfm_corpus_dir(c));
+        if ((g->use_cls_token || scfm_gc_n_priors(g)) && strcmp(sp, "human") && strcmp(sp, "mouse"))
+            return scfm_error(SCFM_EINVAL, "%s: the corpus records no species (human or mouse), which the GeneCompass "
+                              "model needs; tokenize with --species", scfm_corpus_dir(c));
+    }
+    if (from_config && scfm_gc_n_priors(g))
+        return scfm_error(SCFM_EINVAL, "pretrain: the model config uses %zu prior-knowledge tables, which a config "
+                          "alone does not hold; create the model with 'scfm model init --prior NAME=FILE ...' and "
+                          "pass it with --init (or switch the priors off with --set use_promoter=false ...)",
+                          scfm_gc_n_priors(g));
+    return SCFM_OK;
+}
+
 /* The corpora's vocabulary must be the model's: size, and the hash when the model has one. */
 static int check_vocab(pt_ctx *x) {
     scfm_bert_config *cfg = &x->m->cfg;
@@ -185,7 +217,8 @@ static int next_micro_batch(pt_ctx *x, size_t *global_n) {
     for (size_t i = lo; i < hi; i++) {
         scfm_seq *s = &x->seqs[i - lo];
         if ((rc = pt_data_cell(&x->data, cells[i], &s->tokens, &s->len, &s->values))) return rc;
-        s->values = NULL; /* values enter the model with GeneCompass (not yet) */
+        if (!x->m->cfg.genecompass.enabled) s->values = NULL; /* values enter GeneCompass models only */
+        s->species = pt_data_species(&x->data, cells[i]);
         s->key = scfm_mask_key(x->st.epoch, cells[i]);
     }
     *global_n = n;
@@ -203,6 +236,7 @@ static int micro_step(pt_ctx *x, uint64_t dseed, double *acc) {
     if (b->n_masked == 0) return SCFM_OK;
     scfm_bert_input in = {.B = b->B, .offs = b->offs, .ids = b->ids, .pos = b->pos, .n_mlm = b->n_masked,
                           .mlm_rows = b->mrows, .mlm_labels = b->labels};
+    pt_genecompass_input(x->m, b, &in);
     float loss = 0;
     int rc = scfm_model_forward(x->m, &in, 1, scfm_hash3(dseed, SCFM_STREAM_DROPOUT, (uint64_t)x->rank), &loss);
     if (!rc) rc = scfm_model_backward_scaled(x->m, (float)b->n_masked);
@@ -312,6 +346,13 @@ static int run_eval(pt_ctx *x) {
     if (x->rank == 0)
         scfm_log(SCFM_LOG_INFO, "step %llu: validation loss %.4f, top-1 %.4f, top-10 %.4f (%.0f masked genes)",
                  (unsigned long long)x->st.step, r.loss, r.top1, r.top10, r.n_masked);
+    if (x->rank == 0 && !isnan(r.value_mse))
+        scfm_log(SCFM_LOG_INFO, "step %llu: validation value MSE %.4f", (unsigned long long)x->st.step, r.value_mse);
+    static const char *const spn[2] = {"human", "mouse"};
+    for (int s = 0; s < 2 && x->rank == 0; s++)
+        if (r.sp_n[s] > 0 && r.sp_n[s] < r.n_masked)
+            scfm_log(SCFM_LOG_INFO, "step %llu: %s cells: top-1 %.4f, top-10 %.4f, value MSE %.4f (%.0f masked genes)",
+                     (unsigned long long)x->st.step, spn[s], r.sp_top1[s], r.sp_top10[s], r.sp_mse[s], r.sp_n[s]);
     if (x->rank == 0 && x->eval.base)
         scfm_log(SCFM_LOG_INFO, "step %llu: baseline (most frequent gene per position) top-1 %.4f, top-10 %.4f",
                  (unsigned long long)x->st.step, r.base_top1, r.base_top10);
@@ -321,6 +362,19 @@ static int run_eval(pt_ctx *x) {
         json_num(x->log, "val_top1", r.top1);
         json_num(x->log, "val_top10", r.top10);
         json_num(x->log, "n_masked", r.n_masked);
+        if (!isnan(r.value_mse)) json_num(x->log, "val_value_mse", r.value_mse);
+        for (int s = 0; s < 2; s++) {
+            if (!(r.sp_n[s] > 0)) continue;
+            char k[40];
+            snprintf(k, sizeof k, "%s_top1", spn[s]);
+            json_num(x->log, k, r.sp_top1[s]);
+            snprintf(k, sizeof k, "%s_top10", spn[s]);
+            json_num(x->log, k, r.sp_top10[s]);
+            snprintf(k, sizeof k, "%s_value_mse", spn[s]);
+            if (!isnan(r.sp_mse[s])) json_num(x->log, k, r.sp_mse[s]);
+            snprintf(k, sizeof k, "%s_n_masked", spn[s]);
+            json_num(x->log, k, r.sp_n[s]);
+        }
         if (x->eval.base) {
             json_num(x->log, "base_top1", r.base_top1);
             json_num(x->log, "base_top10", r.base_top10);
@@ -372,6 +426,7 @@ static int setup(pt_ctx *x) {
         if (!(ckpt = pt_path(j->run_dir, latest))) rc = SCFM_ENOMEM;
     if (!rc) rc = setup_model(x, ckpt);
     if (!rc) rc = check_vocab(x);
+    if (!rc) rc = check_genecompass(x, !ckpt && !j->init_checkpoint);
     if (!rc) rc = setup_data(x);
     if (!rc) rc = setup_optimizer(x);
     if (!rc && ckpt) rc = load_state(x, ckpt);

@@ -28,6 +28,10 @@ int pt_data_set_max_len(pt_data *d, size_t max_pos, int truncate);
 /* Cell g (global): tokens, length (cut to max_len), values (NULL without). */
 int pt_data_cell(const pt_data *d, size_t g, const int32_t **tok, size_t *len, const float **val);
 size_t pt_data_len(const pt_data *d, size_t g);
+/* Species of global cell g: 0 human, 1 mouse, -1 unknown (from its corpus). */
+int32_t pt_data_species(const pt_data *d, size_t g);
+/* GeneCompass inputs of a model: fills in's values / species / mlm_values from batch b. */
+void pt_genecompass_input(const scfm_model *m, const scfm_mlm_batch *b, scfm_bert_input *in);
 /* Train / validation split: fills *train and *val (malloc'ed global indices). */
 int pt_data_split(const pt_data *d, double val_fraction, uint64_t seed, size_t **train, size_t *n_train,
                   size_t **val, size_t *n_val);
@@ -48,6 +52,9 @@ typedef struct {
     double loss, top1, top10;        /* per masked token */
     double base_top1, base_top10;    /* NaN without baseline */
     double n_masked;
+    double value_mse;                /* GeneCompass value head, masked rows (NaN without values) */
+    /* per species (0 human, 1 mouse): top-1, top-10, value MSE, masked genes (0 if none) */
+    double sp_top1[2], sp_top10[2], sp_mse[2], sp_n[2];
 } pt_eval_result;
 
 /* Chooses at most max_cells of val (seeded) and groups them into batches. */
