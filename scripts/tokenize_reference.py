@@ -14,12 +14,19 @@ Rules implemented (as in SPEC.md):
     vocabulary (or without a median) dropped; x = counts / n * 10000 / median (n = n_counts,
     or the vocabulary sum with --norm vocab-sum); non-zero, descending, ties by ascending
     token id; V1 <= max_len genes, V2 <cls> + max_len-2 genes + <eos>; empty cells dropped;
-  - optional values: log2(1 + x) or log2(1 + counts / median) (--values-raw-median).
+  - optional values (as `scfm tokenize`): --values log2(1 + counts / median) (GeneCompass, no
+    per-cell step), --values-per-cell log2(1 + x); with values, genes without a median get
+    median 1 (--missing-median auto|one|drop);
+  - joint vocabulary (--joint DIR, written by `scfm vocab build --human ... --mouse ...`, with
+    --species): genes outside the species' token range (vocab.json ranges) are dropped; for mouse
+    cells, a gene with a pair in DIR/homologs.tsv is written with the pair's human token, its
+    x and value computed with the mouse gene's own median; ties then break by the written id.
 
 Usage:
   tokenize_reference.py --vocab V --medians M [--gene-names G]... [--mode v1|v2] [--max-len N]
       [--to-species human|mouse --orthologs F [--ortholog-min-support N]] [--norm n_counts|vocab-sum]
-      [--values [--values-raw-median]] [--out ref.npz] [--stats stats.json] [--compare CORPUS] MTX_DIR...
+      [--values | --values-per-cell] [--missing-median auto|one|drop] [--joint DIR --species human|mouse]
+      [--out ref.npz] [--stats stats.json] [--compare CORPUS] MTX_DIR...
 Prints per input: genes, genes reaching the vocabulary, share of counts reaching it.
 --compare exits 1 unless the corpus holds exactly the same cells, tokens (and values within
 1 ulp of float32) in the same order.
@@ -164,8 +171,23 @@ def read_mtx_dir(d):
     return X.T.tocsr(), genes, barcodes  # cells x genes
 
 
-def tokenize_matrix(X, vid, med, a, cls, eos):
-    """X: CSR cells x genes (float64 counts). Returns list of (tokens, values) per cell."""
+def load_joint(d, species, n_vocab):
+    """Token range of `species` and the token each of its vocabulary ids is written with."""
+    with open(os.path.join(d, "vocab.json"), encoding="utf-8") as f:
+        lo, hi = json.load(f)["ranges"][species]
+    written = np.arange(n_vocab, dtype=np.int64)
+    if species == "mouse":
+        with open(os.path.join(d, "homologs.tsv"), encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t"))
+        assert rows[0] == ["human_token", "mouse_token", "human_id", "mouse_id"], rows[0]
+        for r in rows[1:]:
+            written[int(r[1])] = int(r[0])
+    return lo, hi, written
+
+
+def tokenize_matrix(X, vid, med, a, cls, eos, written=None):
+    """X: CSR cells x genes (float64 counts). Returns list of (tokens, values) per cell.
+    written: token id each vocabulary id is written with (joint vocabularies), None = itself."""
     n_cells = X.shape[0]
     total = np.asarray(X.sum(axis=1)).ravel()
     keep = vid >= 0
@@ -185,11 +207,12 @@ def tokenize_matrix(X, vid, med, a, cls, eos):
             continue
         n = vsum[c] if a.norm == "vocab-sum" else total[c]
         x = cnt / n * 10000.0 / med[ids]
-        order = np.lexsort((ids, -x))[:max_genes]
-        toks = ids[order].astype(np.int32)
+        out_ids = written[ids] if written is not None else ids
+        order = np.lexsort((out_ids, -x))[:max_genes]
+        toks = out_ids[order].astype(np.int32)
         vals = None
         if a.values:
-            v = cnt[order] / med[ids[order]] if a.values_raw_median else x[order]
+            v = x[order] if a.values_per_cell else cnt[order] / med[ids[order]]
             vals = np.log2(1.0 + v).astype(np.float32)
         if a.mode == "v2":
             toks = np.concatenate([[cls], toks, [eos]]).astype(np.int32)
@@ -236,15 +259,29 @@ def main():
     ap.add_argument("--norm", choices=["n_counts", "vocab-sum"], default="n_counts")
     ap.add_argument("--values", action="store_true")
     ap.add_argument("--values-raw-median", action="store_true")
+    ap.add_argument("--values-per-cell", action="store_true")
+    ap.add_argument("--missing-median", choices=["auto", "one", "drop"], default="auto")
+    ap.add_argument("--joint")
+    ap.add_argument("--species", choices=["human", "mouse"])
     ap.add_argument("--out")
     ap.add_argument("--stats")
     ap.add_argument("--compare")
     a = ap.parse_args()
     a.max_len = a.max_len or (4096 if a.mode == "v2" else 2048)
-    a.values = a.values or a.values_raw_median
+    a.values = a.values or a.values_raw_median or a.values_per_cell
     t0 = time.time()
     vocab = load_vocab(a.vocab)
     med = load_medians(a.medians, vocab)
+    if a.missing_median == "one" or (a.missing_median == "auto" and a.values):
+        for tok, i in vocab.items():
+            if not tok.startswith("<") and not (med[i] > 0):
+                med[i] = 1.0
+    written = None
+    if a.joint:
+        lo, hi, written = load_joint(a.joint, a.species, len(med))
+        outside = np.ones(len(med), bool)
+        outside[lo:hi] = False
+        med[outside] = np.nan
     names = load_gene_names(a.gene_names)
     orth = None
     if a.to_species:
@@ -261,7 +298,7 @@ def main():
         X, genes, barcodes = read_mtx_dir(path)
         X = X.astype(np.float64)
         vid = resolve(genes, vocab, names, orth, med)
-        res, total, vsum = tokenize_matrix(X, vid, med, a, cls, eos)
+        res, total, vsum = tokenize_matrix(X, vid, med, a, cls, eos, written)
         kept = 0
         for bc, r in zip(barcodes, res):
             if r is not None:

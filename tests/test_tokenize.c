@@ -162,7 +162,7 @@ static size_t test_cell(size_t i, int32_t *tok, float *val) {
 
 static int write_corpus(const char *dir, scfm_vocab *v, size_t n_cells, size_t shard_cells, int force) {
     const char *obs_names[2] = {"cell_type", "batch"};
-    scfm_corpus_writer_opts o = {dir, force, v, "v2", 64, 1, "human", "test command", obs_names, 2, shard_cells};
+    scfm_corpus_writer_opts o = {dir, force, v, "v2", 64, 1, "human", "test command", obs_names, 2, shard_cells, NULL};
     scfm_corpus_writer *w = scfm_corpus_writer_open(&o);
     if (!w) return -1;
     int32_t tok[64];
@@ -280,7 +280,7 @@ static void test_corruption(scfm_vocab *v) {
 static void test_writer_errors(scfm_vocab *v) {
     char dir[512], tmp[600];
     snprintf(dir, sizeof dir, "%s/w", tmp_root);
-    scfm_corpus_writer_opts o = {dir, 0, v, "v1", 8, 0, NULL, NULL, NULL, 0, 0};
+    scfm_corpus_writer_opts o = {dir, 0, v, "v1", 8, 0, NULL, NULL, NULL, 0, 0, NULL};
     scfm_corpus_writer *w = scfm_corpus_writer_open(&o);
     CHECK(w != NULL, "writer open");
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dir, (long)getpid());

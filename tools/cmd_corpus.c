@@ -12,11 +12,15 @@ static const char *CMD = "corpus";
 
 static void corpus_help(void) {
     printf("usage: scfm corpus info DIR\n"
-           "       scfm corpus export DIR --tsv OUT.tsv [--names]\n\n"
+           "       scfm corpus export DIR --tsv OUT.tsv [--names]\n"
+           "       scfm corpus merge DIR DIR... -o OUT [--force]\n\n"
            "info    validates the corpus (sizes, offsets, CRC-32s) and prints cells, tokens, mode, vocabulary hash,\n"
            "        tokenizer settings, sources and a histogram of cell lengths\n"
            "export  writes one line per cell: cell_id, obs columns, length, token ids separated by spaces\n"
-           "        (--names: gene IDs instead of ids) and, if the corpus has values, the values\n");
+           "        (--names: gene IDs instead of ids) and, if the corpus has values, the values\n"
+           "merge   concatenates corpora tokenized with the same vocabulary (same mode, values on or off in all) into\n"
+           "        OUT; each cell keeps its species and obs values (columns: the union); joint corpora keep the\n"
+           "        homolog map (all must share it)\n");
 }
 
 static void print_json_value(const scfm_json *v) {
@@ -100,6 +104,11 @@ static int corpus_info(const char *dir) {
            scfm_corpus_has_values(c) ? "yes" : "no", *scfm_corpus_species(c) ? scfm_corpus_species(c) : "-");
     printf("vocabulary %016llx (%zu tokens)\ncreated %s by: %s\n", (unsigned long long)scfm_corpus_vocab_hash(c),
            scfm_corpus_vocab_size(c), created, cmd);
+    printf("cells per species: human %zu, mouse %zu, unknown %zu\n", scfm_corpus_n_species_cells(c, 0),
+           scfm_corpus_n_species_cells(c, 1), scfm_corpus_n_species_cells(c, -1));
+    if (scfm_corpus_is_joint(c))
+        printf("joint vocabulary: homolog map %s (fnv1a64 %016llx)\n", scfm_corpus_homologs_path(c),
+               (unsigned long long)scfm_corpus_homologs_hash(c));
     const scfm_json *s = scfm_json_get(m, "settings");
     printf("settings:\n");
     for (size_t i = 0; s && s->type == SCFM_JSON_OBJECT && i < s->n; i++) {
@@ -178,6 +187,25 @@ static int corpus_export(int argc, char **argv) {
     return rc;
 }
 
+static int corpus_merge(int argc, char **argv) {
+    const char **dirs = calloc((size_t)argc, sizeof *dirs), *out = NULL;
+    size_t n = 0;
+    int force = 0, rc = dirs ? 0 : cli_errorf(CMD, "out of memory");
+    for (int i = 2; !rc && i < argc; i++) {
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) {
+            if (++i >= argc) rc = cli_usage_error(CMD, "%s needs a value", argv[i - 1]);
+            else out = argv[i];
+        } else if (!strcmp(argv[i], "--force")) force = 1;
+        else if (argv[i][0] == '-') rc = cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        else dirs[n++] = argv[i];
+    }
+    if (!rc && (n < 1 || !out)) rc = cli_usage_error(CMD, "merge needs corpora and -o OUT");
+    if (!rc && scfm_corpus_merge(dirs, n, out, force, cli_cmdline())) rc = cli_fail(CMD);
+    if (!rc) cli_report_done();
+    free(dirs);
+    return rc;
+}
+
 int cmd_corpus(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         corpus_help();
@@ -188,5 +216,6 @@ int cmd_corpus(int argc, char **argv) {
         return corpus_info(argv[2]);
     }
     if (!strcmp(argv[1], "export")) return corpus_export(argc, argv);
-    return cli_usage_error(CMD, "unknown subcommand '%s' (info, export)", argv[1]);
+    if (!strcmp(argv[1], "merge")) return corpus_merge(argc, argv);
+    return cli_usage_error(CMD, "unknown subcommand '%s' (info, export, merge)", argv[1]);
 }

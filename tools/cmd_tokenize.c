@@ -32,9 +32,15 @@ static void tokenize_help(void) {
         "                             (mouse-Geneformer)\n"
         "  --ignore-n-counts          compute n_counts from the matrix even if the file has obs n_counts\n"
         "  --obs COL                  carry this obs column with each cell (repeatable; missing column = error)\n"
-        "  --values                   store GeneCompass values log2(1 + counts/n_counts*1e4/median) per token\n"
-        "  --values-raw-median        values as log2(1 + counts/median) (GeneCompass's released code); implies --values\n"
-        "  --species human|mouse      species recorded in the corpus (default: --to-species)\n"
+        "  --values                   store GeneCompass values log2(1 + counts/median) per token, as GeneCompass's\n"
+        "                             released inputs (no per-cell step; genes without a median get median 1)\n"
+        "  --values-per-cell          values with the per-cell step: log2(1 + counts/n_counts*1e4/median); implies --values\n"
+        "  --values-raw-median        the same as --values (older name)\n"
+        "  --missing-median one|drop  genes of the vocabulary without a median: median 1 (default with values) or\n"
+        "                             dropped (default without values, Geneformer)\n"
+        "  --species human|mouse      species of the cells, recorded per cell (default: --to-species); required with a\n"
+        "                             joint vocabulary (vocab build --human/--mouse), where homologous mouse genes take\n"
+        "                             the human token\n"
         "  --allow-non-integer        accept non-integer counts (default: error naming file, cell, gene)\n"
         "  --max-len N                longest cell in tokens, specials included (default 2048 V1, 4096 V2)\n"
         "  --threads N                threads (default: OpenMP default); output is identical for any N\n"
@@ -56,7 +62,7 @@ typedef struct {
 static const char *const VALUE_OPTS[] = {
     "-o", "--out", "--mode", "--vocab", "--medians", "--gene-names", "--gene-column", "--matrix", "--genome", "--format",
     "--to-species", "--species", "--orthologs", "--obs", "--norm", "--max-len", "--chunk", "--read-memory", "--shard-cells",
-    "--threads", "--ortholog-min-support", NULL};
+    "--threads", "--ortholog-min-support", "--missing-median", NULL};
 
 static int takes_value(const char *a) {
     for (const char *const *o = VALUE_OPTS; *o; o++)
@@ -109,7 +115,10 @@ static int parse_str_opt(tok_args *t, const char *opt, const char *val, int *rc)
     else if (!strcmp(opt, "--species")) { *rc = parse_choice(opt, val, "human", "mouse", &c); t->o.species = val; }
     else if (!strcmp(opt, "--orthologs")) t->o.orthologs_path = val;
     else if (!strcmp(opt, "--obs")) t->obs[t->o.n_obs++] = val;
-    else if (!strcmp(opt, "--norm")) {
+    else if (!strcmp(opt, "--missing-median")) {
+        *rc = parse_choice(opt, val, "one", "drop", &c);
+        t->o.missing_median = c ? SCFM_MISSING_MEDIAN_DROP : SCFM_MISSING_MEDIAN_ONE;
+    } else if (!strcmp(opt, "--norm")) {
         *rc = parse_choice(opt, val, "n_counts", "vocab-sum", &c);
         t->o.norm = c ? SCFM_NORM_VOCAB_SUM : SCFM_NORM_N_COUNTS;
     } else return parse_size_opt(t, opt, val, rc);
@@ -117,8 +126,9 @@ static int parse_str_opt(tok_args *t, const char *opt, const char *val, int *rc)
 }
 
 static int parse_flag(tok_args *t, const char *opt) {
-    if (!strcmp(opt, "--values")) { if (!t->o.values) t->o.values = SCFM_VALUES_NORMALIZED; }
-    else if (!strcmp(opt, "--values-raw-median")) t->o.values = SCFM_VALUES_RAW_MEDIAN;
+    if (!strcmp(opt, "--values") || !strcmp(opt, "--values-raw-median")) {
+        if (!t->o.values) t->o.values = SCFM_VALUES_RAW_MEDIAN;
+    } else if (!strcmp(opt, "--values-per-cell")) t->o.values = SCFM_VALUES_NORMALIZED;
     else if (!strcmp(opt, "--all-orthologs")) t->o.all_orthologs = 1;
     else if (!strcmp(opt, "--ignore-n-counts")) t->o.ignore_file_n_counts = 1;
     else if (!strcmp(opt, "--allow-non-integer")) t->o.allow_non_integer = 1;

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "scfm/genes.h"
 #include "scfm/io.h"
+#include "scfm/json.h"
 
 static const char *CMD = "vocab";
 
@@ -32,16 +33,28 @@ static void vocab_help(void) {
         "  --min-cells N            keep genes expressed in at least N cells (default 1)\n"
         "  --v2                     add <cls> and <eos> (ids 2, 3)\n"
         "  --digest-out FILE        (build) also save the per-gene digests for a later merge\n"
-        "  --force                  replace an existing vocabulary directory\n");
+        "  --force                  replace an existing vocabulary directory\n\n"
+        "Joint (GeneCompass) vocabulary of human and mouse genes:\n"
+        "       scfm vocab build --human INPUT... --mouse INPUT... --orthologs FILE -o DIR [options]\n"
+        "  --human INPUT, --mouse INPUT   inputs of each species (repeatable); each species' medians come from its own cells\n"
+        "  --human-gene-names FILE, --mouse-gene-names FILE   symbol -> ID tables per species (repeatable)\n"
+        "  --orthologs FILE         BioMart csv or HCOP tsv; one-to-one pairs become the homolog map\n"
+        "  --ortholog-min-support N HCOP: keep pairs supported by >= N databases\n"
+        "Writes DIR/vocab.tsv (<pad> 0, <mask> 1, human IDs sorted, mouse IDs sorted), DIR/medians.tsv,\n"
+        "DIR/homologs.tsv (human_token, mouse_token, human_id, mouse_id) and DIR/vocab.json; see docs/genecompass_data.md.\n");
 }
 
 typedef struct {
     const char **inputs, **names;
     size_t n_inputs, n_names;
-    const char *out, *biotypes, *gene_table, *gene_column, *matrix, *format, *digest_out;
-    long min_cells;
+    const char **sp_inputs[2], **sp_names[2]; /* joint build: human (0) and mouse (1) inputs and name tables */
+    size_t n_sp_inputs[2], n_sp_names[2];
+    const char *out, *biotypes, *gene_table, *gene_column, *matrix, *format, *digest_out, *orthologs;
+    long min_cells, min_support;
     int v2, force;
 } vocab_args;
+
+static const char *const SPECIES[2] = {"human", "mouse"};
 
 /* ---- string -> index hash table ---------------------------------------------------------- */
 typedef struct { char **keys; size_t *vals, cap, n; char **order; } strmap;
@@ -105,24 +118,31 @@ static const char *gene_to_id(const char *raw, const scfm_gene_map *names, char 
 }
 
 /* Per-file map from gene index to global index (-1: no ID). */
-static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map *names, strmap *ids, long **out) {
+/* species >= 0 (joint build): IDs of another species are dropped and counted. */
+static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map *names, int species, strmap *ids,
+                          long **out) {
     size_t n = scfm_reader_n_genes(r);
     const char *const *genes = scfm_reader_genes(r);
     long *map = malloc((n ? n : 1) * sizeof *map);
     if (!map) return cli_errorf(CMD, "out of memory");
-    size_t found = 0;
+    size_t found = 0, other = 0;
     for (size_t g = 0; g < n; g++) {
         char buf[256];
         const char *id = gene_to_id(genes[g], names, buf, sizeof buf);
         map[g] = -1;
         if (!id) continue;
+        if (species >= 0 && scfm_gene_species(id) != species) { other++; continue; }
         size_t k = strmap_put(ids, id);
         if (k == (size_t)-1) { free(map); return cli_errorf(CMD, "out of memory"); }
         map[g] = (long)k;
         found++;
     }
-    fprintf(stderr, "vocab: %s (%s): %zu cells, %zu genes, %zu with an Ensembl ID%s\n", path, scfm_reader_format(r),
-            scfm_reader_n_cells(r), n, found, found * 2 < n ? " (symbols need --gene-names)" : "");
+    fprintf(stderr, "vocab: %s%s%s (%s): %zu cells, %zu genes, %zu with an Ensembl ID%s%s\n",
+            species >= 0 ? SPECIES[species] : "", species >= 0 ? " " : "", path, scfm_reader_format(r),
+            scfm_reader_n_cells(r), n, found, found * 2 < n ? " (symbols need --gene-names)" : "",
+            other ? " (IDs of another species dropped)" : "");
+    if (other) fprintf(stderr, "vocab: WARNING: %s: %zu gene IDs are not %s Ensembl IDs and were dropped\n", path, other,
+                       SPECIES[species]);
     *out = map;
     return 0;
 }
@@ -234,107 +254,306 @@ static void fmt_double(char *buf, size_t cap, double v) {
     }
 }
 
-static int write_dir(const vocab_args *a, const textbuf *vocab, const textbuf *med) {
+typedef struct { const char *name; const textbuf *text; } out_file;
+
+/* Names of every file a vocabulary directory may hold (removed when --force replaces one). */
+static const char *const VOCAB_FILES[] = {"vocab.tsv", "medians.tsv", "homologs.tsv", "vocab.json", NULL};
+
+static void remove_files(const char *dir) {
+    char p[4200];
+    for (const char *const *f = VOCAB_FILES; *f; f++) { snprintf(p, sizeof p, "%s/%s", dir, *f); remove(p); }
+}
+
+static int write_dir(const vocab_args *a, const out_file *files, size_t n_files) {
     char tmp[4096], p[4200];
     struct stat st;
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a->out, (long)getpid());
     if (mkdir(tmp, 0777) != 0) return cli_errorf(CMD, "%s: cannot create directory", tmp);
-    snprintf(p, sizeof p, "%s/vocab.tsv", tmp);
-    int rc = scfm_write_file_atomic(p, vocab->s, vocab->len);
-    snprintf(p, sizeof p, "%s/medians.tsv", tmp);
-    if (!rc) rc = scfm_write_file_atomic(p, med->s, med->len);
+    int rc = 0;
+    for (size_t k = 0; !rc && k < n_files; k++) {
+        snprintf(p, sizeof p, "%s/%s", tmp, files[k].name);
+        rc = scfm_write_file_atomic(p, files[k].text->s ? files[k].text->s : "", files[k].text->len);
+    }
     if (!rc && stat(a->out, &st) == 0) {
-        char old[4200];
-        snprintf(old, sizeof old, "%s/vocab.tsv", a->out);
-        if (!a->force || stat(old, &st) != 0) rc = scfm_error(SCFM_EIO, "%s: exists%s", a->out,
-                                                            a->force ? " and is not a vocabulary directory" : " (use --force)");
-        snprintf(p, sizeof p, "%s/medians.tsv", a->out);
-        if (!rc) { remove(old); remove(p); if (rmdir(a->out) != 0) rc = scfm_error(SCFM_EIO, "%s: cannot replace", a->out); }
+        snprintf(p, sizeof p, "%s/vocab.tsv", a->out);
+        if (!a->force || stat(p, &st) != 0) rc = scfm_error(SCFM_EIO, "%s: exists%s", a->out,
+                                                          a->force ? " and is not a vocabulary directory" : " (use --force)");
+        if (!rc) { remove_files(a->out); if (rmdir(a->out) != 0) rc = scfm_error(SCFM_EIO, "%s: cannot replace", a->out); }
     }
     if (!rc && rename(tmp, a->out) != 0) rc = scfm_error(SCFM_EIO, "%s: cannot rename %s", a->out, tmp);
     if (rc) {
-        snprintf(p, sizeof p, "%s/vocab.tsv", tmp); remove(p);
-        snprintf(p, sizeof p, "%s/medians.tsv", tmp); remove(p);
+        remove_files(tmp);
         rmdir(tmp);
         return cli_fail(CMD);
     }
     return 0;
 }
 
-/* Selects genes (min cells, biotype, finite median), writes vocab.tsv and medians.tsv. */
-static int write_vocab(const vocab_args *a, const scfm_digests *d, char **ids, size_t n_ids) {
+/* The genes that pass the filters (min cells, biotype, finite median), sorted by ID, as
+ * indices into ids[] (*sel_out, malloc'd; *n_out of them). */
+static int select_genes(const vocab_args *a, const char *what, const scfm_digests *d, char **ids, size_t n_ids,
+                        size_t **sel_out, size_t *n_out) {
     scfm_gene_map *table = NULL;
     if (a->gene_table && (!(table = scfm_gene_map_new()) || scfm_gene_map_add_file(table, a->gene_table)))
         { if (table) scfm_gene_map_free(table); return cli_fail(CMD); }
     size_t n = 0, n_cells = 0, n_bio = 0;
     char **sorted = malloc((n_ids ? n_ids : 1) * sizeof *sorted);
-    textbuf vb = {0}, mb = {0};
-    int rc = sorted ? 0 : cli_errorf(CMD, "out of memory");
+    size_t *sel = malloc((n_ids ? n_ids : 1) * sizeof *sel);
+    strmap idx = {0};
+    int rc = sorted && sel ? 0 : cli_errorf(CMD, "out of memory");
     for (size_t g = 0; !rc && g < n_ids; g++) {
         if (scfm_digests_count(d, g) < (uint64_t)a->min_cells || !isfinite(scfm_digests_median(d, g))) { n_cells++; continue; }
         if (!biotype_ok(a, table, ids[g])) { n_bio++; continue; }
         sorted[n++] = ids[g];
     }
     if (!rc) qsort(sorted, n, sizeof *sorted, cmp_str);
-    if (!rc && n == 0) rc = cli_errorf(CMD, "no gene passed the filters (min cells %ld, biotypes %s)", a->min_cells,
+    if (!rc && n == 0) rc = cli_errorf(CMD, "no %sgene passed the filters (min cells %ld, biotypes %s)", what, a->min_cells,
                                        a->biotypes ? a->biotypes : "any");
-    if (!rc) rc = tb_printf(&vb, "<pad>\t0\n<mask>\t1\n%s", a->v2 ? "<cls>\t2\n<eos>\t3\n" : "");
-    strmap idx = {0};
-    for (size_t g = 0; !rc && g < n_ids; g++) if (strmap_put(&idx, ids[g]) == (size_t)-1) rc = -1;
+    for (size_t g = 0; !rc && g < n_ids; g++) if (strmap_put(&idx, ids[g]) == (size_t)-1) rc = cli_errorf(CMD, "out of memory");
+    for (size_t k = 0; !rc && k < n; k++) sel[k] = strmap_put(&idx, sorted[k]);
+    if (!rc) fprintf(stderr, "vocab: %zu %sgenes kept (%zu below --min-cells %ld, %zu other biotypes)\n", n, what, n_cells,
+                     a->min_cells, n_bio);
+    strmap_free(&idx);
+    free(sorted);
+    if (table) scfm_gene_map_free(table);
+    if (rc) { free(sel); return rc; }
+    *sel_out = sel;
+    *n_out = n;
+    return 0;
+}
+
+/* Writes vocab.tsv and medians.tsv of a one-species vocabulary. */
+static int write_vocab(const vocab_args *a, const scfm_digests *d, char **ids, size_t n_ids) {
+    size_t *sel = NULL, n = 0;
+    if (select_genes(a, "", d, ids, n_ids, &sel, &n)) return 1;
+    textbuf vb = {0}, mb = {0};
+    int rc = tb_printf(&vb, "<pad>\t0\n<mask>\t1\n%s", a->v2 ? "<cls>\t2\n<eos>\t3\n" : "");
     for (size_t k = 0; !rc && k < n; k++) {
         char num[40];
-        fmt_double(num, sizeof num, scfm_digests_median(d, strmap_put(&idx, sorted[k])));
-        rc = tb_printf(&vb, "%s\t%zu\n", sorted[k], k + (a->v2 ? 4 : 2)) || tb_printf(&mb, "%s\t%s\n", sorted[k], num);
+        fmt_double(num, sizeof num, scfm_digests_median(d, sel[k]));
+        rc = tb_printf(&vb, "%s\t%zu\n", ids[sel[k]], k + (a->v2 ? 4 : 2)) || tb_printf(&mb, "%s\t%s\n", ids[sel[k]], num);
     }
     if (rc < 0) rc = cli_errorf(CMD, "out of memory");
-    if (!rc) fprintf(stderr, "vocab: %zu genes kept (%zu below --min-cells %ld, %zu other biotypes)\n", n, n_cells,
-                     a->min_cells, n_bio);
-    if (!rc) rc = write_dir(a, &vb, &mb);
-    strmap_free(&idx);
-    free(sorted); free(vb.s); free(mb.s);
-    if (table) scfm_gene_map_free(table);
+    const out_file files[] = {{"vocab.tsv", &vb}, {"medians.tsv", &mb}};
+    if (!rc) rc = write_dir(a, files, 2);
+    free(sel); free(vb.s); free(mb.s);
     return rc;
 }
 
 /* ---- commands ------------------------------------------------------------------------------ */
-static int load_names(const vocab_args *a, scfm_gene_map **names) {
+static int load_names(const char *const *files, size_t n, scfm_gene_map **names) {
     *names = NULL;
-    if (!a->n_names) return 0;
+    if (!n) return 0;
     if (!(*names = scfm_gene_map_new())) return cli_fail(CMD);
-    for (size_t i = 0; i < a->n_names; i++)
-        if (scfm_gene_map_add_file(*names, a->names[i])) return cli_fail(CMD);
+    for (size_t i = 0; i < n; i++)
+        if (scfm_gene_map_add_file(*names, files[i])) return cli_fail(CMD);
+    return 0;
+}
+
+/* Per-gene digests over inputs[n_inputs]: the union of gene IDs in *ids (insertion order),
+ * digests in *d_out. species >= 0: only that species' IDs (joint build). */
+static int collect(const vocab_args *a, const char *const *inputs, size_t n_inputs, const char *const *name_files,
+                   size_t n_names, int species, strmap *ids, scfm_digests **d_out) {
+    scfm_gene_map *names = NULL;
+    long **maps = calloc(n_inputs ? n_inputs : 1, sizeof *maps);
+    scfm_digests *d = NULL;
+    cell_acc ca = {0};
+    int rc = maps ? load_names(name_files, n_names, &names) : cli_errorf(CMD, "out of memory");
+    for (size_t i = 0; !rc && i < n_inputs; i++) { /* pass 1: the union of gene IDs */
+        scfm_reader *r = open_input(a, inputs[i]);
+        rc = r ? map_file_genes(inputs[i], r, names, species, ids, &maps[i]) : cli_fail(CMD);
+        scfm_reader_close(r);
+    }
+    if (!rc && ids->n == 0)
+        rc = cli_errorf(CMD, "no gene identifier of the %s%sinputs maps to an Ensembl ID (symbols need --%s%sgene-names)",
+                        species >= 0 ? SPECIES[species] : "", species >= 0 ? " " : "",
+                        species >= 0 ? SPECIES[species] : "", species >= 0 ? "-" : "");
+    if (!rc && !(d = scfm_digests_new(ids->n))) rc = cli_fail(CMD);
+    if (!rc) {
+        ca.acc = calloc(ids->n, sizeof *ca.acc);
+        ca.touched = calloc(ids->n, sizeof *ca.touched);
+        ca.stamp = calloc(ids->n, sizeof *ca.stamp);
+        if (!ca.acc || !ca.touched || !ca.stamp) rc = cli_errorf(CMD, "out of memory");
+    }
+    for (size_t i = 0; !rc && i < n_inputs; i++) rc = digest_file(a, inputs[i], maps[i], d, &ca);
+    for (size_t i = 0; maps && i < n_inputs; i++) free(maps[i]);
+    free(maps);
+    free(ca.acc); free(ca.touched); free(ca.stamp);
+    if (names) scfm_gene_map_free(names);
+    if (rc) { if (d) scfm_digests_free(d); return rc; }
+    *d_out = d;
     return 0;
 }
 
 static int vocab_build(const vocab_args *a) {
-    scfm_gene_map *names = NULL;
     strmap ids = {0};
-    long **maps = calloc(a->n_inputs, sizeof *maps);
     scfm_digests *d = NULL;
-    cell_acc ca = {0};
-    int rc = maps ? load_names(a, &names) : cli_errorf(CMD, "out of memory");
-    for (size_t i = 0; !rc && i < a->n_inputs; i++) { /* pass 1: the union of gene IDs */
-        scfm_reader *r = open_input(a, a->inputs[i]);
-        rc = r ? map_file_genes(a->inputs[i], r, names, &ids, &maps[i]) : cli_fail(CMD);
-        scfm_reader_close(r);
-    }
-    if (!rc && ids.n == 0) rc = cli_errorf(CMD, "no gene identifier maps to an Ensembl ID (symbols need --gene-names)");
-    if (!rc && !(d = scfm_digests_new(ids.n))) rc = cli_fail(CMD);
-    if (!rc) {
-        ca.acc = calloc(ids.n, sizeof *ca.acc);
-        ca.touched = calloc(ids.n, sizeof *ca.touched);
-        ca.stamp = calloc(ids.n, sizeof *ca.stamp);
-        if (!ca.acc || !ca.touched || !ca.stamp) rc = cli_errorf(CMD, "out of memory");
-    }
-    for (size_t i = 0; !rc && i < a->n_inputs; i++) rc = digest_file(a, a->inputs[i], maps[i], d, &ca);
+    int rc = collect(a, a->inputs, a->n_inputs, a->names, a->n_names, -1, &ids, &d);
     if (!rc && a->digest_out && scfm_digests_save(d, (const char *const *)ids.order, a->digest_out)) rc = cli_fail(CMD);
     if (!rc) rc = write_vocab(a, d, ids.order, ids.n);
-    for (size_t i = 0; maps && i < a->n_inputs; i++) free(maps[i]);
-    free(maps);
-    free(ca.acc); free(ca.touched); free(ca.stamp);
     if (d) scfm_digests_free(d);
-    if (names) scfm_gene_map_free(names);
     strmap_free(&ids);
+    return rc;
+}
+
+/* ---- joint (GeneCompass) vocabulary: <pad> <mask> human genes, mouse genes, homolog map ---- */
+static size_t strmap_get(const strmap *m, const char *key) {
+    if (!m->cap) return (size_t)-1;
+    size_t j = str_hash(key) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (!strcmp(m->keys[j], key)) return m->vals[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    return (size_t)-1;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+typedef struct { size_t h, m; } tok_pair;
+
+static int cmp_pair(const void *x, const void *y) {
+    const tok_pair *p = x, *q = y;
+    return (p->h > q->h) - (p->h < q->h);
+}
+
+typedef struct {
+    scfm_ortholog_stats st;
+    size_t kept, absent_h, absent_m, absent_both;
+} homolog_report;
+
+/* Pairs of the ortholog table whose two genes are both in the vocabulary (tokmap: ID -> token). */
+static int joint_pairs(const vocab_args *a, const strmap *tokmap, tok_pair **out, homolog_report *rep, char *rule,
+                       size_t rule_cap) {
+    scfm_ortholog_opts oo = {1, (int)a->min_support, 0};
+    scfm_orthologs *o = scfm_orthologs_load(a->orthologs, "human", "mouse", &oo);
+    if (!o) return cli_fail(CMD);
+    scfm_orthologs_stats_get(o, &rep->st);
+    snprintf(rule, rule_cap, "%s", scfm_orthologs_rule(o));
+    size_t n = scfm_orthologs_size(o);
+    tok_pair *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p) { scfm_orthologs_free(o); return cli_errorf(CMD, "out of memory"); }
+    for (size_t k = 0; k < n; k++) {
+        const char *m, *h = scfm_orthologs_pair(o, k, &m);
+        size_t th = strmap_get(tokmap, h), tm = strmap_get(tokmap, m);
+        if (th != (size_t)-1 && tm != (size_t)-1) p[rep->kept++] = (tok_pair){th + 2, tm + 2};
+        else if (th == (size_t)-1 && tm == (size_t)-1) rep->absent_both++;
+        else if (th == (size_t)-1) rep->absent_h++;
+        else rep->absent_m++;
+    }
+    scfm_orthologs_free(o);
+    qsort(p, rep->kept, sizeof *p, cmp_pair);
+    *out = p;
+    return 0;
+}
+
+static int json_str(textbuf *b, const char *s) {
+    if (!b->s && tb_printf(b, "%s", "")) return -1;
+    return scfm_json_append_string(&b->s, &b->len, &b->cap, s);
+}
+
+static int joint_json(textbuf *b, const vocab_args *a, const size_t n[2], uint64_t vh, uint64_t hh, const char *rule,
+                      const homolog_report *r) {
+    const scfm_ortholog_stats *st = &r->st;
+    int rc = tb_printf(b, "{\n  \"format\": \"scfm-vocab\",\n  \"version\": 1,\n  \"joint\": true,\n"
+                          "  \"species\": [\"human\", \"mouse\"],\n  \"layout\": \"<pad> 0, <mask> 1, human Ensembl IDs "
+                          "(sorted), mouse Ensembl IDs (sorted)\",\n  \"vocab_size\": %zu,\n  \"vocab_hash\": "
+                          "\"%016llx\",\n", n[0] + n[1] + 2, (unsigned long long)vh);
+    rc = rc || tb_printf(b, "  \"ranges\": {\"human\": [2, %zu], \"mouse\": [%zu, %zu]},\n", n[0] + 2, n[0] + 2,
+                         n[0] + n[1] + 2);
+    rc = rc || tb_printf(b, "  \"n_genes\": {\"human\": %zu, \"mouse\": %zu},\n", n[0], n[1]);
+    rc = rc || tb_printf(b, "  \"n_homologs\": %zu,\n  \"homologs_file\": \"homologs.tsv\",\n  \"homologs_fnv1a64\": "
+                            "\"%016llx\",\n  \"orthologs\": ", r->kept, (unsigned long long)hh);
+    rc = rc || json_str(b, rule) || tb_printf(b, ",\n  \"ortholog_file\": ") || json_str(b, a->orthologs);
+    rc = rc || tb_printf(b, ",\n  \"medians\": \"per species, from its own cells: non-zero median of counts / n_counts "
+                            "* 10000\",\n  \"min_cells\": %ld,\n", a->min_cells);
+    rc = rc || tb_printf(b, "  \"inputs\": {\"human\": [");
+    for (int s = 0; s < 2 && !rc; s++) {
+        if (s) rc = tb_printf(b, "], \"mouse\": [");
+        for (size_t i = 0; !rc && i < a->n_sp_inputs[s]; i++)
+            rc = (i && tb_printf(b, ", ")) || json_str(b, a->sp_inputs[s][i]);
+    }
+    rc = rc || tb_printf(b, "]},\n  \"homolog_report\": {\"table_rows\": %zu, \"kept\": %zu, \"not_one2one_type\": %zu, "
+                            "\"not_one2one_partners\": %zu, \"below_support\": %zu, \"no_ensembl_id\": %zu, "
+                            "\"human_gene_absent\": %zu, \"mouse_gene_absent\": %zu, \"both_absent\": %zu}\n}\n",
+                         st->n_rows, r->kept, st->n_not_one2one, st->n_not_unique, st->n_below_support, st->n_not_id,
+                         r->absent_h, r->absent_m, r->absent_both);
+    return rc ? -1 : 0;
+}
+
+static void joint_report(const vocab_args *a, const size_t n[2], const char *rule, const homolog_report *r) {
+    const scfm_ortholog_stats *st = &r->st;
+    fprintf(stderr, "vocab: joint vocabulary: <pad> 0, <mask> 1, %zu human genes (tokens 2..%zu), %zu mouse genes "
+            "(tokens %zu..%zu), %zu tokens\n", n[0], n[0] + 1, n[1], n[0] + 2, n[0] + n[1] + 1, n[0] + n[1] + 2);
+    fprintf(stderr, "vocab: homologs from %s (%s): %zu table rows, %zu one-to-one pairs kept; dropped: %zu not one-to-one "
+            "(homology type), %zu not one-to-one (a gene with several partners), %zu below support (--ortholog-min-support "
+            "%ld), %zu without Ensembl IDs, %zu duplicate rows; %zu with the human gene absent from the data, %zu with the "
+            "mouse gene absent, %zu with both absent\n", a->orthologs, rule, st->n_rows, r->kept, st->n_not_one2one,
+            st->n_not_unique, st->n_below_support, a->min_support, st->n_not_id, st->n_duplicate, r->absent_h, r->absent_m,
+            r->absent_both);
+}
+
+static int vocab_build_joint(const vocab_args *a) {
+    strmap ids[2] = {{0}, {0}}, tokmap = {0};
+    scfm_digests *d[2] = {NULL, NULL};
+    size_t *sel[2] = {NULL, NULL}, n[2] = {0, 0};
+    tok_pair *pairs = NULL;
+    homolog_report rep;
+    memset(&rep, 0, sizeof rep);
+    textbuf vb = {0}, mb = {0}, hb = {0}, jb = {0};
+    char rule[200] = "";
+    int rc = 0;
+    for (int s = 0; !rc && s < 2; s++) {
+        char what[16];
+        snprintf(what, sizeof what, "%s ", SPECIES[s]);
+        rc = collect(a, a->sp_inputs[s], a->n_sp_inputs[s], a->sp_names[s], a->n_sp_names[s], s, &ids[s], &d[s]);
+        if (!rc) rc = select_genes(a, what, d[s], ids[s].order, ids[s].n, &sel[s], &n[s]);
+    }
+    if (!rc && tb_printf(&vb, "<pad>\t0\n<mask>\t1\n")) rc = cli_errorf(CMD, "out of memory");
+    uint64_t vh = fnv_bytes(14695981039346656037ULL, "0\t<pad>\n1\t<mask>\n", 17);
+    for (int s = 0; !rc && s < 2; s++)
+        for (size_t k = 0; !rc && k < n[s]; k++) {
+            const char *id = ids[s].order[sel[s][k]];
+            char num[40], line[200];
+            size_t tok = tokmap.n + 2;
+            fmt_double(num, sizeof num, scfm_digests_median(d[s], sel[s][k]));
+            int l = snprintf(line, sizeof line, "%zu\t%s\n", tok, id);
+            vh = fnv_bytes(vh, line, (size_t)l);
+            if (strmap_put(&tokmap, id) == (size_t)-1 || tb_printf(&vb, "%s\t%zu\n", id, tok) ||
+                tb_printf(&mb, "%s\t%s\n", id, num))
+                rc = cli_errorf(CMD, "out of memory");
+        }
+    if (!rc) rc = joint_pairs(a, &tokmap, &pairs, &rep, rule, sizeof rule);
+    if (!rc && tb_printf(&hb, "human_token\tmouse_token\thuman_id\tmouse_id\n")) rc = cli_errorf(CMD, "out of memory");
+    for (size_t k = 0; !rc && k < rep.kept; k++)
+        if (tb_printf(&hb, "%zu\t%zu\t%s\t%s\n", pairs[k].h, pairs[k].m, tokmap.order[pairs[k].h - 2],
+                      tokmap.order[pairs[k].m - 2]))
+            rc = cli_errorf(CMD, "out of memory");
+    if (!rc && joint_json(&jb, a, n, vh, fnv_bytes(14695981039346656037ULL, hb.s, hb.len), rule, &rep))
+        rc = cli_errorf(CMD, "out of memory");
+    if (!rc) joint_report(a, n, rule, &rep);
+    if (!rc && rep.kept == 0) fprintf(stderr, "vocab: WARNING: no homologous pair has both genes in the vocabulary\n");
+    const out_file files[] = {{"vocab.tsv", &vb}, {"medians.tsv", &mb}, {"homologs.tsv", &hb}, {"vocab.json", &jb}};
+    if (!rc) rc = write_dir(a, files, 4);
+    if (!rc) { /* read back what was written, through the library's checks */
+        char vp[4200];
+        snprintf(vp, sizeof vp, "%s/vocab.tsv", a->out);
+        scfm_vocab *v = scfm_vocab_load(vp);
+        scfm_joint_vocab j;
+        if (!v || scfm_joint_vocab_load(vp, v, &j)) rc = cli_fail(CMD);
+        else scfm_joint_vocab_free(&j);
+        scfm_vocab_free(v);
+    }
+    for (int s = 0; s < 2; s++) {
+        if (d[s]) scfm_digests_free(d[s]);
+        strmap_free(&ids[s]);
+        free(sel[s]);
+    }
+    strmap_free(&tokmap);
+    free(pairs);
+    free(vb.s); free(mb.s); free(hb.s); free(jb.s);
     return rc;
 }
 
@@ -372,9 +591,26 @@ static int vocab_merge(const vocab_args *a) {
     return rc;
 }
 
+static int check_joint_args(const vocab_args *a) {
+    if (!a->n_sp_inputs[0] || !a->n_sp_inputs[1] || !a->orthologs)
+        return cli_usage_error(CMD, "a joint vocabulary needs --human INPUT, --mouse INPUT (each repeatable) and "
+                               "--orthologs FILE");
+    if (a->n_inputs) return cli_usage_error(CMD, "'%s': with --human/--mouse every input names its species "
+                                            "(--human INPUT or --mouse INPUT)", a->inputs[0]);
+    if (a->n_names) return cli_usage_error(CMD, "--gene-names is for one-species builds; a joint build takes "
+                                           "--human-gene-names and --mouse-gene-names");
+    if (a->v2) return cli_usage_error(CMD, "--v2 is not supported for a joint (GeneCompass) vocabulary: it has no <cls>/<eos>");
+    if (a->biotypes || a->gene_table) return cli_usage_error(CMD, "--biotypes/--gene-table are not supported for a joint vocabulary yet");
+    if (a->digest_out) return cli_usage_error(CMD, "--digest-out is not supported for a joint vocabulary yet");
+    if (!a->out) return cli_usage_error(CMD, "no output directory (-o DIR)");
+    return 0;
+}
+
 static int parse_vocab_args(vocab_args *a, int argc, char **argv) {
     static const char *const val_opts[] = {"-o", "--out", "--gene-names", "--gene-column", "--matrix", "--format",
-                                           "--biotypes", "--gene-table", "--min-cells", "--digest-out", NULL};
+                                           "--biotypes", "--gene-table", "--min-cells", "--digest-out", "--human",
+                                           "--mouse", "--human-gene-names", "--mouse-gene-names", "--orthologs",
+                                           "--ortholog-min-support", NULL};
     a->min_cells = 1;
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
@@ -394,8 +630,16 @@ static int parse_vocab_args(vocab_args *a, int argc, char **argv) {
         else if (!strcmp(o, "--biotypes")) a->biotypes = v;
         else if (!strcmp(o, "--gene-table")) a->gene_table = v;
         else if (!strcmp(o, "--digest-out")) a->digest_out = v;
+        else if (!strcmp(o, "--human")) a->sp_inputs[0][a->n_sp_inputs[0]++] = v;
+        else if (!strcmp(o, "--mouse")) a->sp_inputs[1][a->n_sp_inputs[1]++] = v;
+        else if (!strcmp(o, "--human-gene-names")) a->sp_names[0][a->n_sp_names[0]++] = v;
+        else if (!strcmp(o, "--mouse-gene-names")) a->sp_names[1][a->n_sp_names[1]++] = v;
+        else if (!strcmp(o, "--orthologs")) a->orthologs = v;
+        else if (!strcmp(o, "--ortholog-min-support")) { if (cli_long(CMD, o, v, 0, 1000, &a->min_support)) return 2; }
         else if (cli_long(CMD, o, v, 1, 1L << 40, &a->min_cells)) return 2;
     }
+    int joint = a->n_sp_inputs[0] || a->n_sp_inputs[1] || a->orthologs || a->n_sp_names[0] || a->n_sp_names[1];
+    if (joint) return check_joint_args(a);
     if (!a->n_inputs) return cli_usage_error(CMD, "no inputs");
     if (!a->out) return cli_usage_error(CMD, "no output directory (-o DIR)");
     if (a->biotypes && !a->gene_table) return cli_usage_error(CMD, "--biotypes needs --gene-table CSV");
@@ -413,11 +657,20 @@ int cmd_vocab(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     a.inputs = calloc((size_t)argc, sizeof(char *));
     a.names = calloc((size_t)argc, sizeof(char *));
-    int rc = a.inputs && a.names ? parse_vocab_args(&a, argc, argv) : cli_errorf(CMD, "out of memory");
+    int ok = a.inputs && a.names;
+    for (int s = 0; s < 2; s++) {
+        a.sp_inputs[s] = calloc((size_t)argc, sizeof(char *));
+        a.sp_names[s] = calloc((size_t)argc, sizeof(char *));
+        ok = ok && a.sp_inputs[s] && a.sp_names[s];
+    }
+    int rc = ok ? parse_vocab_args(&a, argc, argv) : cli_errorf(CMD, "out of memory");
+    int joint = a.n_sp_inputs[0] || a.n_sp_inputs[1];
     if (!rc && !build && a.digest_out) rc = cli_usage_error(CMD, "--digest-out is for build");
-    if (!rc) rc = build ? vocab_build(&a) : vocab_merge(&a);
+    if (!rc && !build && joint) rc = cli_usage_error(CMD, "merge does not build joint vocabularies yet (use build --human ... --mouse ...)");
+    if (!rc) rc = !build ? vocab_merge(&a) : joint ? vocab_build_joint(&a) : vocab_build(&a);
     if (!rc) cli_report_done();
     free(a.inputs);
     free(a.names);
+    for (int s = 0; s < 2; s++) { free(a.sp_inputs[s]); free(a.sp_names[s]); }
     return rc;
 }

@@ -20,6 +20,13 @@
  *           zero padding to a multiple of 64 (only when values follow)
  *           f32      values[n_tokens]     (only if flags bit0)
  *       CRC-32 (zlib) of bytes [64, end of file) is stored in corpus.json per shard.
+ *   species.u8       one byte per cell in corpus order: 0 human, 1 mouse, 255 unknown; listed in
+ *                    corpus.json as "cell_species": {"file": "species.u8", "crc32": N, "human": n0,
+ *                    "mouse": n1, "unknown": n2} (corpora without it, from older scfm versions: every
+ *                    cell has the corpus's "species")
+ *   homologs.tsv     joint (GeneCompass) corpora only: a copy of the joint vocabulary's homolog map,
+ *                    recorded as "joint": true, "homologs": {"file": "homologs.tsv", "fnv1a64":
+ *                    "<16 hex>", "n_pairs": K}; a joint corpus without it does not open
  *   The writer builds everything in "DIR.tmp.<pid>" and renames it to DIR at the end.
  *
  * Token ids are vocabulary ids (0 = <pad>, 1 = <mask>, V2: 2 = <cls>, 3 = <eos>). V1 cells
@@ -65,8 +72,28 @@ size_t scfm_corpus_max_len(const scfm_corpus *c);
 /* Longest cell actually present. */
 size_t scfm_corpus_longest(const scfm_corpus *c);
 int scfm_corpus_has_values(const scfm_corpus *c);
-/* "human", "mouse" or "" when not recorded. */
+/* "human", "mouse", "mixed" (cells of both, e.g. merged corpora) or "" when not recorded. */
 const char *scfm_corpus_species(const scfm_corpus *c);
+/* Species of cell i: 0 human, 1 mouse, -1 unknown (or i out of range). */
+int scfm_corpus_cell_species(const scfm_corpus *c, size_t i);
+/* Cells of species s (0 human, 1 mouse, -1 unknown). */
+size_t scfm_corpus_n_species_cells(const scfm_corpus *c, int s);
+/* 1 if the corpus was tokenized against a joint (GeneCompass) vocabulary: homologous mouse genes
+ * carry the human token id and the corpus holds the homolog map (checked on open). */
+int scfm_corpus_is_joint(const scfm_corpus *c);
+/* DIR/homologs.tsv of a joint corpus (for scfm_homologs_load), NULL otherwise. */
+const char *scfm_corpus_homologs_path(const scfm_corpus *c);
+/* FNV-1a 64 of the homolog map recorded in corpus.json (0 when not joint). */
+uint64_t scfm_corpus_homologs_hash(const scfm_corpus *c);
+/* Loads the corpus's homolog map against v as GeneCompass's homologous_index [V] (see
+ * scfm_homologs_load). SCFM_EINVAL naming the corpus when it is not joint (a corpus tokenized
+ * without a joint vocabulary has no homolog map). */
+int scfm_corpus_load_homologs(const scfm_corpus *c, const scfm_vocab *v, int64_t **index_out) SCFM_WUR;
+/* For a model that reads each cell's species (GeneCompass): SCFM_OK when every species with
+ * cells in the corpus has genes in v (scfm_vocab_species_mask) and, when the corpus has mouse
+ * cells and v holds both species, the corpus is joint. SCFM_EMISMATCH naming the corpus
+ * otherwise (e.g. mouse cells for a human-only vocabulary). */
+int scfm_corpus_check_species(const scfm_corpus *c, const scfm_vocab *v) SCFM_WUR;
 uint64_t scfm_corpus_vocab_hash(const scfm_corpus *c);
 size_t scfm_corpus_vocab_size(const scfm_corpus *c);
 /* The whole parsed corpus.json (settings, sources, ...); owned by the corpus. */
@@ -118,6 +145,7 @@ typedef struct {
     const char *const *obs_names;/* [n_obs] obs columns carried per cell */
     size_t n_obs;
     size_t shard_cells;          /* cells per shard (0 = 65536) */
+    const char *homologs_path;   /* joint vocabulary: its homolog map, copied into DIR (NULL: none) */
 } scfm_corpus_writer_opts;
 
 /* One input file's statistics, recorded in corpus.json "sources". */
@@ -135,6 +163,8 @@ scfm_corpus_writer *scfm_corpus_writer_open(const scfm_corpus_writer_opts *o);
 int scfm_corpus_writer_add(scfm_corpus_writer *w, const int32_t *tokens, const float *values,
                            size_t len, const char *cell_id, const char *const *obs) SCFM_WUR;
 int scfm_corpus_writer_add_source(scfm_corpus_writer *w, const scfm_corpus_source *s) SCFM_WUR;
+/* Species of the cells added from now on: 0 human, 1 mouse, -1 unknown (default: opts species). */
+int scfm_corpus_writer_set_species(scfm_corpus_writer *w, int species) SCFM_WUR;
 /* Adds a member to "settings" in corpus.json: `json` must be a complete JSON value (use
  * scfm_corpus_writer_setting_str for strings). SCFM_EINVAL if it does not parse. */
 int scfm_corpus_writer_setting(scfm_corpus_writer *w, const char *key, const char *json) SCFM_WUR;
@@ -147,11 +177,24 @@ int scfm_corpus_writer_finish(scfm_corpus_writer *w) SCFM_WUR;
 /* Discards everything written (removes the temporary directory) and frees w. */
 void scfm_corpus_writer_abort(scfm_corpus_writer *w);
 
+/* Concatenates corpora into one at out_dir (`scfm corpus merge`): same vocabulary hash, mode and
+ * has_values required (SCFM_EMISMATCH naming the corpora); max_len the largest; obs columns the
+ * union in first-seen order ("" where a corpus lacks one); per-cell species kept; joint corpora
+ * only with joint corpora of the same homolog map. Settings equal in every input are kept,
+ * the inputs' own under "merged_from"; sources concatenated. */
+int scfm_corpus_merge(const char *const *dirs, size_t n_dirs, const char *out_dir, int force,
+                      const char *command) SCFM_WUR;
+
 /* ======================================================================================
  * Tokenizer core: one cell, on arrays (no I/O). Thread-safe with one workspace per thread.
  * ====================================================================================== */
 typedef enum { SCFM_NORM_N_COUNTS = 0, SCFM_NORM_VOCAB_SUM = 1 } scfm_norm_mode;
+/* Values: NORMALIZED log2(1 + counts / n * 10000 / median) (the per-cell step on);
+ * RAW_MEDIAN log2(1 + counts / median) (GeneCompass's released inputs; `scfm tokenize --values`). */
 typedef enum { SCFM_VALUES_NONE = 0, SCFM_VALUES_NORMALIZED = 1, SCFM_VALUES_RAW_MEDIAN = 2 } scfm_values_mode;
+/* Vocabulary genes without a median: AUTO = ONE when values are on (GeneCompass), else DROP
+ * (Geneformer: never emitted); ONE: median 1. */
+typedef enum { SCFM_MISSING_MEDIAN_AUTO = 0, SCFM_MISSING_MEDIAN_DROP = 1, SCFM_MISSING_MEDIAN_ONE = 2 } scfm_missing_median;
 
 typedef struct {
     size_t vocab_size;
@@ -205,7 +248,13 @@ typedef struct {
     scfm_values_mode values;
     int ignore_file_n_counts;         /* compute n_counts even when the file has it */
     int allow_non_integer;            /* otherwise non-integer counts are SCFM_EDATA */
-    const char *species;              /* recorded; NULL = to_species or unset */
+    const char *species;              /* species of the cells, recorded per cell; NULL = to_species or
+                                         unset. Required with a joint vocabulary (vocab.json next to
+                                         vocab_path): human genes take their token, mouse genes with a
+                                         homolog the HUMAN token (normalized by the mouse gene's own
+                                         median), other mouse genes their own token; genes of the other
+                                         species are dropped. A one-species vocabulary must hold genes
+                                         of `species` (or of to_species when converting). */
     const char *const *obs;           /* obs columns carried per cell */
     size_t n_obs;
     size_t max_len;                   /* 0 = mode default (2048 / 4096), specials included */
@@ -215,6 +264,7 @@ typedef struct {
     size_t shard_cells;               /* cells per shard (0 = 65536) */
     int force;                        /* overwrite an existing output directory */
     const char *command;              /* recorded command line */
+    scfm_missing_median missing_median;
 } scfm_tokenize_opts;
 
 /* Totals of one run (filled also on failure as far as it got). */

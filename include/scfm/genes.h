@@ -93,7 +93,55 @@ scfm_orthologs *scfm_orthologs_load(const char *path, const char *from, const ch
 const char *scfm_orthologs_lookup(const scfm_orthologs *o, const char *id); /* NULL if none */
 size_t scfm_orthologs_size(const scfm_orthologs *o);
 const char *scfm_orthologs_rule(const scfm_orthologs *o); /* text recorded in corpora */
+/* Kept pair k (0..size-1, file order): returns the source ID and sets *target; NULL if out of range. */
+const char *scfm_orthologs_pair(const scfm_orthologs *o, size_t k, const char **target);
+/* What happened to the table's rows (for reports). Rows: lines with a partner ID (BioMart) or
+ * mouse lines (HCOP). n_not_one2one: BioMart rows whose homology type is not ortholog_one2one
+ * (one2one_only; else not ortholog_*); n_below_support: HCOP support_n below min_support or
+ * BioMart confidence below min_confidence; n_not_id: rows without Ensembl IDs on both sides;
+ * n_duplicate: repeated pairs; n_not_unique: distinct filtered pairs dropped by the uniqueness
+ * rule (an ID with several partners); n_kept = scfm_orthologs_size. */
+typedef struct {
+    size_t n_rows, n_not_one2one, n_below_support, n_not_id, n_duplicate, n_not_unique, n_kept;
+} scfm_ortholog_stats;
+void scfm_orthologs_stats_get(const scfm_orthologs *o, scfm_ortholog_stats *out);
 void scfm_orthologs_free(scfm_orthologs *o);
+
+/* ---- species of gene IDs, joint (GeneCompass) vocabularies, homolog maps -------------- */
+/* Species of an Ensembl gene ID: 0 human (ENSG..., ENSGR...), 1 mouse (ENSMUSG...), -1 other. */
+int scfm_gene_species(const char *id);
+/* Which species' genes a vocabulary holds: bit 0 human, bit 1 mouse (by ID prefix). */
+unsigned scfm_vocab_species_mask(const scfm_vocab *v);
+
+/* Homolog map file (DIR/homologs.tsv of a joint vocabulary, written by `scfm vocab build
+ * --human ... --mouse ...`): header "human_token<TAB>mouse_token<TAB>human_id<TAB>mouse_id",
+ * then one line per kept one-to-one pair, token ids of the joint vocabulary v. Checked: the
+ * header, four fields per line, integer tokens inside v, each id naming its token in v (the
+ * vocabulary's token at human_token is human_id, likewise mouse), human token of a human gene and
+ * mouse token of a mouse gene, no token in two pairs. *index_out (malloc'd, [scfm_vocab_size(v)])
+ * is GeneCompass's `homologous_index`: identity except index[human_token] = mouse_token for each
+ * pair. Errors name the file and line: SCFM_EIO, SCFM_EFORMAT (bad header/line, duplicate pair),
+ * SCFM_EMISMATCH (token outside v or naming another gene). */
+int scfm_homologs_load(const char *path, const scfm_vocab *v, int64_t **index_out) SCFM_WUR;
+/* FNV-1a 64 of a file's bytes (the homolog map's hash recorded in vocab.json and corpora). */
+int scfm_file_fnv1a64(const char *path, uint64_t *out) SCFM_WUR;
+
+/* A joint vocabulary: DIR/vocab.tsv next to DIR/vocab.json (format "scfm-vocab", "joint":
+ * true, species ["human", "mouse"], token ranges, homolog count and file hash). */
+typedef struct {
+    int joint;                /* 0: no vocab.json next to the vocabulary (a one-species one) */
+    size_t first[2], end[2];  /* token range [first, end) of human (0) and mouse (1) genes */
+    size_t n_homologs;
+    uint64_t homologs_hash;   /* FNV-1a 64 of homologs.tsv */
+    char *homologs_path;      /* DIR/homologs.tsv (malloc'd) */
+    int64_t *homologous_index;/* [vocab size], see scfm_homologs_load */
+    int32_t *mouse_to_human;  /* [vocab size]: the human token of a mouse token with a homolog, else -1 */
+} scfm_joint_vocab;
+/* Reads vocab.json in the directory of vocab_path when present (j->joint = 0 when absent),
+ * checks it against v (vocabulary hash, ranges, layout <pad> <mask> human... mouse...) and loads
+ * the homolog map, checking its hash. Errors name the file. */
+int scfm_joint_vocab_load(const char *vocab_path, const scfm_vocab *v, scfm_joint_vocab *j) SCFM_WUR;
+void scfm_joint_vocab_free(scfm_joint_vocab *j);
 
 /* ---- resolving a file's gene column to vocabulary ids --------------------------------- */
 typedef struct {

@@ -126,7 +126,17 @@ struct scfm_corpus_writer {
     size_t n_shards, cap_shards, n_cells, longest;
     uint64_t n_tokens;
     sbuf sources, settings;
+    unsigned char *cell_species;     /* [n_cells]: 0 human, 1 mouse, 255 unknown */
+    size_t cap_species;
+    int cur_species;
+    int joint;                       /* homolog map copied to tmpdir/homologs.tsv */
+    uint64_t homologs_hash;
+    size_t n_homolog_pairs;
 };
+
+static int species_code(const char *s) {
+    return !s ? -1 : !strcmp(s, "human") ? 0 : !strcmp(s, "mouse") ? 1 : -1;
+}
 
 static char *spill_path(const scfm_corpus_writer *w, size_t shard, const char *ext) {
     char name[64];
@@ -197,7 +207,28 @@ static void writer_free(scfm_corpus_writer *w) {
     free(w->dir); free(w->tmpdir); free(w->mode); free(w->species); free(w->command);
     free(w->offsets); free(w->shards);
     free(w->sources.s); free(w->settings.s);
+    free(w->cell_species);
     free(w);
+}
+
+/* Copies the joint vocabulary's homolog map into the corpus and records its hash and size. */
+static int writer_copy_homologs(scfm_corpus_writer *w, const char *src) {
+    char *data = NULL, *dst = path_join(w->tmpdir, "homologs.tsv");
+    size_t len = 0;
+    int rc = dst ? scfm_read_file(src, &data, &len) : SCFM_ENOMEM;
+    if (!rc) rc = scfm_write_file_atomic(dst, data, len);
+    if (!rc) {
+        uint64_t h = 14695981039346656037ULL;
+        for (size_t i = 0; i < len; i++) {
+            h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
+            if (data[i] == '\n' && i + 1 < len && data[i + 1] != '\n') w->n_homolog_pairs++;
+        }
+        w->homologs_hash = h;
+        w->joint = 1;
+    }
+    free(data);
+    free(dst);
+    return rc;
 }
 
 scfm_corpus_writer *scfm_corpus_writer_open(const scfm_corpus_writer_opts *o) {
@@ -212,7 +243,8 @@ scfm_corpus_writer *scfm_corpus_writer_open(const scfm_corpus_writer_opts *o) {
     w->vocab_hash = scfm_vocab_hash(o->vocab);
     if (w->shard_cells > ((size_t)1 << 26) || writer_copy_strings(w, o)) { writer_free(w); return NULL; }
     if (path_exists(w->tmpdir)) remove_flat_dir(w->tmpdir); /* stale, same pid */
-    if (writer_init_files(w, o->vocab)) {
+    w->cur_species = species_code(o->species);
+    if (writer_init_files(w, o->vocab) || (o->homologs_path && writer_copy_homologs(w, o->homologs_path))) {
         remove_flat_dir(w->tmpdir);
         writer_free(w);
         return NULL;
@@ -354,6 +386,14 @@ int scfm_corpus_writer_add(scfm_corpus_writer *w, const int32_t *tokens, const f
         sanitize_into(w->obs_f, obs ? obs[k] : NULL);
     }
     if (fputc('\n', w->obs_f) == EOF) return scfm_error(SCFM_EIO, "%s/obs.tsv: write failed", w->tmpdir);
+    if (w->n_cells == w->cap_species) {
+        size_t nc = w->cap_species ? 2 * w->cap_species : 4096;
+        unsigned char *ns = scfm_realloc(w->cell_species, nc);
+        if (!ns) return SCFM_ENOMEM;
+        w->cell_species = ns;
+        w->cap_species = nc;
+    }
+    w->cell_species[w->n_cells] = w->cur_species < 0 ? 255 : (unsigned char)w->cur_species;
     w->n_cells++;
     w->n_tokens += len;
     if (len > w->longest) w->longest = len;
@@ -395,6 +435,18 @@ int scfm_corpus_writer_setting_str(scfm_corpus_writer *w, const char *key, const
 
 size_t scfm_corpus_writer_n_cells(const scfm_corpus_writer *w) { return w->n_cells; }
 
+int scfm_corpus_writer_set_species(scfm_corpus_writer *w, int species) {
+    if (species < -1 || species > 1) return scfm_error(SCFM_EINVAL, "%s: species %d is not 0 (human), 1 (mouse) or -1", w->dir, species);
+    w->cur_species = species;
+    return SCFM_OK;
+}
+
+/* Cells per species code (0, 1, unknown). */
+static void species_counts(const scfm_corpus_writer *w, size_t n[3]) {
+    n[0] = n[1] = n[2] = 0;
+    for (size_t i = 0; i < w->n_cells; i++) n[w->cell_species[i] < 2 ? w->cell_species[i] : 2]++;
+}
+
 static void json_head(const scfm_corpus_writer *w, sbuf *b) {
     char created[64];
     time_t now = time(NULL);
@@ -409,7 +461,9 @@ static void json_head(const scfm_corpus_writer *w, sbuf *b) {
     sb_str(b, w->mode);
     sb_printf(b, ",\n  \"max_len\": %zu,\n  \"has_values\": %s,\n  \"species\": ", w->max_len,
               w->has_values ? "true" : "false");
-    sb_str(b, w->species);
+    size_t ns[3];
+    species_counts(w, ns);
+    sb_str(b, ns[2] ? "" : ns[0] && ns[1] ? "mixed" : ns[0] ? "human" : "mouse");
     SB_LIT(b, ",\n  \"settings\": {");
     if (w->settings.s) sb_put(b, w->settings.s, w->settings.len);
     SB_LIT(b, "},\n  \"obs_columns\": [");
@@ -424,7 +478,14 @@ static int write_corpus_json(const scfm_corpus_writer *w) {
     json_head(w, &b);
     SB_LIT(&b, "],\n  \"sources\": [\n");
     if (w->sources.s) sb_put(&b, w->sources.s, w->sources.len);
-    sb_printf(&b, "\n  ],\n  \"n_cells\": %zu,\n  \"n_tokens\": %llu,\n  \"longest\": %zu,\n  \"shards\": [\n",
+    size_t ns[3];
+    species_counts(w, ns);
+    sb_printf(&b, "\n  ],\n  \"cell_species\": {\"file\": \"species.u8\", \"crc32\": %lu, \"human\": %zu, \"mouse\": %zu, "
+              "\"unknown\": %zu},\n", (unsigned long)scfm_crc32(0, w->cell_species, w->n_cells), ns[0], ns[1], ns[2]);
+    if (w->joint)
+        sb_printf(&b, "  \"joint\": true,\n  \"homologs\": {\"file\": \"homologs.tsv\", \"fnv1a64\": \"%016llx\", "
+                  "\"n_pairs\": %zu},\n", (unsigned long long)w->homologs_hash, w->n_homolog_pairs);
+    sb_printf(&b, "  \"n_cells\": %zu,\n  \"n_tokens\": %llu,\n  \"longest\": %zu,\n  \"shards\": [\n",
               w->n_cells, (unsigned long long)w->n_tokens, w->longest);
     for (size_t s = 0; s < w->n_shards; s++)
         sb_printf(&b, "    {\"file\": \"shard-%05zu.bin\", \"n_cells\": %llu, \"n_tokens\": %llu, \"crc32\": %lu}%s\n", s,
@@ -477,6 +538,11 @@ int scfm_corpus_writer_finish(scfm_corpus_writer *w) {
         w->obs_f = NULL;
         if (!ok) rc = scfm_error(SCFM_EIO, "%s/obs.tsv: write failed: %s", w->tmpdir, strerror(errno));
     }
+    if (!rc) {
+        char *sp = path_join(w->tmpdir, "species.u8");
+        rc = sp ? scfm_write_file_atomic(sp, w->cell_species, w->n_cells) : SCFM_ENOMEM;
+        free(sp);
+    }
     if (!rc) rc = write_corpus_json(w);
     if (!rc) rc = writer_publish(w);
     if (rc) {
@@ -520,6 +586,11 @@ struct scfm_corpus {
     char *obs_buf;          /* obs.tsv with separators turned into NULs */
     char **rows;            /* [n_cells] start of each row: cell_id\0col0\0col1... */
     char **obs_names;       /* point into obs_buf */
+    unsigned char *cell_species; /* [n_cells] 0 human, 1 mouse, 255 unknown */
+    size_t n_species[3];
+    int joint;
+    char *homologs_path;
+    uint64_t homologs_hash;
 };
 
 size_t scfm_corpus_n_cells(const scfm_corpus *c) { return c->n_cells; }
@@ -551,7 +622,108 @@ void scfm_corpus_close(scfm_corpus *c) {
     scfm_json_free(c->meta);
     free(c->dir); free(c->mode); free(c->species);
     free(c->obs_buf); free(c->rows); free(c->obs_names);
+    free(c->cell_species); free(c->homologs_path);
     free(c);
+}
+
+int scfm_corpus_cell_species(const scfm_corpus *c, size_t i) {
+    if (!c || i >= c->n_cells) return -1;
+    return c->cell_species[i] < 2 ? c->cell_species[i] : -1;
+}
+
+size_t scfm_corpus_n_species_cells(const scfm_corpus *c, int s) {
+    return s == 0 || s == 1 ? c->n_species[s] : c->n_species[2];
+}
+
+int scfm_corpus_is_joint(const scfm_corpus *c) { return c->joint; }
+const char *scfm_corpus_homologs_path(const scfm_corpus *c) { return c->joint ? c->homologs_path : NULL; }
+uint64_t scfm_corpus_homologs_hash(const scfm_corpus *c) { return c->joint ? c->homologs_hash : 0; }
+
+int scfm_corpus_load_homologs(const scfm_corpus *c, const scfm_vocab *v, int64_t **index_out) {
+    *index_out = NULL;
+    if (!c->joint)
+        return scfm_error(SCFM_EINVAL, "%s: the corpus was not tokenized against a joint (human+mouse) vocabulary, so it "
+                          "has no homolog map; tokenize with a vocabulary from 'scfm vocab build --human ... --mouse ...'",
+                          c->dir);
+    int rc = scfm_corpus_check_vocab(c, v);
+    if (!rc) rc = scfm_homologs_load(c->homologs_path, v, index_out);
+    return rc;
+}
+
+int scfm_corpus_check_species(const scfm_corpus *c, const scfm_vocab *v) {
+    static const char *const name[2] = {"human", "mouse"};
+    unsigned mask = scfm_vocab_species_mask(v);
+    for (int s = 0; s < 2; s++)
+        if (c->n_species[s] && !(mask & (1u << s)))
+            return scfm_error(SCFM_EMISMATCH, "%s: %zu %s cells, but the vocabulary (%016llx, %zu tokens) holds no %s genes: "
+                              "a model that reads the species of each cell needs a joint vocabulary (scfm vocab build "
+                              "--human ... --mouse ...) and corpora tokenized with it", c->dir, c->n_species[s], name[s],
+                              (unsigned long long)scfm_vocab_hash(v), scfm_vocab_size(v), name[s]);
+    if (c->n_species[1] && mask == 3u && !c->joint)
+        return scfm_error(SCFM_EMISMATCH, "%s: mouse cells for a joint vocabulary, but the corpus has no homolog map "
+                          "(not tokenized with 'scfm tokenize --species mouse' against the joint vocabulary)", c->dir);
+    return SCFM_OK;
+}
+
+static int parse_hash(const char *s, uint64_t *out);
+
+/* ---- open: per-cell species and the homolog map ----------------------------------------- */
+static int load_species(scfm_corpus *c, const char *jpath) {
+    if (!(c->cell_species = scfm_malloc(c->n_cells ? c->n_cells : 1))) return SCFM_ENOMEM;
+    const scfm_json *cs = scfm_json_get(c->meta, "cell_species");
+    int rc = SCFM_OK;
+    if (!cs) { /* written before per-cell species existed: every cell has the corpus's species */
+        int s = !strcmp(c->species, "human") ? 0 : !strcmp(c->species, "mouse") ? 1 : 255;
+        memset(c->cell_species, s, c->n_cells);
+    } else {
+        const char *file;
+        long long crc;
+        if (cs->type != SCFM_JSON_OBJECT || scfm_json_get_string(cs, "file", &file) || scfm_json_get_long(cs, "crc32", &crc))
+            return scfm_error_prefix(SCFM_EFORMAT, "%s: cell_species", jpath);
+        if (strcmp(file, "species.u8")) return scfm_error(SCFM_EFORMAT, "%s: cell_species.file is not species.u8", jpath);
+        char *p = path_join(c->dir, "species.u8"), *data = NULL;
+        size_t len = 0;
+        rc = p ? scfm_read_file(p, &data, &len) : SCFM_ENOMEM;
+        if (!rc && len != c->n_cells)
+            rc = scfm_error(SCFM_EFORMAT, "%s: %zu bytes, expected one per cell (%zu)", p, len, c->n_cells);
+        if (!rc && scfm_crc32(0, data, len) != (uint32_t)crc) rc = scfm_error(SCFM_EFORMAT, "%s: CRC-32 mismatch (file corrupt)", p);
+        for (size_t i = 0; !rc && i < len; i++)
+            if ((unsigned char)data[i] > 1 && (unsigned char)data[i] != 255)
+                rc = scfm_error(SCFM_EFORMAT, "%s: cell %zu has species code %u (0, 1 or 255 expected)", p, i,
+                                (unsigned)(unsigned char)data[i]);
+        if (!rc) memcpy(c->cell_species, data, len);
+        free(data);
+        free(p);
+    }
+    for (size_t i = 0; !rc && i < c->n_cells; i++) c->n_species[c->cell_species[i] < 2 ? c->cell_species[i] : 2]++;
+    return rc;
+}
+
+static int load_joint(scfm_corpus *c, const char *jpath) {
+    const scfm_json *j = scfm_json_get(c->meta, "joint");
+    if (!j) return SCFM_OK;
+    if (j->type != SCFM_JSON_BOOL) return scfm_error(SCFM_EFORMAT, "%s: 'joint' is not a boolean", jpath);
+    if (!j->boolean) return SCFM_OK;
+    const scfm_json *h = scfm_json_get(c->meta, "homologs");
+    const char *file, *hash;
+    if (!h || h->type != SCFM_JSON_OBJECT || scfm_json_get_string(h, "file", &file) ||
+        scfm_json_get_string(h, "fnv1a64", &hash) || strcmp(file, "homologs.tsv") || parse_hash(hash, &c->homologs_hash))
+        return scfm_error(SCFM_EFORMAT, "%s: a joint corpus needs \"homologs\": {\"file\": \"homologs.tsv\", \"fnv1a64\": "
+                          "\"<16 hex>\"}", jpath);
+    if (!(c->homologs_path = path_join(c->dir, "homologs.tsv"))) return SCFM_ENOMEM;
+    char *data = NULL;
+    size_t len = 0;
+    if (!path_exists(c->homologs_path))
+        return scfm_error(SCFM_EIO, "%s: joint corpus without its homolog map (homologs.tsv is missing)", c->dir);
+    int rc = scfm_read_file(c->homologs_path, &data, &len);
+    uint64_t x = 14695981039346656037ULL;
+    for (size_t i = 0; !rc && i < len; i++) x = (x ^ (unsigned char)data[i]) * 1099511628211ULL;
+    free(data);
+    if (!rc && x != c->homologs_hash)
+        rc = scfm_error(SCFM_EFORMAT, "%s: hash %016llx differs from %016llx recorded in corpus.json (file changed)",
+                        c->homologs_path, (unsigned long long)x, (unsigned long long)c->homologs_hash);
+    if (!rc) c->joint = 1;
+    return rc;
 }
 
 static const shard_map *find_shard(const scfm_corpus *c, size_t i, size_t *local) {
@@ -855,6 +1027,8 @@ scfm_corpus *scfm_corpus_open(const char *dir) {
     if (!rc) rc = meta_header(c, jpath);
     if (!rc) rc = open_shards(c, jpath);
     if (!rc) rc = load_obs(c);
+    if (!rc) rc = load_species(c, jpath);
+    if (!rc) rc = load_joint(c, jpath);
     free(text);
     free(jpath);
     if (rc) { scfm_corpus_close(c); return NULL; }

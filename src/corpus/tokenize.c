@@ -196,6 +196,9 @@ typedef struct {
     double *medians;
     scfm_gene_map *names;
     scfm_orthologs *orth;
+    scfm_joint_vocab joint;    /* joint.joint: a joint (GeneCompass) vocabulary */
+    int species;               /* 0 human, 1 mouse, -1 not given */
+    int median_one;            /* genes without a median get median 1 */
     scfm_corpus_writer *w;
     scfm_tokenizer_params tp;
     size_t max_len, n_threads, chunk_cells;
@@ -246,8 +249,57 @@ static int run_check_opts(const scfm_tokenize_opts *o, int *v2) {
     if (!o->to_species && o->orthologs_path) return scfm_error(SCFM_EINVAL, "--orthologs needs --to-species");
     if (o->species && strcmp(o->species, "human") && strcmp(o->species, "mouse"))
         return scfm_error(SCFM_EINVAL, "--species must be human or mouse, not '%s'", o->species);
+    if (o->missing_median < SCFM_MISSING_MEDIAN_AUTO || o->missing_median > SCFM_MISSING_MEDIAN_ONE)
+        return scfm_error(SCFM_EINVAL, "missing-median rule %d is unknown", (int)o->missing_median);
     if (o->max_len && (o->max_len > (1u << 20) || (*v2 && o->max_len < 3)))
         return scfm_error(SCFM_EINVAL, "--max-len %zu is out of range", o->max_len);
+    return SCFM_OK;
+}
+
+/* Species rules (SPEC section 3): a joint vocabulary needs --species, and its mouse cells write
+ * homologous genes with the human token normalized by the mouse gene's median; a one-species
+ * vocabulary must hold the genes of the cells' species (or of --to-species). Genes without a
+ * median get median 1 under the GeneCompass rule. Adjusts t->medians. */
+static int run_species(tok_run *t) {
+    const scfm_tokenize_opts *o = t->o;
+    size_t vs = scfm_vocab_size(t->vocab);
+    t->species = !o->species ? -1 : !strcmp(o->species, "human") ? 0 : 1;
+    t->median_one = o->missing_median == SCFM_MISSING_MEDIAN_ONE ||
+                    (o->missing_median == SCFM_MISSING_MEDIAN_AUTO && o->values != SCFM_VALUES_NONE);
+    for (size_t v = 0; t->median_one && v < vs; v++) {
+        const char *tok = scfm_vocab_token(t->vocab, v);
+        if (tok[0] != '<' && !(t->medians[v] > 0.0 && isfinite(t->medians[v]))) t->medians[v] = 1.0;
+    }
+    int rc = scfm_joint_vocab_load(o->vocab_path, t->vocab, &t->joint);
+    if (rc) return rc;
+    if (!t->joint.joint) {
+        const char *need = o->to_species ? o->to_species : o->species;
+        unsigned mask = scfm_vocab_species_mask(t->vocab);
+        if (need && !(mask & (1u << (strcmp(need, "human") ? 1 : 0))))
+            return scfm_error(SCFM_EINVAL, "%s: the vocabulary holds no %s genes, so %s cells cannot be tokenized with it%s",
+                              o->vocab_path, need, need, o->to_species ? "" : ": convert them with --to-species "
+                              "and --orthologs, or use a joint vocabulary (scfm vocab build --human ... --mouse ...)");
+        return SCFM_OK;
+    }
+    if (t->species < 0)
+        return scfm_error(SCFM_EINVAL, "%s is a joint (human+mouse) vocabulary: say which species the cells are with "
+                          "--species human|mouse", o->vocab_path);
+    if (o->to_species)
+        return scfm_error(SCFM_EINVAL, "%s is a joint vocabulary: it holds both species' genes, so --to-species "
+                          "(ortholog conversion) does not apply; homologous genes share tokens through its homolog map",
+                          o->vocab_path);
+    const int s = t->species;
+    double *m = t->medians;
+    for (size_t v = 0; v < vs; v++) /* genes of the other species are never emitted for these cells */
+        if (v >= t->joint.first[1 - s] && v < t->joint.end[1 - s]) m[v] = NAN;
+    if (s == 1)
+        for (size_t v = t->joint.first[1]; v < t->joint.end[1]; v++) {
+            int32_t h = t->joint.mouse_to_human[v];
+            if (h >= 0) { m[h] = m[v]; m[v] = NAN; } /* the human token, with the mouse gene's median */
+        }
+    scfm_log(SCFM_LOG_INFO, "tokenize: joint vocabulary (%zu human, %zu mouse genes, %zu homologous pairs): %s cells%s",
+             t->joint.end[0] - t->joint.first[0], t->joint.end[1] - t->joint.first[1], t->joint.n_homologs, o->species,
+             s == 1 ? ", homologous mouse genes written with the human token" : "");
     return SCFM_OK;
 }
 
@@ -261,6 +313,7 @@ static int run_load_vocab(tok_run *t, int v2) {
         return scfm_error(SCFM_EINVAL, "%s: V2 mode needs <cls> and <eos> tokens, which this vocabulary lacks "
                                        "(a V1 vocabulary? use --mode v1)", o->vocab_path);
     int rc = scfm_medians_load(o->medians_path, t->vocab, &t->medians);
+    if (!rc) rc = run_species(t);
     if (rc) return rc;
     size_t with = 0;
     for (size_t v = 0; v < vs; v++) with += t->medians[v] > 0.0 && isfinite(t->medians[v]);
@@ -325,6 +378,7 @@ static void run_free(tok_run *t) {
     free(t->tok_buf); free(t->val_buf); free(t->lens); free(t->vsum); free(t->total); free(t->status);
     free(t->bad_nnz);
     free(t->medians);
+    scfm_joint_vocab_free(&t->joint);
     scfm_vocab_free(t->vocab);
     if (t->names) scfm_gene_map_free(t->names);
     if (t->orth) scfm_orthologs_free(t->orth);
@@ -357,6 +411,17 @@ static int run_settings(tok_run *t) {
     if (!rc && t->orth) rc = scfm_corpus_writer_setting_str(w, "ortholog_file", o->orthologs_path);
     if (!rc && o->to_species) rc = scfm_corpus_writer_setting_str(w, "to_species", o->to_species);
     if (!rc) rc = scfm_corpus_writer_setting(w, "allow_non_integer", o->allow_non_integer ? "true" : "false");
+    if (!rc) rc = scfm_corpus_writer_setting(w, "values_per_cell_step", o->values == SCFM_VALUES_NORMALIZED ? "true" : "false");
+    if (!rc) rc = scfm_corpus_writer_setting_str(w, "missing_median", t->median_one ? "median 1 (GeneCompass)" :
+                                                 "gene dropped (Geneformer)");
+    if (!rc) rc = scfm_corpus_writer_setting(w, "joint_vocab", t->joint.joint ? "true" : "false");
+    if (!rc && t->joint.joint) {
+        snprintf(buf, sizeof buf, "\"%016llx\"", (unsigned long long)t->joint.homologs_hash);
+        rc = scfm_corpus_writer_setting(w, "homologs_fnv1a64", buf);
+        if (!rc) rc = scfm_corpus_writer_setting_str(w, "homolog_rule", t->species == 1 ?
+                      "mouse genes with a homologous pair take the human token id, normalized by their own median" :
+                      "human cells: every gene its own token");
+    }
     for (size_t i = 0; !rc && i < o->n_gene_name_paths; i++) {
         snprintf(buf, sizeof buf, "gene_names_%zu", i);
         rc = scfm_corpus_writer_setting_str(w, buf, o->gene_name_paths[i]);
@@ -375,12 +440,21 @@ static int file_resolve(tok_run *t, tok_file *f) {
     if (rc) return scfm_error_prefix(rc, "%s", f->path);
     f->gene_vocab = res.vocab_id;
     res.vocab_id = NULL;
-    size_t no_median = 0;
+    size_t no_median = 0, other_species = 0, shared = 0;
     for (size_t g = 0; g < f->n_genes; g++) {
         int32_t v = f->gene_vocab[g];
+        if (v >= 0 && t->joint.joint) {
+            const int s = t->species;
+            if ((size_t)v < t->joint.first[s] || (size_t)v >= t->joint.end[s]) { f->gene_vocab[g] = -1; other_species++; continue; }
+            if (s == 1 && t->joint.mouse_to_human[v] >= 0) { v = f->gene_vocab[g] = t->joint.mouse_to_human[v]; shared++; }
+        }
         if (v >= 0 && !(t->medians[v] > 0.0 && isfinite(t->medians[v]))) { f->gene_vocab[g] = -1; no_median++; }
         f->n_mapped += f->gene_vocab[g] >= 0;
     }
+    if (other_species)
+        scfm_log(SCFM_LOG_WARN, "%s: %zu genes are %s genes of the joint vocabulary and were dropped (--species %s)",
+                 f->path, other_species, t->species ? "human" : "mouse", t->o->species);
+    if (shared) scfm_log(SCFM_LOG_INFO, "tokenize: %s: %zu mouse genes take their human homolog's token", f->path, shared);
     scfm_log(SCFM_LOG_INFO, "tokenize: %s (%s): %zu cells, %zu genes in file, %zu reach the vocabulary (%.1f%%) "
              "[dropped: %zu not an ID/unknown symbol, %zu without ortholog, %zu not in vocabulary, %zu without median]",
              f->path, scfm_reader_format(f->r), scfm_reader_n_cells(f->r), f->n_genes, f->n_mapped,
@@ -572,7 +646,8 @@ static int run_open_writer(tok_run *t, const char *out_dir) {
     const scfm_tokenize_opts *o = t->o;
     scfm_corpus_writer_opts wo = {out_dir, o->force, t->vocab, t->tp.cls_id >= 0 ? "v2" : "v1", t->max_len,
                                   o->values != SCFM_VALUES_NONE, o->species ? o->species : o->to_species,
-                                  o->command, o->obs, o->n_obs, o->shard_cells};
+                                  o->command, o->obs, o->n_obs, o->shard_cells,
+                                  t->joint.joint ? t->joint.homologs_path : NULL};
     if (!(t->w = scfm_corpus_writer_open(&wo))) return SCFM_EIO;
     return run_settings(t);
 }

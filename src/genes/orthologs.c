@@ -21,9 +21,10 @@
 struct scfm_orthologs {
     scfm_gn_pool pool;
     scfm_gn_tab map; /* source ID -> index in targets */
-    const char **targets;
+    const char **targets, **sources; /* kept pairs in file order */
     size_t n, cap;
     char rule[160];
+    scfm_ortholog_stats st;
 };
 
 typedef struct { const char *src, *dst; } opair;
@@ -33,18 +34,19 @@ typedef struct {
     scfm_gn_tab seen;   /* "src\tdst" */
     opair *pairs;
     size_t n, cap;
+    scfm_ortholog_stats *st;
 } pairset;
 
 static int pairset_add(pairset *ps, const char *src_raw, const char *dst_raw) {
     char src[128], dst[128], both[260];
-    if (strlen(src_raw) >= sizeof src || strlen(dst_raw) >= sizeof dst) return SCFM_OK;
+    if (strlen(src_raw) >= sizeof src || strlen(dst_raw) >= sizeof dst) { ps->st->n_not_id++; return SCFM_OK; }
     strcpy(src, src_raw);
     strcpy(dst, dst_raw);
     scfm_gene_normalize(src);
     scfm_gene_normalize(dst);
-    if (!scfm_is_ensembl_id(src) || !scfm_is_ensembl_id(dst)) return SCFM_OK;
+    if (!scfm_is_ensembl_id(src) || !scfm_is_ensembl_id(dst)) { ps->st->n_not_id++; return SCFM_OK; }
     snprintf(both, sizeof both, "%s\t%s", src, dst);
-    if (scfm_gn_tab_get(&ps->seen, both) >= 0) return SCFM_OK;
+    if (scfm_gn_tab_get(&ps->seen, both) >= 0) { ps->st->n_duplicate++; return SCFM_OK; }
     const char *b = scfm_gn_pool_add(&ps->pool, both, strlen(both));
     if (!b) return SCFM_ENOMEM;
     int r = scfm_gn_tab_put(&ps->seen, b, 1, NULL);
@@ -108,11 +110,15 @@ static int read_biomart(const char *path, char *buf, size_t len, char **hf, size
         size_t n = scfm_gn_split(line, ',', f, MAXF);
         if ((long)n <= need) return scfm_error(SCFM_EFORMAT, "%s: line %zu: %zu fields, expected %ld", path, lineno, n, need + 1);
         if (!f[cp][0]) continue;
+        ps->st->n_rows++;
         const char *type = f[ct];
-        if (o->one2one_only ? strcmp(type, "ortholog_one2one") != 0 : strncmp(type, "ortholog_", 9) != 0) continue;
+        if (o->one2one_only ? strcmp(type, "ortholog_one2one") != 0 : strncmp(type, "ortholog_", 9) != 0) {
+            ps->st->n_not_one2one++;
+            continue;
+        }
         if (o->min_confidence > 0) {
             long c;
-            if (!f[cc][0] || scfm_parse_long(f[cc], 0, 1000, &c) || c < o->min_confidence) continue;
+            if (!f[cc][0] || scfm_parse_long(f[cc], 0, 1000, &c) || c < o->min_confidence) { ps->st->n_below_support++; continue; }
         }
         int rc = forward ? pairset_add(ps, f[cg], f[cp]) : pairset_add(ps, f[cp], f[cg]);
         if (rc) return rc;
@@ -138,10 +144,11 @@ static int read_hcop(const char *path, char *buf, size_t len, char **hf, size_t 
         size_t n = scfm_gn_split(line, '\t', f, MAXF);
         if ((long)n <= need) return scfm_error(SCFM_EFORMAT, "%s: line %zu: %zu fields, expected %ld", path, lineno, n, need + 1);
         if (ct >= 0 && strcmp(f[ct], "10090")) continue; /* mouse only */
+        ps->st->n_rows++;
         long sup;
         if (scfm_parse_long(f[cs], 0, 1000000, &sup))
             return scfm_error(SCFM_EFORMAT, "%s: line %zu: support_n '%s' is not an integer", path, lineno, f[cs]);
-        if (sup < o->min_support) continue;
+        if (sup < o->min_support) { ps->st->n_below_support++; continue; }
         int rc = forward ? pairset_add(ps, f[ch], f[cm]) : pairset_add(ps, f[cm], f[ch]);
         if (rc) return rc;
     }
@@ -172,13 +179,18 @@ static int build_map(scfm_orthologs *r, pairset *ps, int one2one) {
     if (!rc) rc = scfm_gn_tab_init(&r->map, ps->n);
     for (size_t k = 0; !rc && k < ps->n; k++) {
         const opair *p = &ps->pairs[k];
-        if (scfm_gn_tab_get(&ns, p->src) != 1) continue;
-        if (one2one && scfm_gn_tab_get(&nd, p->dst) != 1) continue;
+        if (scfm_gn_tab_get(&ns, p->src) != 1 || (one2one && scfm_gn_tab_get(&nd, p->dst) != 1)) {
+            r->st.n_not_unique++;
+            continue;
+        }
         if (r->n == r->cap) {
             size_t nc = r->cap ? 2 * r->cap : 4096;
             const char **nt = scfm_realloc(r->targets, nc * sizeof *nt);
             if (!nt) { rc = SCFM_ENOMEM; break; }
             r->targets = nt;
+            const char **nsrc = scfm_realloc(r->sources, nc * sizeof *nsrc);
+            if (!nsrc) { rc = SCFM_ENOMEM; break; }
+            r->sources = nsrc;
             r->cap = nc;
         }
         const char *s = scfm_gn_pool_add(&r->pool, p->src, strlen(p->src));
@@ -186,11 +198,26 @@ static int build_map(scfm_orthologs *r, pairset *ps, int one2one) {
         if (!d) { rc = SCFM_ENOMEM; break; }
         int q = scfm_gn_tab_put(&r->map, s, (int64_t)r->n, NULL);
         if (q < 0) { rc = q; break; }
+        r->sources[r->n] = s;
         r->targets[r->n++] = d;
     }
     scfm_gn_tab_free(&ns);
     scfm_gn_tab_free(&nd);
     return rc;
+}
+
+/* Header of neither layout: names the columns seen and the ones expected. */
+static int unknown_columns(const char *path, char **hf, size_t nh) {
+    char seen[256] = "";
+    size_t used = 0;
+    for (size_t k = 0; k < nh && used + 4 < sizeof seen; k++) {
+        int n = snprintf(seen + used, sizeof seen - used, "%s'%s'", k ? ", " : "", hf[k]);
+        if (n < 0) break;
+        used += (size_t)n < sizeof seen - used ? (size_t)n : sizeof seen - used - 1;
+    }
+    return scfm_error(SCFM_EFORMAT, "%s: unknown ortholog table columns (%s): expected an Ensembl BioMart export "
+                      "(csv: 'Gene stable ID', '<Species> gene stable ID', '<Species> homology type') or an HGNC HCOP "
+                      "table (tsv: human_ensembl, ensembl, support_n)", path, seen);
 }
 
 static int valid_species(const char *s) { return s && (!strcmp(s, "human") || !strcmp(s, "mouse")); }
@@ -214,16 +241,21 @@ scfm_orthologs *scfm_orthologs_load(const char *path, const char *from, const ch
     pairset ps;
     memset(&ps, 0, sizeof ps);
     int rc = r ? SCFM_OK : SCFM_ENOMEM;
+    if (r) ps.st = &r->st;
     char *header = rc ? NULL : scfm_gn_next_line(buf, len, &pos), *hf[MAXF];
     if (!rc && !header) rc = scfm_error(SCFM_EFORMAT, "%s: empty file", path);
     int hcop = 0;
     if (!rc) {
         hcop = strchr(header, '\t') != NULL;
         size_t nh = scfm_gn_split(header, hcop ? '\t' : ',', hf, MAXF);
-        rc = hcop ? read_hcop(path, buf, len, hf, nh, pos, from, o, &ps)
-                  : read_biomart(path, buf, len, hf, nh, pos, from, o, &ps);
+        if (hcop ? col(hf, nh, "human_ensembl", 0) < 0 : col(hf, nh, "Gene stable ID", 0) < 0)
+            rc = unknown_columns(path, hf, nh);
+        else
+            rc = hcop ? read_hcop(path, buf, len, hf, nh, pos, from, o, &ps)
+                      : read_biomart(path, buf, len, hf, nh, pos, from, o, &ps);
     }
     if (!rc) rc = build_map(r, &ps, o->one2one_only);
+    if (!rc) r->st.n_kept = r->n;
     if (!rc && r->n == 0) rc = scfm_error(SCFM_EDATA, "%s: no %s -> %s ortholog pair passes the filters", path, from, to);
     if (!rc) {
         if (hcop)
@@ -251,6 +283,17 @@ const char *scfm_orthologs_lookup(const scfm_orthologs *o, const char *id) {
 }
 
 size_t scfm_orthologs_size(const scfm_orthologs *o) { return o ? o->n : 0; }
+
+void scfm_orthologs_stats_get(const scfm_orthologs *o, scfm_ortholog_stats *out) {
+    if (o) *out = o->st;
+    else memset(out, 0, sizeof *out);
+}
+
+const char *scfm_orthologs_pair(const scfm_orthologs *o, size_t k, const char **target) {
+    if (!o || k >= o->n) return NULL;
+    *target = o->targets[k];
+    return o->sources[k];
+}
 const char *scfm_orthologs_rule(const scfm_orthologs *o) { return o ? o->rule : ""; }
 
 void scfm_orthologs_free(scfm_orthologs *o) {
@@ -258,5 +301,6 @@ void scfm_orthologs_free(scfm_orthologs *o) {
     scfm_gn_pool_free(&o->pool);
     scfm_gn_tab_free(&o->map);
     free(o->targets);
+    free(o->sources);
     free(o);
 }

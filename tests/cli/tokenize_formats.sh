@@ -57,10 +57,10 @@ grep -q "layer.h5ad" "$T/bad.log"
 test ! -e "$T/c_bad"
 
 # obs n_counts and filter_pass
-"$BIN" tokenize "$T/qc.h5ad" -o "$T/c_qc" "${TOK[@]}" --values 2> "$T/qc.log"
+"$BIN" tokenize "$T/qc.h5ad" -o "$T/c_qc" "${TOK[@]}" --values-per-cell 2> "$T/qc.log"
 grep -q "filter_pass" "$T/qc.log"
-"$BIN" tokenize "$T/qc.h5ad" -o "$T/c_qc2" "${TOK[@]}" --values --ignore-n-counts 2> /dev/null
-"$BIN" tokenize "$T/mtx" -o "$T/c_mtxv" "${TOK[@]}" --values 2> /dev/null
+"$BIN" tokenize "$T/qc.h5ad" -o "$T/c_qc2" "${TOK[@]}" --values-per-cell --ignore-n-counts 2> /dev/null
+"$BIN" tokenize "$T/mtx" -o "$T/c_mtxv" "${TOK[@]}" --values-per-cell 2> /dev/null
 "$PY" - "$T" <<'PY'
 import sys, numpy as np
 sys.path.insert(0, "scripts")

@@ -25,9 +25,9 @@ grep -q "2170 cells, 0 differ" "$T/ref1.log"
 # V2 with values (pickled dictionaries this time), small shards and chunks
 "$BIN" tokenize "$IN" -o "$T/v2" --mode v2 --vocab $V2/token_dictionary_gc104M.pkl \
     --medians $V2/gene_median_dictionary_gc104M.pkl --gene-names $V2/gene_name_id_dict_gc104M.pkl \
-    --values --threads 2 --chunk 100 --shard-cells 700 2> "$T/v2.log"
+    --values-per-cell --threads 2 --chunk 100 --shard-cells 700 2> "$T/v2.log"
 "$PY" scripts/tokenize_reference.py "$IN" --mode v2 --vocab $V2/token_dictionary_gc104M.tsv.gz \
-    --medians $V2/gene_median_dictionary_gc104M.tsv.gz --gene-names $V2/gene_name_id_dict_gc104M.tsv.gz --values \
+    --medians $V2/gene_median_dictionary_gc104M.tsv.gz --gene-names $V2/gene_name_id_dict_gc104M.tsv.gz --values-per-cell \
     --compare "$T/v2" | tee "$T/ref2.log"
 grep -q "2170 cells, 0 differ" "$T/ref2.log"
 
