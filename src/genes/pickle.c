@@ -1,5 +1,5 @@
-/* Restricted pickle reader: one dict of str -> int / float / str / numpy scalar (see pickle.h
- * and FORMATS.md section 6). A small stack machine over an object pool; strings are
+/* Restricted pickle reader: one dict of str -> int / float / str / numpy scalar / 1-D float
+ * ndarray (see pickle.h and FORMATS.md section 6). A small stack machine over an object pool; strings are
  * referenced in the input buffer (never copied until the result is built); nothing from the
  * file is ever executed. */
 #include "scfm/pickle.h"
@@ -12,22 +12,31 @@
 #define PKL_CAP ((size_t)1 << 26) /* stack, memo, marks, items */
 
 enum { O_NONE = 1, O_BOOL, O_INT, O_FLOAT, O_STR, O_BYTES, O_TUPLE, O_DICT, O_TAG_SCALAR, O_TAG_DTYPE,
-       O_TAG_ENCODE, O_DTYPE };
+       O_TAG_ENCODE, O_DTYPE, O_TAG_RECONSTRUCT, O_TAG_NDARRAY, O_TAG_FROMBUFFER, O_ARRAY0, O_ARRAY };
 
 typedef struct {
     uint8_t t;
-    uint8_t aux;   /* O_BYTES: 1 = bytes live in the aux buffer, else in the input */
-    char kind;     /* O_DTYPE: 'i' 'u' 'f' 'b' */
-    char order;    /* O_DTYPE: '<' '>' '|' '=' */
-    uint32_t size; /* O_DTYPE: item size */
+    uint8_t aux;   /* O_BYTES, O_ARRAY: 1 = bytes live in the aux buffer, else in the input */
+    char kind;     /* O_DTYPE, O_ARRAY: 'i' 'u' 'f' 'b' */
+    char order;    /* O_DTYPE, O_ARRAY: '<' '>' '|' '=' */
+    uint32_t size; /* O_DTYPE, O_ARRAY: item size */
     union {
         int64_t i;
         double f;
-        struct { size_t off, len; } r; /* O_STR / O_BYTES: bytes; O_TUPLE: children */
+        struct { size_t off, len; } r; /* O_STR / O_BYTES / O_ARRAY: bytes; O_TUPLE: children */
     } u;
 } pobj;
 
-typedef struct { size_t key_off, key_len; int type; int64_t i; double f; size_t s_off, s_len; } pitem;
+typedef struct {
+    size_t key_off, key_len;
+    int type;
+    int64_t i;
+    double f;
+    size_t s_off, s_len; /* SCFM_PKL_STR: in the input; SCFM_PKL_FARRAY: raw bytes (input or aux) */
+    uint8_t a_aux;       /* SCFM_PKL_FARRAY: bytes in aux */
+    char a_order;        /* SCFM_PKL_FARRAY: '<' or '>' */
+    uint32_t a_size;     /* SCFM_PKL_FARRAY: 4 or 8 */
+} pitem;
 
 typedef struct {
     const unsigned char *p;
@@ -82,8 +91,10 @@ static uint64_t rd_le(const unsigned char *b, size_t n) {
 
 static const char *type_name(int t) {
     static const char *const names[] = {"?", "None", "bool", "int", "float", "str", "bytes", "tuple", "dict",
-                                        "numpy scalar()", "numpy dtype()", "_codecs.encode()", "dtype"};
-    return t >= 1 && t <= O_DTYPE ? names[t] : "?";
+                                        "numpy scalar()", "numpy dtype()", "_codecs.encode()", "dtype",
+                                        "numpy _reconstruct()", "numpy.ndarray", "numpy _frombuffer()",
+                                        "ndarray without state", "ndarray"};
+    return t >= 1 && t <= O_ARRAY ? names[t] : "?";
 }
 
 /* ---- stack ------------------------------------------------------------------------------- */
@@ -179,14 +190,21 @@ static int read_blob(pstate *s, size_t lenbytes, int is_str) {
 static int resolve_global(pstate *s, const unsigned char *mod, size_t ml, const unsigned char *name, size_t nl) {
 #define IS(b, l, lit) ((l) == strlen(lit) && !memcmp((b), (lit), (l)))
     pobj o = {0};
-    if ((IS(mod, ml, "numpy.core.multiarray") || IS(mod, ml, "numpy._core.multiarray")) && IS(name, nl, "scalar"))
+    int multiarray = IS(mod, ml, "numpy.core.multiarray") || IS(mod, ml, "numpy._core.multiarray");
+    if (multiarray && IS(name, nl, "scalar"))
         o.t = O_TAG_SCALAR;
+    else if (multiarray && IS(name, nl, "_reconstruct"))
+        o.t = O_TAG_RECONSTRUCT;
+    else if ((IS(mod, ml, "numpy.core.numeric") || IS(mod, ml, "numpy._core.numeric")) && IS(name, nl, "_frombuffer"))
+        o.t = O_TAG_FROMBUFFER;
+    else if (IS(mod, ml, "numpy") && IS(name, nl, "ndarray"))
+        o.t = O_TAG_NDARRAY;
     else if (IS(mod, ml, "numpy") && IS(name, nl, "dtype"))
         o.t = O_TAG_DTYPE;
     else if (IS(mod, ml, "_codecs") && IS(name, nl, "encode"))
         o.t = O_TAG_ENCODE;
     else
-        return perr(s, "global '%.*s.%.*s' is not allowed (only numpy scalars and dtypes)", (int)(ml > 80 ? 80 : ml),
+        return perr(s, "global '%.*s.%.*s' is not allowed (only numpy scalars, dtypes and arrays)", (int)(ml > 80 ? 80 : ml),
                     (const char *)mod, (int)(nl > 80 ? 80 : nl), (const char *)name);
 #undef IS
     return push(s, o);
@@ -289,6 +307,74 @@ static int make_encoded(pstate *s, const pobj *args) {
     return push(s, o);
 }
 
+/* A 1-D float array of n items of dtype dt whose raw bytes are the O_BYTES object by. */
+static int set_array(pstate *s, pobj *o, const pobj *dt, size_t n, const pobj *by) {
+    if (dt->kind != 'f')
+        return perr(s, "numpy array of dtype %c%u is not supported (only float32 / float64 arrays)", dt->kind,
+                    (unsigned)dt->size);
+    size_t bytes;
+    if (scfm_mul_size(n, dt->size, &bytes) || bytes != by->u.r.len)
+        return perr(s, "numpy array of %zu %c%u items has %zu bytes of data", n, dt->kind, (unsigned)dt->size,
+                    by->u.r.len);
+    memset(o, 0, sizeof *o);
+    o->t = O_ARRAY;
+    o->aux = by->aux;
+    o->kind = dt->kind;
+    o->order = dt->order;
+    o->size = dt->size;
+    o->u.r = by->u.r;
+    return SCFM_OK;
+}
+
+/* shape tuple of one non-negative int -> *n */
+static int shape_1d(pstate *s, const pobj *sh, size_t *n) {
+    if (sh->t != O_TUPLE) return perr(s, "numpy array shape is not a tuple");
+    if (sh->u.r.len != 1) return perr(s, "numpy array of %zu dimensions (only 1-D arrays are supported)", sh->u.r.len);
+    const pobj *d = kid(s, sh, 0);
+    if (d->t != O_INT || d->u.i < 0) return perr(s, "numpy array shape is not a non-negative int");
+    *n = (size_t)d->u.i;
+    return SCFM_OK;
+}
+
+/* numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b'): an empty array that BUILD fills. */
+static int make_reconstruct(pstate *s, const pobj *args) {
+    if (args->u.r.len != 3 || kid(s, args, 0)->t != O_TAG_NDARRAY || kid(s, args, 1)->t != O_TUPLE ||
+        kid(s, args, 2)->t != O_BYTES)
+        return perr(s, "numpy _reconstruct() needs (numpy.ndarray, shape, bytes)");
+    pobj o = {0};
+    o.t = O_ARRAY0;
+    return push(s, o);
+}
+
+/* numpy.core.numeric._frombuffer(buffer, dtype, shape, order): protocol 5's array. */
+static int make_frombuffer(pstate *s, const pobj *args) {
+    if (args->u.r.len != 4 || kid(s, args, 0)->t != O_BYTES || kid(s, args, 1)->t != O_DTYPE ||
+        kid(s, args, 3)->t != O_STR)
+        return perr(s, "numpy _frombuffer() needs (bytes, dtype, shape, order)");
+    size_t n = 0;
+    int rc = shape_1d(s, kid(s, args, 2), &n);
+    if (rc) return rc;
+    pobj o;
+    if ((rc = set_array(s, &o, kid(s, args, 1), n, kid(s, args, 0)))) return rc;
+    return push(s, o);
+}
+
+/* BUILD of an ndarray: state (version, shape, dtype, is_fortran, raw bytes). */
+static int build_array(pstate *s, size_t oi, const pobj *st) {
+    if (st->t != O_TUPLE || st->u.r.len != 5 || kid(s, st, 0)->t != O_INT || kid(s, st, 2)->t != O_DTYPE ||
+        (kid(s, st, 3)->t != O_BOOL && kid(s, st, 3)->t != O_INT))
+        return perr(s, "ndarray state is not the expected (version, shape, dtype, is_fortran, data)");
+    if (kid(s, st, 4)->t != O_BYTES)
+        return perr(s, "ndarray data is a %s, not bytes (object arrays are not supported)", type_name(kid(s, st, 4)->t));
+    size_t n = 0;
+    int rc = shape_1d(s, kid(s, st, 1), &n);
+    if (rc) return rc;
+    pobj o;
+    if ((rc = set_array(s, &o, kid(s, st, 2), n, kid(s, st, 4)))) return rc;
+    s->objs[oi] = o;
+    return SCFM_OK;
+}
+
 static int op_reduce(pstate *s) {
     size_t ai = 0, fi = 0;
     int rc = pop(s, &ai);
@@ -300,6 +386,8 @@ static int op_reduce(pstate *s) {
     if (ft == O_TAG_DTYPE) return make_dtype(s, &args);
     if (ft == O_TAG_SCALAR) return make_scalar(s, &args);
     if (ft == O_TAG_ENCODE) return make_encoded(s, &args);
+    if (ft == O_TAG_RECONSTRUCT) return make_reconstruct(s, &args);
+    if (ft == O_TAG_FROMBUFFER) return make_frombuffer(s, &args);
     return perr(s, "REDUCE on a %s is not allowed", type_name(ft));
 }
 
@@ -309,6 +397,7 @@ static int op_build(pstate *s) {
     if (!rc) rc = top(s, &oi);
     if (rc) return rc;
     pobj st = s->objs[si];
+    if (s->objs[oi].t == O_ARRAY0) return build_array(s, oi, &st);
     if (s->objs[oi].t != O_DTYPE) return perr(s, "BUILD on a %s is not allowed", type_name(s->objs[oi].t));
     if (st.t != O_TUPLE || st.u.r.len != 8 || kid(s, &st, 0)->t != O_INT || kid(s, &st, 1)->t != O_STR ||
         kid(s, &st, 1)->u.r.len != 1)
@@ -367,12 +456,19 @@ static int tab_rehash(pstate *s, size_t cap) {
 static int dict_set(pstate *s, size_t ki, size_t vi) {
     const pobj *k = &s->objs[ki], *v = &s->objs[vi];
     if (k->t != O_STR) return perr(s, "dict key is a %s, not a str", type_name(k->t));
-    pitem it = {k->u.r.off, k->u.r.len, 0, 0, 0, 0, 0};
+    pitem it = {k->u.r.off, k->u.r.len, 0, 0, 0, 0, 0, 0, 0, 0};
     if (v->t == O_INT || v->t == O_BOOL) { it.type = SCFM_PKL_INT; it.i = v->u.i; it.f = (double)v->u.i; }
     else if (v->t == O_FLOAT) { it.type = SCFM_PKL_FLOAT; it.f = v->u.f; }
     else if (v->t == O_STR) { it.type = SCFM_PKL_STR; it.s_off = v->u.r.off; it.s_len = v->u.r.len; }
-    else
-        return perr(s, "value of key '%.*s' is a %s, not a number or str", (int)(k->u.r.len > 64 ? 64 : k->u.r.len),
+    else if (v->t == O_ARRAY) {
+        it.type = SCFM_PKL_FARRAY;
+        it.s_off = v->u.r.off;
+        it.s_len = v->u.r.len;
+        it.a_aux = v->aux;
+        it.a_order = v->order == '>' ? '>' : '<';
+        it.a_size = v->size;
+    } else
+        return perr(s, "value of key '%.*s' is a %s, not a number, str or float array", (int)(k->u.r.len > 64 ? 64 : k->u.r.len),
                     (const char *)s->p + k->u.r.off, type_name(v->t));
     if (2 * (s->nitems + 1) > s->cap_tab) {
         int rc = tab_rehash(s, s->cap_tab ? 2 * s->cap_tab : 1024);
@@ -529,6 +625,7 @@ static int step(pstate *s) {
     case 'C': return read_blob(s, 1, 0);
     case 'B': return read_blob(s, 4, 0);
     case 0x8e: return read_blob(s, 8, 0);
+    case 0x96: return read_blob(s, 8, 0); /* BYTEARRAY8 (protocol 5): read as bytes */
     case 0x94: return memo_put(s, s->nmemo);
     case 'q': if ((rc = need(s, 1))) return rc; s->pos += 1; return memo_put(s, s->p[s->pos - 1]);
     case 'r': if ((rc = need(s, 4))) return rc; s->pos += 4; return memo_put(s, (size_t)rd_le(s->p + s->pos - 4, 4));
@@ -544,13 +641,31 @@ static int step(pstate *s) {
     }
 }
 
+/* Raw bytes of an array item -> float32 (float64 values rounded to nearest). */
+static void convert_array(const pstate *s, const pitem *it, float *dst) {
+    const unsigned char *b = (it->a_aux ? s->aux : s->p) + it->s_off;
+    size_t n = it->s_len / it->a_size;
+    unsigned char tmp[8];
+    for (size_t j = 0; j < n; j++, b += it->a_size) {
+        for (uint32_t k = 0; k < it->a_size; k++) tmp[k] = it->a_order == '>' ? b[it->a_size - 1 - k] : b[k];
+        uint64_t u = rd_le(tmp, it->a_size);
+        if (it->a_size == 8) { double d; memcpy(&d, &u, 8); dst[j] = (float)d; }
+        else { uint32_t w = (uint32_t)u; memcpy(&dst[j], &w, 4); }
+    }
+}
+
 static int finish(pstate *s, scfm_pkl_dict *out) {
-    size_t total = 0;
-    for (size_t k = 0; k < s->nitems; k++) total += s->items[k].key_len + 1 + (s->items[k].type == SCFM_PKL_STR ? s->items[k].s_len + 1 : 0);
+    size_t total = 0, nfloat = 0;
+    for (size_t k = 0; k < s->nitems; k++) {
+        total += s->items[k].key_len + 1 + (s->items[k].type == SCFM_PKL_STR ? s->items[k].s_len + 1 : 0);
+        if (s->items[k].type == SCFM_PKL_FARRAY) nfloat += s->items[k].s_len / s->items[k].a_size;
+    }
     out->items = scfm_calloc(s->nitems ? s->nitems : 1, sizeof *out->items);
     out->strings = scfm_malloc(total ? total : 1);
-    if (!out->items || !out->strings) { scfm_pkl_dict_free(out); return SCFM_ENOMEM; }
+    if (nfloat) out->floats = scfm_malloc(nfloat * sizeof *out->floats); /* bytes of the input bound it */
+    if (!out->items || !out->strings || (nfloat && !out->floats)) { scfm_pkl_dict_free(out); return SCFM_ENOMEM; }
     char *w = out->strings;
+    float *fw = out->floats;
     for (size_t k = 0; k < s->nitems; k++) {
         const pitem *it = &s->items[k];
         scfm_pkl_item *o = &out->items[k];
@@ -566,6 +681,11 @@ static int finish(pstate *s, scfm_pkl_dict *out) {
             w[it->s_len] = 0;
             o->s = w;
             w += it->s_len + 1;
+        } else if (it->type == SCFM_PKL_FARRAY) {
+            o->vec = fw;
+            o->vec_len = it->s_len / it->a_size;
+            convert_array(s, it, fw);
+            fw += o->vec_len;
         }
     }
     out->n = s->nitems;
@@ -606,7 +726,9 @@ void scfm_pkl_dict_free(scfm_pkl_dict *d) {
     if (!d) return;
     free(d->items);
     free(d->strings);
+    free(d->floats);
     d->items = NULL;
     d->strings = NULL;
+    d->floats = NULL;
     d->n = 0;
 }

@@ -221,7 +221,7 @@ int scfm_gn_parse_kv_text(const char *path, char *buf, size_t len, int allow_dup
             }
             lines[n] = lineno;
         }
-        items[n++] = (scfm_pkl_item){line, SCFM_PKL_STR, 0, 0, val};
+        items[n++] = (scfm_pkl_item){.key = line, .type = SCFM_PKL_STR, .s = val};
     }
     scfm_gn_tab_free(&seen);
     free(lines);

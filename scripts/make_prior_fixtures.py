@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Writes the prior-table fixtures to tests/fixtures/prior/ (used by tests/test_prior_table.c).
+
+Regenerate (from the repository root):
+    .venv/bin/python scripts/make_prior_fixtures.py
+
+One small gene -> vector table (8 rows, width 6, float32 values from numpy's generator) is
+written in every format scfm_prior_table_load reads, with the keys spelled in different
+ways (Ensembl IDs, versioned or lower-case IDs, symbols), by numpy / pickle / safetensors
+themselves:
+    prior.tsv              IDs (two versioned / lower case), header line
+    prior_sym.tsv.gz       symbols (needs names.tsv), gzip, '#' header
+    prior.npy              float32 [8, 6], keys in prior.genes.txt
+    prior_f64.npy          big-endian float64, Fortran order, keys in prior_f64.genes.tsv (with header)
+    prior.safetensors      F32, keys in __metadata__["genes"]
+    prior_sib.safetensors  F64, keys in prior_sib.genes.txt
+    prior.pkl              pickle.dump (default protocol) of {symbol: float32 ndarray}, GeneCompass style
+    prior_p5.pkl           protocol 5 (numpy's _frombuffer path), {ID: float64 ndarray}
+    prior_p2.pkl           protocol 2, {ID: big-endian float32 ndarray}
+vocab.tsv is the vocabulary (3 specials, 8 genes, two of them absent from the table),
+names.tsv the symbol -> ID map, expected.tsv the expected [V, 6] matrix: one line per token
+id: id, kind (file / zero / random), and for file rows the 6 values (repr of the float32).
+bad_*: inputs that must be rejected (see the C test for the expected messages).
+"""
+import gzip
+import json
+import os
+import pickle
+
+import numpy as np
+from safetensors.numpy import save_file
+
+OUT = "tests/fixtures/prior"
+D = 6
+
+VOCAB = ["<pad>", "<mask>", "<cls>",
+         "ENSG00000000003", "ENSG00000000005", "ENSG00000000419", "ENSG00000000457",
+         "ENSG00000000460", "ENSMUSG00000000001", "ENSMUSG00000000003", "ENSG00000000938"]
+SYMBOL = {"ENSG00000000003": "TSPAN6", "ENSG00000000005": "TNMD", "ENSG00000000419": "DPM1",
+          "ENSG00000000457": "SCYL3", "ENSG00000000460": "C1orf112", "ENSMUSG00000000001": "Gnai3",
+          "ENSMUSG00000000003": "Pbsn", "ENSG00000000938": "FGR"}
+# table rows (file order): six vocabulary genes and two keys outside the vocabulary
+ROWS = ["ENSG00000000457", "ENSG00000000003", "ENSMUSG00000000001", "ENSG00000000938",
+        "ENSG00000999999", "ENSG00000000005", "ENSG00000000419", "NOTAGENE"]
+SPELL_ID = {"ENSG00000000005": "ensg00000000005.7", "ENSG00000000938": "ENSG00000000938.12"}
+
+
+def w(name):
+    return os.path.join(OUT, name)
+
+
+def id_keys():
+    return [SPELL_ID.get(g, g) for g in ROWS]
+
+
+def sym_keys():
+    return [SYMBOL.get(g, g) for g in ROWS]  # unknown keys stay as they are
+
+
+def write_lines(name, lines, opener=open):
+    with opener(w(name), "wt") as f:
+        for line in lines:
+            f.write(line + "\n")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    rng = np.random.default_rng(20261202)
+    m = rng.standard_normal((len(ROWS), D)).astype(np.float32)
+    m[1, 0] = np.float32(1e-30)  # a tiny value and an exact zero survive every format
+    m[2, 3] = 0.0
+    write_lines("vocab.tsv", ["%s\t%d" % (t, i) for i, t in enumerate(VOCAB)])
+    write_lines("names.tsv", ["%s\t%s" % (SYMBOL[g], g) for g in SYMBOL])
+
+    def tsv_rows(keys):
+        return ["\t".join([k] + [repr(float(x)) for x in m[i]]) for i, k in enumerate(keys)]
+
+    write_lines("prior.tsv", ["gene\t" + "\t".join("v%d" % (j + 1) for j in range(D))] + tsv_rows(id_keys()))
+    write_lines("prior_sym.tsv.gz", ["# symbol\tvector"] + tsv_rows(sym_keys()), opener=gzip.open)
+    np.save(w("prior.npy"), m)
+    write_lines("prior.genes.txt", id_keys())
+    np.save(w("prior_f64.npy"), np.asfortranarray(m.astype(">f8")))
+    write_lines("prior_f64.genes.tsv", ["gene_id"] + id_keys())
+    save_file({"prior": m}, w("prior.safetensors"), metadata={"genes": json.dumps(id_keys())})
+    save_file({"vectors": m.astype(np.float64)}, w("prior_sib.safetensors"))
+    write_lines("prior_sib.genes.txt", id_keys())
+    with open(w("prior.pkl"), "wb") as f:
+        pickle.dump({k: m[i].copy() for i, k in enumerate(sym_keys())}, f)
+    with open(w("prior_p5.pkl"), "wb") as f:
+        pickle.dump({k: m[i].astype(np.float64) for i, k in enumerate(id_keys())}, f, protocol=5)
+    with open(w("prior_p2.pkl"), "wb") as f:
+        pickle.dump({k: m[i].astype(">f4") for i, k in enumerate(id_keys())}, f, protocol=2)
+
+    with open(w("expected.tsv"), "w") as f:
+        for i, t in enumerate(VOCAB):
+            if t.startswith("<"):
+                f.write("%d\tzero\n" % i)
+            elif t in ROWS:
+                f.write("%d\tfile\t%s\n" % (i, "\t".join(repr(float(x)) for x in m[ROWS.index(t)])))
+            else:
+                f.write("%d\trandom\n" % i)
+
+    # inputs that must be rejected
+    keys = id_keys()
+    np.save(w("bad_int.npy"), np.arange(len(ROWS) * D, dtype=np.int32).reshape(len(ROWS), D))
+    write_lines("bad_int.genes.txt", keys)
+    np.save(w("bad_3d.npy"), np.zeros((len(ROWS), 2, 3), np.float32))
+    write_lines("bad_3d.genes.txt", keys)
+    nan = m.copy()
+    nan[6, 2] = np.nan  # row 7 ('ENSG00000000419')
+    np.save(w("bad_nan.npy"), nan)
+    write_lines("bad_nan.genes.txt", keys)
+    np.save(w("bad_rows.npy"), m)
+    write_lines("bad_rows.genes.txt", keys[:-1])  # one key short
+    np.save(w("bad_nolist.npy"), m)                # no gene list at all
+    np.save(w("bad_width0.npy"), np.zeros((len(ROWS), 0), np.float32))
+    write_lines("bad_width0.genes.txt", keys)
+    with open(w("bad_int.pkl"), "wb") as f:
+        pickle.dump({k: np.arange(D) for k in keys}, f)
+    with open(w("bad_2d.pkl"), "wb") as f:
+        pickle.dump({k: np.zeros((2, 3), np.float32) for k in keys}, f)
+    with open(w("bad_ragged.pkl"), "wb") as f:
+        pickle.dump({k: np.zeros(D + (i == 3), np.float32) for i, k in enumerate(keys)}, f)
+    with open(w("bad_list.pkl"), "wb") as f:
+        pickle.dump({k: [float(x) for x in m[i]] for i, k in enumerate(keys)}, f)
+    dup = {k: m[i].copy() for i, k in enumerate(keys)}
+    dup["TSPAN6"] = m[0].copy()  # the symbol of ENSG00000000003, also present as an ID
+    with open(w("bad_dup.pkl"), "wb") as f:
+        pickle.dump(dup, f)
+    save_file({"a": m, "b": m[:, :2].copy()}, w("bad_two.safetensors"), metadata={"genes": json.dumps(keys)})
+    save_file({"a": m.astype(np.int64)}, w("bad_int.safetensors"), metadata={"genes": json.dumps(keys)})
+    save_file({"a": m}, w("bad_genes.safetensors"), metadata={"genes": json.dumps(keys[:3])})
+    print("wrote", OUT)
+
+
+if __name__ == "__main__":
+    main()
