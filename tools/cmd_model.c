@@ -9,6 +9,9 @@
 
 #include "cli.h"
 #include "scfm/genes.h"
+#include "scfm/prior_table.h"
+#include "scfm/rng.h"
+#include "scfm/genes.h"
 #include "scfm/model.h"
 #include "scfm/safetensors.h"
 
@@ -16,14 +19,21 @@ static const char *CMD = "model";
 
 static void model_help(void) {
     printf("usage: scfm model init --config PRESET|config.json -o DIR [--seed N] [--vocab FILE]\n"
-           "                       [--head mlm|seqcls|tokcls|none] [--labels N|a,b,c]\n"
+           "                       [--head mlm|seqcls|tokcls|none] [--labels N|a,b,c] [--set KEY=VALUE]\n"
+           "                       [--prior NAME=FILE] [--prior-random] [--homologs FILE] [--gene-names FILE]\n"
            "       scfm model info DIR\n"
            "       scfm model forward DIR --tokens FILE -o OUT.safetensors [--head H] [--labels N]\n"
            "       scfm model train DIR --tokens FILE --steps N -o OUT_DIR [--lr X] [--seed N]\n\n"
            "init     writes a randomly initialised checkpoint (config.json + model.safetensors, the Hugging\n"
            "         Face layout that transformers loads). Presets: %s.\n"
            "         --vocab sets vocab_size (and pad_token_id) from a vocabulary (.pkl/.tsv[.gz]) and copies\n"
-           "         it to DIR/vocab.tsv; --labels gives the classes of a seqcls/tokcls head.\n"
+           "         it to DIR/vocab.tsv; --labels gives the classes of a seqcls/tokcls head; --set changes\n"
+           "         any config.json field (use_values=false, prior_embedding_size=64, ...).\n"
+           "         GeneCompass presets (genecompass-base, genecompass-small) use four prior tables:\n"
+           "         --prior NAME=FILE (NAME promoter, co_exp, gene_family, peca_grn; FILE .tsv/.npy/\n"
+           "         .safetensors/.pkl keyed by Ensembl ID, or by symbol with --gene-names) for each, or\n"
+           "         --prior-random for seeded random tables (tests, ablations); --homologs FILE (the\n"
+           "         homologs.tsv of a joint vocabulary) sets the mouse->human prior remap.\n"
            "info     prints the configuration, the tensor table and the parameter count, and checks that the\n"
            "         checkpoint loads.\n"
            "forward  (debug) evaluates the model on token sequences (FILE: one sequence per line, token ids\n"
@@ -75,12 +85,105 @@ static int apply_vocab(const char *path, scfm_bert_config *c, scfm_vocab **out) 
 }
 
 /* ---- init ----------------------------------------------------------------------------- */
+#define MAX_SETS 64
+typedef struct {
+    const char *prior[SCFM_N_PRIORS], *homologs, *names;
+    int prior_random;
+    const char *sets[MAX_SETS];
+    size_t n_sets;
+} gc_args;
+
+static int parse_prior(const char *spec, gc_args *g) {
+    const char *eq = strchr(spec, '=');
+    for (int k = 0; eq && k < SCFM_N_PRIORS; k++) {
+        const char *n = scfm_prior_name(k);
+        if (strlen(n) == (size_t)(eq - spec) && !strncmp(spec, n, strlen(n)) && eq[1]) {
+            g->prior[k] = eq + 1;
+            return 0;
+        }
+    }
+    return cli_usage_error(CMD, "--prior wants NAME=FILE with NAME promoter, co_exp, gene_family or peca_grn, got '%s'",
+                           spec);
+}
+
+/* Prior tables and the homolog map of a new GeneCompass model (needs the vocabulary). */
+static int fill_genecompass(scfm_model *m, const gc_args *g, const scfm_vocab *v, uint64_t seed) {
+    const scfm_genecompass_config *gc = &m->cfg.genecompass;
+    if (!gc->enabled) {
+        if (g->prior_random || g->homologs) return cli_usage_error(CMD, "--prior/--homologs need a GeneCompass config");
+        for (int k = 0; k < SCFM_N_PRIORS; k++)
+            if (g->prior[k]) return cli_usage_error(CMD, "--prior needs a GeneCompass config");
+        return 0;
+    }
+    if ((scfm_gc_n_priors(gc) || g->homologs) && !v)
+        return cli_usage_error(CMD, "a GeneCompass model with prior tables needs --vocab (the token order of the tables)");
+    scfm_gene_map *names = NULL;
+    if (g->names && (!(names = scfm_gene_map_new()) || scfm_gene_map_add_file(names, g->names))) {
+        scfm_gene_map_free(names);
+        return cli_fail(CMD);
+    }
+    int rc = 0;
+    for (int k = 0; k < SCFM_N_PRIORS && !rc; k++) {
+        if (!gc->use_prior[k]) {
+            if (g->prior[k]) rc = cli_usage_error(CMD, "--prior %s: the config has use_%s = false", scfm_prior_name(k),
+                                                  scfm_prior_name(k));
+            continue;
+        }
+        if (!g->prior[k] && !g->prior_random) {
+            rc = cli_usage_error(CMD, "the config uses the %s prior: give --prior %s=FILE, --prior-random, or "
+                                 "--set use_%s=false", scfm_prior_name(k), scfm_prior_name(k), scfm_prior_name(k));
+            break;
+        }
+        float *t = NULL;
+        size_t width = 0;
+        scfm_prior_report rep = {0};
+        scfm_prior_opts o = {.width = gc->prior_dim, .seed = scfm_hash3(seed, 0x505249, (uint64_t)k), .names = names};
+        if (g->prior[k]) {
+            if (scfm_prior_table_load(g->prior[k], v, &o, &t, &width, &rep)) { rc = cli_fail(CMD); break; }
+            fprintf(stderr, "scfm model: %s prior %s: %zu genes from the file, %zu random, %zu specials, %zu keys not in "
+                    "the vocabulary\n", scfm_prior_name(k), g->prior[k], rep.matched, rep.random_rows, rep.special_rows,
+                    rep.unknown_keys);
+        } else {
+            size_t V = scfm_vocab_size(v);
+            width = gc->prior_dim;
+            if (!(t = calloc(V * width, sizeof *t))) { rc = cli_errorf(CMD, "out of memory"); break; }
+            scfm_rng r;
+            scfm_rng_seed(&r, o.seed);
+            for (size_t i = 0; i < V; i++) {
+                const char *tok = scfm_vocab_token(v, i);
+                if (tok && tok[0] == '<') continue; /* specials: zero rows */
+                for (size_t j = 0; j < width; j++) t[i * width + j] = (float)scfm_rng_normal(&r);
+            }
+        }
+        if (scfm_model_set_prior(m, k, t, scfm_vocab_size(v), width)) rc = cli_fail(CMD);
+        free(t);
+    }
+    if (!rc && g->homologs) {
+        int64_t *idx = NULL;
+        if (!m->gc.homologous_index) rc = cli_usage_error(CMD, "--homologs: the config uses no prior table to remap");
+        else if (scfm_homologs_load(g->homologs, v, &idx) || scfm_model_set_homologs(m, idx, scfm_vocab_size(v)))
+            rc = cli_fail(CMD);
+        free(idx);
+    }
+    scfm_gene_map_free(names);
+    return rc;
+}
+
 static int model_init(int argc, char **argv) {
     const char *config = NULL, *out = NULL, *vocab = NULL, *labels = NULL, *head_name = "mlm";
     long seed = 42;
+    gc_args g = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--config") && v) config = argv[++i];
+        if (!strcmp(a, "--prior") && v) { if (parse_prior(argv[++i], &g)) return 2; }
+        else if (!strcmp(a, "--prior-random")) g.prior_random = 1;
+        else if (!strcmp(a, "--homologs") && v) g.homologs = argv[++i];
+        else if (!strcmp(a, "--gene-names") && v) g.names = argv[++i];
+        else if (!strcmp(a, "--set") && v) {
+            if (g.n_sets == MAX_SETS) return cli_usage_error(CMD, "--set: at most %d", MAX_SETS);
+            g.sets[g.n_sets++] = argv[++i];
+        }
+        else if (!strcmp(a, "--config") && v) config = argv[++i];
         else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && v) out = argv[++i];
         else if (!strcmp(a, "--vocab") && v) vocab = argv[++i];
         else if (!strcmp(a, "--labels") && v) labels = argv[++i];
@@ -94,12 +197,24 @@ static int model_init(int argc, char **argv) {
     scfm_bert_config c;
     scfm_vocab *v = NULL;
     int rc = load_config_arg(config, &c);
+    for (size_t i = 0; i < g.n_sets && !rc; i++) {
+        char key[128];
+        const char *eq = strchr(g.sets[i], '=');
+        if (!eq || eq == g.sets[i] || (size_t)(eq - g.sets[i]) >= sizeof key) {
+            rc = cli_usage_error(CMD, "--set wants KEY=VALUE, got '%s'", g.sets[i]);
+            break;
+        }
+        memcpy(key, g.sets[i], (size_t)(eq - g.sets[i]));
+        key[eq - g.sets[i]] = 0;
+        rc = cli_config_set(CMD, &c, key, eq + 1);
+    }
     if (!rc && vocab) rc = apply_vocab(vocab, &c, &v);
     if (!rc && labels) rc = parse_labels(labels, &c);
     if (!rc && (head == SCFM_HEAD_SEQCLS || head == SCFM_HEAD_TOKCLS) && !c.num_labels)
         rc = cli_usage_error(CMD, "a %s head needs --labels", head_name);
     scfm_model *m = rc ? NULL : scfm_model_create(&c, head, (uint64_t)seed);
     if (!rc && !m) rc = cli_fail(CMD);
+    if (!rc) rc = fill_genecompass(m, &g, v, (uint64_t)seed);
     if (!rc && scfm_model_save(m, out)) rc = cli_fail(CMD);
     if (!rc && v) {
         char p[4096];
@@ -139,6 +254,16 @@ static void print_config(const scfm_bert_config *c) {
            (double)c->attention_probs_dropout_prob, (double)c->layer_norm_eps, (long long)c->pad_token_id,
            c->tie_word_embeddings ? "yes" : "no");
     if (c->vocab_hash[0]) printf("        vocabulary hash %s\n", c->vocab_hash);
+    const scfm_genecompass_config *g = &c->genecompass;
+    if (g->enabled) {
+        printf("genecompass: values %s, species row %s (%zu species), priors:", g->use_values ? "on" : "off",
+               g->use_cls_token ? "on" : "off", g->n_species);
+        for (int k = 0; k < SCFM_N_PRIORS; k++)
+            if (g->use_prior[k]) printf(" %s", scfm_prior_name(k));
+        if (scfm_gc_n_priors(g)) printf(" (width %zu)", g->prior_dim);
+        else printf(" none");
+        printf(", loss %g CE + %g MSE\n", (double)g->id_loss_weight, (double)g->value_loss_weight);
+    }
     if (c->num_labels) {
         printf("labels (%zu):", c->num_labels);
         for (size_t i = 0; i < c->num_labels; i++) printf(" %s", c->id2label[i]);

@@ -56,19 +56,46 @@ void pt_genecompass_input(const scfm_model *m, const scfm_mlm_batch *b, scfm_ber
     }
 }
 
+/* A joint corpus (homologous mouse genes written with the human token) needs the model's
+ * prior remap to be the corpus's homolog map: else mouse cells would read human priors. */
+static int check_homologs(const scfm_model *m, const scfm_corpus *c) {
+    if (!scfm_corpus_is_joint(c) || !m->gc.homologous_index) return SCFM_OK;
+    size_t V = m->cfg.vocab_size, same = 1, ident = 1;
+    scfm_vocab *v = scfm_corpus_load_vocab(c);
+    int64_t *idx = NULL;
+    int rc = v ? scfm_homologs_load(scfm_corpus_homologs_path(c), v, &idx) : SCFM_EFORMAT;
+    for (size_t i = 0; !rc && i < V; i++) {
+        same &= idx[i] == m->gc.homologous_index[i];
+        ident &= m->gc.homologous_index[i] == (int64_t)i;
+    }
+    free(idx);
+    scfm_vocab_free(v);
+    if (rc) return rc;
+    if (ident && !same)
+        return scfm_error(SCFM_EMISMATCH, "%s: a joint (human + mouse) corpus, but the model has no homolog map "
+                          "(create it with 'scfm model init --homologs VOCAB_DIR/homologs.tsv')", scfm_corpus_dir(c));
+    if (!same)
+        return scfm_error(SCFM_EMISMATCH, "%s: the corpus's homolog map differs from the model's homologous_index",
+                          scfm_corpus_dir(c));
+    return SCFM_OK;
+}
+
 /* GeneCompass needs what the corpora may lack: values, each cell's species, prior tables. */
 static int check_genecompass(pt_ctx *x, int from_config) {
     const scfm_genecompass_config *g = &x->m->cfg.genecompass;
     if (!g->enabled) return SCFM_OK;
     for (size_t k = 0; k < x->data.n_corp; k++) {
         const scfm_corpus *c = x->data.corp[k];
-        const char *sp = scfm_corpus_species(c);
         if (g->use_values && !scfm_corpus_has_values(c))
             return scfm_error(SCFM_EINVAL, "%s: the corpus has no expression values but the GeneCompass model uses "
                               "them (use_values); tokenize with --values", scfm_corpus_dir(c));
-        if ((g->use_cls_token || scfm_gc_n_priors(g)) && strcmp(sp, "human") && strcmp(sp, "mouse"))
-            return scfm_error(SCFM_EINVAL, "%s: the corpus records no species (human or mouse), which the GeneCompass "
-                              "model needs; tokenize with --species", scfm_corpus_dir(c));
+        if (g->use_cls_token || scfm_gc_n_priors(g))
+            for (size_t i = 0; i < scfm_corpus_n_cells(c); i++)
+                if (scfm_corpus_cell_species(c, i) < 0)
+                    return scfm_error(SCFM_EINVAL, "%s: cell %zu has no species (human or mouse), which the GeneCompass "
+                                      "model needs; tokenize with --species", scfm_corpus_dir(c), i);
+        int rc = check_homologs(x->m, c);
+        if (rc) return rc;
     }
     if (from_config && scfm_gc_n_priors(g))
         return scfm_error(SCFM_EINVAL, "pretrain: the model config uses %zu prior-knowledge tables, which a config "

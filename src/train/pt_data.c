@@ -113,8 +113,8 @@ int pt_data_cell(const pt_data *d, size_t g, const int32_t **tok, size_t *len, c
 
 int32_t pt_data_species(const pt_data *d, size_t g) {
     if (g >= d->n_cells) return -1;
-    const char *sp = scfm_corpus_species(d->corp[corpus_of(d, g)]);
-    return !strcmp(sp, "human") ? 0 : !strcmp(sp, "mouse") ? 1 : -1;
+    size_t k = corpus_of(d, g);
+    return (int32_t)scfm_corpus_cell_species(d->corp[k], g - d->first[k]);
 }
 
 size_t pt_data_len(const pt_data *d, size_t g) {
