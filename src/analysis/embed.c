@@ -140,6 +140,8 @@ typedef struct {
     int64_t cls;
     size_t *offs;
     int32_t *ids;
+    float *vals;        /* [max_tok] values (GeneCompass models), else NULL */
+    int32_t *species;   /* [max_cells] species of the packed cells (GeneCompass models) */
     float *out;
     scfm_gene_embed *genes;
 } embed_ctx;
@@ -151,7 +153,11 @@ static int run_batch(embed_ctx *x, const len_idx *ord, size_t a, size_t b, const
     for (size_t j = 0; j < B; j++) {
         size_t ci = cells ? cells[ord[a + j].k] : ord[a + j].k, len;
         const int32_t *tok;
-        if (scfm_corpus_cell(x->c, ci, &tok, &len, NULL)) return scfm_error_prefix(SCFM_EINVAL, "embed");
+        const float *val = NULL;
+        if (scfm_corpus_cell(x->c, ci, &tok, &len, x->vals ? &val : NULL)) return scfm_error_prefix(SCFM_EINVAL, "embed");
+        if (x->vals && !val)
+            return scfm_error(SCFM_EINVAL, "%s: the corpus has no expression values but the GeneCompass model uses them",
+                              scfm_corpus_dir(x->c));
         if (len > x->P) len = x->P; /* checked by the caller unless truncating */
         for (size_t t = 0; t < len; t++) {
             if (tok[t] < 0 || (size_t)tok[t] >= x->V)
@@ -159,7 +165,9 @@ static int run_batch(embed_ctx *x, const len_idx *ord, size_t a, size_t b, const
                                   scfm_corpus_dir(x->c), ci, (int)tok[t], x->V);
             x->ids[N + t] = tok[t];
         }
-        if (x->o->pool == SCFM_POOL_CLS && (len == 0 || x->cls < 0 || tok[0] != x->cls))
+        if (x->vals) memcpy(x->vals + N, val, (len < x->P ? len : x->P) * sizeof *val);
+        if (x->species) x->species[j] = (int32_t)scfm_corpus_cell_species(x->c, ci);
+        if (x->o->pool == SCFM_POOL_CLS && !x->species && (len == 0 || x->cls < 0 || tok[0] != x->cls))
             return scfm_error(SCFM_EINVAL, "%s: cell %zu does not start with <cls>: use mean pooling (V1 corpora have no <cls>)",
                               scfm_corpus_dir(x->c), ci);
         N += len;
@@ -181,6 +189,7 @@ static int run_batch(embed_ctx *x, const len_idx *ord, size_t a, size_t b, const
             memset(x->out + ord[a + j].k * x->H, 0, x->H * sizeof(float));
             continue;
         }
+        if (x->species) x->species[Bn] = x->species[j]; /* compacted in place: Bn <= j */
         map[Bn++] = j;
         po[Bn] = offs[j + 1];
     }
@@ -191,12 +200,24 @@ static int run_batch(embed_ctx *x, const len_idx *ord, size_t a, size_t b, const
         in.B = Bn;
         in.offs = po;
         in.ids = x->ids;
+        const scfm_genecompass_config *gc = &x->m->cfg.genecompass;
+        if (gc->enabled) {
+            in.values = gc->use_values ? x->vals : NULL;
+            in.species = x->species;
+        }
         rc = scfm_model_forward(x->m, &in, 0, 0, NULL);
         const float *h = rc ? NULL : scfm_model_hidden(x->m, x->layer);
         if (!rc && !h) rc = scfm_error(SCFM_EINVAL, "embed: no hidden state for layer %zu", x->layer);
+        /* GeneCompass's cell (CLS) state is its species row */
+        const float *he = gc->enabled && gc->use_cls_token ? scfm_model_hidden_encoder(x->m, x->layer, NULL) : NULL;
+        const size_t *eo = he ? scfm_model_encoder_offsets(x->m) : NULL;
         for (size_t q = 0; !rc && q < Bn; q++) {
             size_t j = map[q], s = po[q], len = po[q + 1] - po[q];
-            scfm_embed_pool(h + s * x->H, x->ids + s, len, x->H, x->o->pool, x->special, x->out + ord[a + j].k * x->H);
+            if (eo && x->o->pool == SCFM_POOL_CLS)
+                memcpy(x->out + ord[a + j].k * x->H, he + eo[q] * x->H, x->H * sizeof(float));
+            else
+                scfm_embed_pool(h + s * x->H, x->ids + s, len, x->H, x->o->pool, x->special,
+                                x->out + ord[a + j].k * x->H);
             if (!x->genes) continue;
             for (size_t t = 0; t < len; t++) {
                 int32_t id = x->ids[s + t];
@@ -264,7 +285,17 @@ int scfm_embed_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, s
     len_idx *ord = scfm_calloc(n, sizeof *ord);
     x.offs = scfm_calloc(max_cells + 1, sizeof *x.offs);
     x.ids = scfm_calloc(max_tok, sizeof *x.ids);
-    int rc = (!ord || !x.offs || !x.ids) ? SCFM_ENOMEM : special_info(c, x.V, &special, &x.cls);
+    const scfm_genecompass_config *gc = &m->cfg.genecompass;
+    int rc = SCFM_OK;
+    if (gc->enabled) {
+        if (gc->use_values && !(x.vals = scfm_calloc(max_tok, sizeof *x.vals))) rc = SCFM_ENOMEM;
+        if (!(x.species = scfm_calloc(max_cells, sizeof *x.species))) rc = SCFM_ENOMEM;
+        for (size_t k = 0; !rc && (gc->use_cls_token || scfm_gc_n_priors(gc)) && k < n; k++)
+            if (scfm_corpus_cell_species(c, cells ? cells[k] : k) < 0)
+                rc = scfm_error(SCFM_EINVAL, "%s: cell %zu has no species, which the GeneCompass model needs",
+                                scfm_corpus_dir(c), cells ? cells[k] : k);
+    }
+    if (!rc) rc = (!ord || !x.offs || !x.ids) ? SCFM_ENOMEM : special_info(c, x.V, &special, &x.cls);
     if (!rc && x.genes) rc = genes_init(x.genes, x.V, x.H);
     x.special = special;
     if (!rc) {
@@ -293,5 +324,7 @@ int scfm_embed_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, s
     free(ord);
     free(x.offs);
     free(x.ids);
+    free(x.vals);
+    free(x.species);
     return rc;
 }
