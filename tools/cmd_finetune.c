@@ -20,10 +20,14 @@ static void finetune_help(void) {
            "  --label COLUMN       obs column with the cell labels (empty values are left out)\n"
            "  --gene-labels FILE   TSV gene_id<TAB>label: token classification, loss only on labelled genes\n"
            "  --drop-label VALUE   leave out cells (genes) with this label; repeatable (e.g. --drop-label '?')\n"
-           "split (stratified by label; gene task: random over cells):\n"
-           "  --split-column COL   obs column with train / val (validation) / test instead\n"
+           "split (stratified by label; gene task: the labelled genes are split, never the cells):\n"
+           "  --split-column COL   obs column with train / val (validation) / test instead (cell task)\n"
            "  --val-frac F 0.1     --test-frac F 0.1\n"
-           "  --train-fraction F   keep a stratified share F of the training cells (1)\n"
+           "  --folds K            K-fold cross-validation (OUT/fold-1..K, metrics.json: per fold, mean, sd)\n"
+           "  --group-column COL   keep the groups of an obs column (donor, sample) apart (cell task)\n"
+           "  --train-fraction F   keep a stratified share F of the training cells / genes (1)\n"
+           "  --min-class-fraction F  leave out classes below share F of the labelled cells / genes (0)\n"
+           "  --max-cells-per-class N at most N cells (genes) per class, seeded (0: all)\n"
            "training (SPEC 7 defaults):\n"
            "  --epochs E 10        --max-steps N (overrides --epochs)    --batch-size N 12\n"
            "  --lr X 5e-5          --schedule linear|cosine|constant|constant_with_warmup\n"
@@ -72,6 +76,15 @@ static int parse_finetune(int argc, char **argv, scfm_finetune_job *j, const cha
         else if (!strcmp(o, "--gene-labels")) j->gene_labels = v;
         else if (!strcmp(o, "--drop-label")) drops[j->n_drop_labels++] = v;
         else if (!strcmp(o, "--split-column")) j->split_column = v;
+        else if (!strcmp(o, "--group-column")) j->group_column = v;
+        else if (!strcmp(o, "--folds")) {
+            if (cli_long(FT, o, v, 2, 1000, &l)) return 2;
+            c->folds = (size_t)l;
+        } else if (!strcmp(o, "--min-class-fraction")) {
+            if (cli_double(FT, o, v, 0, 0.999999, &c->min_class_fraction)) return 2;
+        } else if (!strcmp(o, "--max-cells-per-class")) {
+            if (cli_long(FT, o, v, 1, 1000000000L, &c->max_per_class)) return 2;
+        }
         else if (!strcmp(o, "--val-frac")) { if (cli_double(FT, o, v, 0, 0.99, &c->val_frac)) return 2; }
         else if (!strcmp(o, "--test-frac")) { if (cli_double(FT, o, v, 0, 0.99, &c->test_frac)) return 2; }
         else if (!strcmp(o, "--train-fraction")) {
@@ -141,12 +154,24 @@ int cmd_finetune(int argc, char **argv) {
         else {
             printf("out\t%s\ntask\t%s\nclasses\t%zu\ncells_train\t%zu\ncells_val\t%zu\ncells_test\t%zu\n", j.out_dir,
                    j.task == SCFM_FT_CELL ? "cell" : "gene", s.n_classes, s.n_train, s.n_val, s.n_test);
+            if (j.task == SCFM_FT_GENE)
+                printf("genes_train\t%zu\ngenes_val\t%zu\ngenes_test\t%zu\n", s.n_genes_train, s.n_genes_val,
+                       s.n_genes_test);
+            if (s.folds >= 2) printf("folds\t%zu (split sizes of fold 1; test figures: mean over folds)\n", s.folds);
             printf("steps\t%ld of %ld%s\nbest_step\t%ld\n", s.steps, s.total_steps, s.stopped_early ? " (stopped early)" : "",
                    s.best_step);
             print_na("val_macro_f1", s.best_val_macro_f1);
             printf("test_n\t%zu\n", s.test_n);
             print_na("test_accuracy", s.test_accuracy);
             print_na("test_macro_f1", s.test_macro_f1);
+            if (s.folds >= 2) {
+                print_na("test_accuracy_sd", s.sd_accuracy);
+                print_na("test_macro_f1_sd", s.sd_macro_f1);
+            }
+            if (j.task == SCFM_FT_GENE) {
+                print_na("test_gene_accuracy", s.test_gene_accuracy);
+                print_na("test_gene_macro_f1", s.test_gene_macro_f1);
+            }
             cli_report_done();
         }
     }

@@ -11,7 +11,7 @@
 #include "scfm/finetune.h"
 #include "scfm/train.h"
 
-enum { SPLIT_EXCLUDED = -1, SPLIT_TRAIN = 0, SPLIT_VAL = 1, SPLIT_TEST = 2, SPLIT_UNUSED = 3 };
+enum { SPLIT_EXCLUDED = -1, SPLIT_TRAIN = 0, SPLIT_VAL = 1, SPLIT_TEST = 2, SPLIT_UNUSED = 3, SPLIT_ABSENT = 4 };
 #define FT_EVAL_TOKENS 16384
 #define FT_STREAM_INIT 0x46494E49u
 #define FT_STREAM_FRACTION 0x46524143u
@@ -101,5 +101,27 @@ int ft_gene_labels(const scfm_finetune_job *j, const scfm_vocab *v, ft_strlist *
 int ft_split_from_column(const scfm_finetune_job *j, const scfm_corpus *c, const int32_t *strat, int8_t *split);
 /* Keeps a stratified share `frac` of the training items; the others become unused. */
 int ft_subsample_train(const int32_t *strat, size_t n, size_t C, double frac, uint64_t seed, int8_t *split);
+
+/* K stratified folds: within each class the items are shuffled (seeded) and dealt to folds
+ * in turn, the next class starting where the last one stopped (fold sizes differ by at most
+ * one). fold[i] in [0, K) or -1 for unlabelled items (strat < 0). */
+int ft_fold_assign(const int32_t *strat, size_t n, size_t C, size_t K, uint64_t seed, int32_t *fold);
+/* Fold k: its items are test; a stratified share val_frac of the other folds' items is
+ * validation; the rest train; unlabelled items excluded. */
+int ft_split_fold(const int32_t *strat, const int32_t *fold, size_t n, size_t C, size_t k, double val_frac,
+                  uint64_t seed, int8_t *split);
+/* Splits that keep the groups (values of an obs column, e.g. donor) apart: with K >= 2,
+ * groups (largest first, ties in a seeded random order) go to the fold with fewest cells;
+ * fold `fold` is test, groups of the other folds (smallest first) become validation until
+ * they hold val_frac of those cells. Without folds: groups (smallest first, seeded order)
+ * go to test until test_frac of the labelled cells, then to validation until val_frac,
+ * the rest train. SCFM_EINVAL when there are too few groups. */
+int ft_group_split(const scfm_corpus *c, const char *column, const int32_t *strat, double val_frac, double test_frac,
+                   size_t K, size_t fold, uint64_t seed, int8_t *split);
+/* --min-class-fraction / --max-cells-per-class on labels lab[n] (classes cls): a class
+ * holding less than min_fraction of the labelled items is unlabelled (-1); a class with
+ * more than max_per_class items keeps a seeded random max_per_class of them. */
+int ft_filter_classes(const ft_strlist *cls, int32_t *lab, size_t n, double min_fraction, long max_per_class,
+                      uint64_t seed, const char *what, size_t *n_dropped);
 
 #endif
