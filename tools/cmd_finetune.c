@@ -44,7 +44,12 @@ static void finetune_help(void) {
 }
 
 static void predict_help(void) {
-    printf("usage: scfm predict CORPUS -m OUT/best -o predictions.tsv [--batch-size N] [--per-token]\n\n"
+    printf("usage: scfm predict CORPUS -m OUT/best -o predictions.tsv|.csv|.h5ad [--into USER.h5ad]\n"
+           "                    [--batch-size N] [--per-token] [--threads N]\n\n"
+           "The format follows -o: .tsv (tab), .csv (comma, quoted as RFC 4180), .h5ad (cell classifier:\n"
+           "  obs scfm_prediction (categorical), scfm_prediction_prob; obsm scfm_probs (columns: uns\n"
+           "  scfm_probs_classes); the corpus's obs columns as categoricals). --into USER.h5ad writes\n"
+           "  into a copy of the user's own file (its cells matched by obs name; others get NA).\n"
            "Cell classifier: one row per cell: cell_id, predicted, prob_<class>...\n"
            "Gene classifier: one row per gene seen in the corpus: gene, n (occurrences), predicted,\n"
            "  prob_<class>... (probabilities averaged over its occurrences); with --per-token one row\n"
@@ -186,7 +191,8 @@ int cmd_predict(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *corpus = NULL, *model = NULL, *out = NULL;
-    scfm_predict_opts o = {0, 0};
+    scfm_predict_opts o;
+    memset(&o, 0, sizeof o);
     int threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -201,6 +207,7 @@ int cmd_predict(int argc, char **argv) {
         i++;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--into")) o.h5ad_template = v;
         else if (!strcmp(a, "--batch-size")) {
             if (cli_long(P, a, v, 1, 1000000, &l)) return 2;
             o.batch_cells = (size_t)l;
@@ -212,6 +219,12 @@ int cmd_predict(int argc, char **argv) {
     if (!corpus) return cli_usage_error(P, "no corpus given");
     if (!model) return cli_usage_error(P, "-m MODEL_DIR (a fine-tuned model, e.g. OUT/best) is required");
     if (!out) return cli_usage_error(P, "-o FILE is required");
+    size_t ol = strlen(out);
+    int h5 = ol >= 5 && !strcmp(out + ol - 5, ".h5ad");
+    if (!h5 && !(ol >= 4 && (!strcmp(out + ol - 4, ".tsv") || !strcmp(out + ol - 4, ".txt") || !strcmp(out + ol - 4, ".csv"))))
+        return cli_usage_error(P, "-o %s: unknown output type (use .tsv, .csv or .h5ad)", out);
+    if (o.h5ad_template && !h5) return cli_usage_error(P, "--into %s needs -o FILE.h5ad", o.h5ad_template);
+    o.command = cli_cmdline();
 #ifdef SCFM_HAVE_OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #else

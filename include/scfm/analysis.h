@@ -154,6 +154,25 @@ int scfm_h5ad_write_embedding(const char *path, const char *key, const float *em
 /* 1 when the library was built with HDF5. */
 int scfm_have_hdf5(void);
 
+/* Per-cell results into AnnData (src/analysis/h5ad_out.c). scfm_h5ad_out_open starts
+ * PATH.tmp.<pid>: a new file (obs index = ids[n], empty var, no X) or, with template_path,
+ * a byte copy of the user's .h5ad whose obs index is matched to ids (every id must be in
+ * it; its other cells get missing values: NaN, categorical code -1). Columns and keys that
+ * exist are replaced. Values are given per id (v[i] for ids[i]):
+ *   categorical: obs column, anndata categorical (sorted distinct values; NULL/"" missing);
+ *   float: obs column float64; obsm: [n, cols] float32; uns_strings: a string array.
+ * close(commit = 1) records uns/scfm_command (when given) and renames to PATH; commit = 0
+ * (or any error) removes the temporary file. Without HDF5: SCFM_EINVAL naming the path. */
+typedef struct scfm_h5ad_out scfm_h5ad_out;
+int scfm_h5ad_out_open(scfm_h5ad_out **o, const char *path, const char *template_path, const char *const *ids,
+                       size_t n) SCFM_WUR;
+int scfm_h5ad_out_has_obs(const scfm_h5ad_out *o, const char *name);
+int scfm_h5ad_out_categorical(scfm_h5ad_out *o, const char *name, const char *const *v) SCFM_WUR;
+int scfm_h5ad_out_float(scfm_h5ad_out *o, const char *name, const double *v) SCFM_WUR;
+int scfm_h5ad_out_obsm(scfm_h5ad_out *o, const char *key, const float *m, size_t cols) SCFM_WUR;
+int scfm_h5ad_out_uns_strings(scfm_h5ad_out *o, const char *key, const char *const *v, size_t k) SCFM_WUR;
+int scfm_h5ad_out_close(scfm_h5ad_out *o, int commit, const char *command);
+
 /* ======================================================================================
  * In-silico perturbation (src/analysis/perturb.c, SPEC section 7)
  * ====================================================================================== */

@@ -115,7 +115,12 @@ typedef struct {
  * SCFM_EFORMAT (bad gene label table). Nothing is left at OUT on error. */
 int scfm_finetune(const scfm_finetune_job *job, scfm_finetune_summary *out) SCFM_WUR;
 
-/* Predictions of a fine-tuned checkpoint on every cell of a corpus.
+/* Predictions of a fine-tuned checkpoint on every cell of a corpus. The format follows the
+ * extension of out_path: .tsv / .txt (tab-separated), .csv (comma-separated, RFC 4180
+ * quoting), .h5ad (cell classifier only: obs scfm_prediction (categorical) and
+ * scfm_prediction_prob, obsm scfm_probs [cells, C] with uns scfm_probs_classes, the
+ * corpus's obs columns as categoricals; into a copy of h5ad_template when given); any
+ * other extension is SCFM_EINVAL.
  *   cell classifier: TSV cell_id, predicted, prob_<class>... (one row per cell)
  *   gene classifier: TSV gene, n, predicted, prob_<class>... (one row per vocabulary gene
  *     seen in the corpus; probabilities averaged over its occurrences), or with per_token
@@ -124,6 +129,8 @@ int scfm_finetune(const scfm_finetune_job *job, scfm_finetune_summary *out) SCFM
 typedef struct {
     size_t batch_cells;     /* cells per forward batch (0 = 64) */
     int per_token;          /* gene classifier: one row per token */
+    const char *h5ad_template; /* .h5ad output: write into a copy of this .h5ad (NULL: new file) */
+    const char *command;    /* recorded in an .h5ad's uns/scfm_command (may be NULL) */
 } scfm_predict_opts;
 
 typedef struct {
