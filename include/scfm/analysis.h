@@ -124,6 +124,13 @@ int scfm_embed_check_vocab(const scfm_model *m, const char *model_dir, const scf
 int scfm_embed_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, size_t n,
                      const scfm_embed_opts *o, float *out, scfm_gene_embed *genes) SCFM_WUR;
 
+/* Per-state summaries (src/analysis/embed_summary.c): for each state s in [0, S) the mean and
+ * the exact median (numpy's: the mean of the two middle values for an even count) over the
+ * cells i with state[i] == s, per dimension, into mean[S*H], median[S*H]; count[S] cells per
+ * state; state[i] < 0 leaves cell i out; an empty state gets NaN. SCFM_OK, SCFM_EINVAL, SCFM_ENOMEM. */
+int scfm_embed_state_summary(const float *emb, size_t n, size_t H, const int32_t *state, size_t S, double *mean,
+                             double *median, size_t *count) SCFM_WUR;
+
 /* Pools one sequence's hidden states h[len*H] into out[H] (used by embed and perturb):
  * MEAN over positions whose token is not special (mask[id] == 0), CLS = row 0. */
 void scfm_embed_pool(const float *h, const int32_t *ids, size_t len, size_t H, scfm_pool pool,
