@@ -33,6 +33,11 @@ static void embed_help(void) {
            "  --genes FILE.tsv     also write gene embeddings: the token states of each gene averaged\n"
            "                       over all its occurrences (gene, token_id, n, dimensions...)\n"
            "  --key NAME           obsm key in .h5ad output (default X_scfm)\n"
+           "  --into USER.h5ad     with -o OUT.h5ad: write into a copy of the user's own .h5ad (cells\n"
+           "                       matched by obs name; its other cells get NaN)\n"
+           "  --summary FILE.tsv   per-state summaries: state, stat (mean / median, exact), n, dims...\n"
+           "                       over all cells (state 'all') and, with --summary-by COL, each value of COL\n"
+           "  --summary-by COL     obs column whose values are the states of --summary\n"
            "  --batch-tokens N     tokens per forward batch (default 16384)\n"
            "  --batch-cells N      cells per forward batch (default 64)\n"
            "  --truncate           cut cells longer than the model's positions (otherwise an error)\n"
@@ -40,7 +45,7 @@ static void embed_help(void) {
 }
 
 typedef struct {
-    const char *corpus, *model, *out, *layer, *pool, *obs, *genes, *key;
+    const char *corpus, *model, *out, *layer, *pool, *obs, *genes, *key, *into, *summary, *summary_by;
     long max_cells, batch_tokens, batch_cells, threads;
     int truncate, have_obs;
 } args;
@@ -63,6 +68,9 @@ static int parse_args(args *a, int argc, char **argv) {
         else if (!strcmp(o, "--obs")) { a->obs = v; a->have_obs = 1; }
         else if (!strcmp(o, "--genes")) a->genes = v;
         else if (!strcmp(o, "--key")) a->key = v;
+        else if (!strcmp(o, "--into")) a->into = v;
+        else if (!strcmp(o, "--summary")) a->summary = v;
+        else if (!strcmp(o, "--summary-by")) a->summary_by = v;
         else if (!strcmp(o, "--max-cells")) { if (cli_long(CMD, o, v, 1, LONG_MAX, &a->max_cells)) return 2; }
         else if (!strcmp(o, "--batch-tokens")) { if (cli_long(CMD, o, v, 1, 1L << 30, &a->batch_tokens)) return 2; }
         else if (!strcmp(o, "--batch-cells")) { if (cli_long(CMD, o, v, 1, 1L << 20, &a->batch_cells)) return 2; }
@@ -159,7 +167,21 @@ static int write_cells(const args *a, out_kind kind, const scfm_corpus *c, const
     }
     if (!rc) {
         int r = 0;
-        if (kind == OUT_H5AD)
+        if (kind == OUT_H5AD && a->into) {
+            scfm_h5ad_out *h = NULL;
+            r = scfm_h5ad_out_open(&h, a->out, a->into, ids, n);
+            if (!r) r = scfm_h5ad_out_obsm(h, a->key ? a->key : "X_scfm", emb, H);
+            const char **col = r ? NULL : calloc(n ? n : 1, sizeof *col);
+            if (!r && !col) r = SCFM_ENOMEM;
+            for (size_t k = 0; !r && k < nc; k++) {
+                if (scfm_h5ad_out_has_obs(h, names[k])) continue;
+                for (size_t i = 0; i < n; i++) col[i] = obs[i * nc + k];
+                r = scfm_h5ad_out_categorical(h, names[k], col);
+            }
+            free(col);
+            int r2 = scfm_h5ad_out_close(h, !r, cli_cmdline());
+            if (!r) r = r2;
+        } else if (kind == OUT_H5AD)
             r = scfm_h5ad_write_embedding(a->out, a->key ? a->key : "X_scfm", emb, n, H, ids, names, nc, obs, cli_cmdline());
         else if (kind == OUT_TSV)
             r = scfm_embed_write_tsv(a->out, emb, n, H, ids, names, nc, obs);
@@ -175,6 +197,63 @@ static int write_cells(const args *a, out_kind kind, const scfm_corpus *c, const
     free(ids);
     free(names);
     free(obs);
+    return rc;
+}
+
+/* --summary: mean and exact median of the cell embeddings over all cells and over each value
+ * of --summary-by. */
+static int write_summary(const args *a, const scfm_corpus *c, const float *emb, size_t n, size_t H) {
+    long col = -1;
+    if (a->summary_by && (col = scfm_corpus_obs_index(c, a->summary_by)) < 0)
+        return cli_errorf(CMD, "%s: --summary-by: no obs column '%s' in the corpus", scfm_corpus_dir(c), a->summary_by);
+    const char **names = calloc(n + 1, sizeof *names);
+    int32_t *st = calloc(n ? n : 1, sizeof *st);
+    size_t S = 1;
+    if (!names || !st) { free(names); free(st); return cli_errorf(CMD, "out of memory"); }
+    names[0] = "all";
+    for (size_t i = 0; i < n && col >= 0; i++) { /* states in order of first appearance */
+        const char *v = scfm_corpus_obs(c, i, (size_t)col);
+        size_t s = 1;
+        while (s < S && strcmp(names[s], v)) s++;
+        if (s == S) names[S++] = v;
+        st[i] = (int32_t)s;
+    }
+    double *mean = calloc(S && H ? S * H : 1, sizeof *mean), *med = calloc(S && H ? S * H : 1, sizeof *med);
+    size_t *cnt = calloc(S, sizeof *cnt);
+    int32_t *all = calloc(n ? n : 1, sizeof *all);
+    int rc = mean && med && cnt && all ? 0 : cli_errorf(CMD, "out of memory");
+    /* state 0: every cell; then the column's states */
+    if (!rc && scfm_embed_state_summary(emb, n, H, all, 1, mean, med, cnt)) rc = cli_fail(CMD);
+    for (size_t i = 0; !rc && col >= 0 && i < n; i++) st[i] -= 1;
+    if (!rc && col >= 0 && scfm_embed_state_summary(emb, n, H, st, S - 1, mean + H, med + H, cnt + 1)) rc = cli_fail(CMD);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a->summary, (long)getpid());
+    FILE *f = rc ? NULL : fopen(tmp, "w");
+    if (!rc && !f) rc = cli_errorf(CMD, "%s: cannot create: %s", a->summary, strerror(errno));
+    if (f) {
+        fprintf(f, "%s\tstat\tn", a->summary_by ? a->summary_by : "state");
+        for (size_t d = 0; d < H; d++) fprintf(f, "\t%zu", d);
+        fputc('\n', f);
+        for (size_t s = 0; s < S; s++)
+            for (int k = 0; k < 2; k++) {
+                const double *v = (k ? med : mean) + s * H;
+                fprintf(f, "%s\t%s\t%zu", names[s], k ? "median" : "mean", cnt[s]);
+                for (size_t d = 0; d < H; d++) fprintf(f, "\t%.9g", v[d]);
+                fputc('\n', f);
+            }
+        int ok = !ferror(f);
+        ok = fclose(f) == 0 && ok;
+        if (!ok || rename(tmp, a->summary)) {
+            remove(tmp);
+            rc = cli_errorf(CMD, "%s: write failed", a->summary);
+        }
+    }
+    free(names);
+    free(st);
+    free(mean);
+    free(med);
+    free(cnt);
+    free(all);
     return rc;
 }
 
@@ -199,6 +278,10 @@ static int run(const args *a) {
     else return cli_usage_error(CMD, "-o %s: unknown output type (use .h5ad, .npy or .tsv)", a->out);
     if (kind == OUT_H5AD && !scfm_have_hdf5())
         return cli_usage_error(CMD, "-o %s: this scfm was built without HDF5; write .npy or .tsv", a->out);
+    if (a->into && kind != OUT_H5AD) return cli_usage_error(CMD, "--into %s needs -o OUT.h5ad", a->into);
+    if (a->summary && !ends_with(a->summary, ".tsv"))
+        return cli_usage_error(CMD, "--summary %s: summaries are written as .tsv", a->summary);
+    if (a->summary_by && !a->summary) return cli_usage_error(CMD, "--summary-by needs --summary FILE.tsv");
     if (a->genes && !ends_with(a->genes, ".tsv"))
         return cli_usage_error(CMD, "--genes %s: gene embeddings are written as .tsv", a->genes);
     scfm_embed_opts o;
@@ -220,6 +303,8 @@ static int run(const args *a) {
     size_t *obs_cols = NULL, n_obs_cols = 0; /* validate --obs before the long part */
     int obs_rc = pick_obs(a, c, &obs_cols, &n_obs_cols);
     free(obs_cols);
+    if (!obs_rc && a->summary_by && scfm_corpus_obs_index(c, a->summary_by) < 0)
+        obs_rc = cli_errorf(CMD, "%s: --summary-by: no obs column '%s' in the corpus", scfm_corpus_dir(c), a->summary_by);
     if (obs_rc) {
         scfm_corpus_close(c);
         return obs_rc;
@@ -242,6 +327,7 @@ static int run(const args *a) {
     double secs = scfm_now() - t0;
     if (!rc) rc = write_cells(a, kind, c, emb, n, H);
     if (!rc && a->genes) rc = write_genes(a->genes, &genes, c);
+    if (!rc && a->summary) rc = write_summary(a, c, emb, n, H);
     if (!rc) {
         long L = (long)m->cfg.num_hidden_layers;
         printf("cells\t%zu\ndim\t%zu\nlayer\t%ld\npool\t%s\nseconds\t%.2f\noutput\t%s\n", n, H,

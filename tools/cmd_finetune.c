@@ -20,10 +20,14 @@ static void finetune_help(void) {
            "  --label COLUMN       obs column with the cell labels (empty values are left out)\n"
            "  --gene-labels FILE   TSV gene_id<TAB>label: token classification, loss only on labelled genes\n"
            "  --drop-label VALUE   leave out cells (genes) with this label; repeatable (e.g. --drop-label '?')\n"
-           "split (stratified by label; gene task: random over cells):\n"
-           "  --split-column COL   obs column with train / val (validation) / test instead\n"
+           "split (stratified by label; gene task: the labelled genes are split, never the cells):\n"
+           "  --split-column COL   obs column with train / val (validation) / test instead (cell task)\n"
            "  --val-frac F 0.1     --test-frac F 0.1\n"
-           "  --train-fraction F   keep a stratified share F of the training cells (1)\n"
+           "  --folds K            K-fold cross-validation (OUT/fold-1..K, metrics.json: per fold, mean, sd)\n"
+           "  --group-column COL   keep the groups of an obs column (donor, sample) apart (cell task)\n"
+           "  --train-fraction F   keep a stratified share F of the training cells / genes (1)\n"
+           "  --min-class-fraction F  leave out classes below share F of the labelled cells / genes (0)\n"
+           "  --max-cells-per-class N at most N cells (genes) per class, seeded (0: all)\n"
            "training (SPEC 7 defaults):\n"
            "  --epochs E 10        --max-steps N (overrides --epochs)    --batch-size N 12\n"
            "  --lr X 5e-5          --schedule linear|cosine|constant|constant_with_warmup\n"
@@ -40,7 +44,12 @@ static void finetune_help(void) {
 }
 
 static void predict_help(void) {
-    printf("usage: scfm predict CORPUS -m OUT/best -o predictions.tsv [--batch-size N] [--per-token]\n\n"
+    printf("usage: scfm predict CORPUS -m OUT/best -o predictions.tsv|.csv|.h5ad [--into USER.h5ad]\n"
+           "                    [--batch-size N] [--per-token] [--threads N]\n\n"
+           "The format follows -o: .tsv (tab), .csv (comma, quoted as RFC 4180), .h5ad (cell classifier:\n"
+           "  obs scfm_prediction (categorical), scfm_prediction_prob; obsm scfm_probs (columns: uns\n"
+           "  scfm_probs_classes); the corpus's obs columns as categoricals). --into USER.h5ad writes\n"
+           "  into a copy of the user's own file (its cells matched by obs name; others get NA).\n"
            "Cell classifier: one row per cell: cell_id, predicted, prob_<class>...\n"
            "Gene classifier: one row per gene seen in the corpus: gene, n (occurrences), predicted,\n"
            "  prob_<class>... (probabilities averaged over its occurrences); with --per-token one row\n"
@@ -72,6 +81,15 @@ static int parse_finetune(int argc, char **argv, scfm_finetune_job *j, const cha
         else if (!strcmp(o, "--gene-labels")) j->gene_labels = v;
         else if (!strcmp(o, "--drop-label")) drops[j->n_drop_labels++] = v;
         else if (!strcmp(o, "--split-column")) j->split_column = v;
+        else if (!strcmp(o, "--group-column")) j->group_column = v;
+        else if (!strcmp(o, "--folds")) {
+            if (cli_long(FT, o, v, 2, 1000, &l)) return 2;
+            c->folds = (size_t)l;
+        } else if (!strcmp(o, "--min-class-fraction")) {
+            if (cli_double(FT, o, v, 0, 0.999999, &c->min_class_fraction)) return 2;
+        } else if (!strcmp(o, "--max-cells-per-class")) {
+            if (cli_long(FT, o, v, 1, 1000000000L, &c->max_per_class)) return 2;
+        }
         else if (!strcmp(o, "--val-frac")) { if (cli_double(FT, o, v, 0, 0.99, &c->val_frac)) return 2; }
         else if (!strcmp(o, "--test-frac")) { if (cli_double(FT, o, v, 0, 0.99, &c->test_frac)) return 2; }
         else if (!strcmp(o, "--train-fraction")) {
@@ -141,12 +159,24 @@ int cmd_finetune(int argc, char **argv) {
         else {
             printf("out\t%s\ntask\t%s\nclasses\t%zu\ncells_train\t%zu\ncells_val\t%zu\ncells_test\t%zu\n", j.out_dir,
                    j.task == SCFM_FT_CELL ? "cell" : "gene", s.n_classes, s.n_train, s.n_val, s.n_test);
+            if (j.task == SCFM_FT_GENE)
+                printf("genes_train\t%zu\ngenes_val\t%zu\ngenes_test\t%zu\n", s.n_genes_train, s.n_genes_val,
+                       s.n_genes_test);
+            if (s.folds >= 2) printf("folds\t%zu (split sizes of fold 1; test figures: mean over folds)\n", s.folds);
             printf("steps\t%ld of %ld%s\nbest_step\t%ld\n", s.steps, s.total_steps, s.stopped_early ? " (stopped early)" : "",
                    s.best_step);
             print_na("val_macro_f1", s.best_val_macro_f1);
             printf("test_n\t%zu\n", s.test_n);
             print_na("test_accuracy", s.test_accuracy);
             print_na("test_macro_f1", s.test_macro_f1);
+            if (s.folds >= 2) {
+                print_na("test_accuracy_sd", s.sd_accuracy);
+                print_na("test_macro_f1_sd", s.sd_macro_f1);
+            }
+            if (j.task == SCFM_FT_GENE) {
+                print_na("test_gene_accuracy", s.test_gene_accuracy);
+                print_na("test_gene_macro_f1", s.test_gene_macro_f1);
+            }
             cli_report_done();
         }
     }
@@ -161,7 +191,8 @@ int cmd_predict(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *corpus = NULL, *model = NULL, *out = NULL;
-    scfm_predict_opts o = {0, 0};
+    scfm_predict_opts o;
+    memset(&o, 0, sizeof o);
     int threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -176,6 +207,7 @@ int cmd_predict(int argc, char **argv) {
         i++;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--into")) o.h5ad_template = v;
         else if (!strcmp(a, "--batch-size")) {
             if (cli_long(P, a, v, 1, 1000000, &l)) return 2;
             o.batch_cells = (size_t)l;
@@ -187,6 +219,12 @@ int cmd_predict(int argc, char **argv) {
     if (!corpus) return cli_usage_error(P, "no corpus given");
     if (!model) return cli_usage_error(P, "-m MODEL_DIR (a fine-tuned model, e.g. OUT/best) is required");
     if (!out) return cli_usage_error(P, "-o FILE is required");
+    size_t ol = strlen(out);
+    int h5 = ol >= 5 && !strcmp(out + ol - 5, ".h5ad");
+    if (!h5 && !(ol >= 4 && (!strcmp(out + ol - 4, ".tsv") || !strcmp(out + ol - 4, ".txt") || !strcmp(out + ol - 4, ".csv"))))
+        return cli_usage_error(P, "-o %s: unknown output type (use .tsv, .csv or .h5ad)", out);
+    if (o.h5ad_template && !h5) return cli_usage_error(P, "--into %s needs -o FILE.h5ad", o.h5ad_template);
+    o.command = cli_cmdline();
 #ifdef SCFM_HAVE_OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #else

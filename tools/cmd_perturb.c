@@ -42,7 +42,8 @@ static void perturb_help(void) {
         "  --anchor GENE        perturb GENE in every copy too; shifts against the GENE-only perturbed cell\n"
         "  --shift-fraction F   --inhibit/--activate: move by max(1, round(F * genes in the cell)) (0.25)\n"
         "States and cells:\n"
-        "  --cells COL=VALUE    only cells whose obs column COL equals VALUE (the start state)\n"
+        "  --cells COL=VALUE    only cells whose obs column COL equals VALUE (the start state);\n"
+        "                       COL=V1,V2 takes any of the values; repeated filters must all hold\n"
         "  --goal COL=VALUE     goal state: mean embedding of the cells with COL == VALUE\n"
         "  --alt COL=VALUE      an alternative state (repeatable, at most 16): also report the mean shift\n"
         "                       toward it, cos(p, alt) - cos(baseline, alt)\n"
@@ -77,6 +78,8 @@ typedef struct {
     size_t n_names;
     const char *alt[SCFM_PERTURB_MAX_ALT];
     size_t n_alt;
+    const char *cell_specs[MAX_NAMES]; /* --cells, repeatable: all must hold (AND) */
+    size_t n_cell_specs;
     long max_cells, goal_cells, batch_tokens, batch_cells, threads, null_genes, seed;
     double shift_fraction;
     int mode, truncate, together, null_fixed;
@@ -115,7 +118,11 @@ static int parse_args(args *a, int argc, char **argv) {
             if (a->n_names == MAX_NAMES) return cli_usage_error(CMD, "--gene-names: at most %d files", MAX_NAMES);
             a->names[a->n_names++] = v;
         } else if (!strcmp(o, "--anchor")) a->anchor = v;
-        else if (!strcmp(o, "--cells")) a->cells = v;
+        else if (!strcmp(o, "--cells")) {
+            if (a->n_cell_specs == MAX_NAMES) return cli_usage_error(CMD, "at most %d --cells filters", MAX_NAMES);
+            a->cell_specs[a->n_cell_specs++] = v;
+            a->cells = v;
+        }
         else if (!strcmp(o, "--goal")) a->goal = v;
         else if (!strcmp(o, "--alt")) {
             if (a->n_alt == SCFM_PERTURB_MAX_ALT) return cli_usage_error(CMD, "--alt: at most %d states", SCFM_PERTURB_MAX_ALT);
@@ -139,25 +146,59 @@ static int parse_args(args *a, int argc, char **argv) {
 }
 
 /* Cells whose obs COL equals VALUE ("COL=VALUE"); all cells when spec is NULL. */
-static int select_cells(const scfm_corpus *c, const char *spec, const char *opt, size_t **out, size_t *n) {
+/* Does cell i match one COL=V1,V2,... filter (any of the values)? col < 0 on a bad spec. */
+static int parse_spec(const scfm_corpus *c, const char *spec, const char *opt, long *col, const char **values) {
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec) return cli_usage_error(CMD, "%s wants COL=VALUE or COL=V1,V2, got '%s'", opt, spec);
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - spec), spec);
+    *col = scfm_corpus_obs_index(c, name);
+    if (*col < 0) return cli_errorf(CMD, "%s: %s: no obs column '%s' in the corpus", scfm_corpus_dir(c), opt, name);
+    *values = eq + 1;
+    return 0;
+}
+
+static int value_in(const char *v, const char *list) {
+    size_t n = strlen(v);
+    for (const char *p = list;;) {
+        const char *e = strchr(p, ',');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (k == n && !strncmp(p, v, n)) return 1;
+        if (!e) return 0;
+        p = e + 1;
+    }
+}
+
+/* Cells matching every filter specs[k] (AND); a filter COL=V1,V2 takes any of its values (OR). */
+static int select_cells_all(const scfm_corpus *c, const char *const *specs, size_t n_specs, const char *opt, size_t **out,
+                            size_t *n) {
     size_t nc = scfm_corpus_n_cells(c);
     *n = 0;
     *out = malloc((nc ? nc : 1) * sizeof **out);
     if (!*out) return cli_errorf(CMD, "out of memory");
-    if (!spec) {
-        for (size_t i = 0; i < nc; i++) (*out)[(*n)++] = i;
-        return 0;
+    long cols[MAX_NAMES];
+    const char *vals[MAX_NAMES];
+    for (size_t k = 0; k < n_specs; k++) {
+        int rc = parse_spec(c, specs[k], opt, &cols[k], &vals[k]);
+        if (rc) return rc;
     }
-    const char *eq = strchr(spec, '=');
-    if (!eq || eq == spec) return cli_usage_error(CMD, "%s wants COL=VALUE, got '%s'", opt, spec);
-    char col[256];
-    snprintf(col, sizeof col, "%.*s", (int)(eq - spec), spec);
-    long k = scfm_corpus_obs_index(c, col);
-    if (k < 0) return cli_errorf(CMD, "%s: %s: no obs column '%s' in the corpus", scfm_corpus_dir(c), opt, col);
-    for (size_t i = 0; i < nc; i++)
-        if (!strcmp(scfm_corpus_obs(c, i, (size_t)k), eq + 1)) (*out)[(*n)++] = i;
-    if (!*n) return cli_errorf(CMD, "%s: %s: no cell has %s = '%s'", scfm_corpus_dir(c), opt, col, eq + 1);
+    for (size_t i = 0; i < nc; i++) {
+        int ok = 1;
+        for (size_t k = 0; k < n_specs && ok; k++) ok = value_in(scfm_corpus_obs(c, i, (size_t)cols[k]), vals[k]);
+        if (ok) (*out)[(*n)++] = i;
+    }
+    if (!*n) {
+        char all[1024] = "";
+        size_t o = 0;
+        for (size_t k = 0; k < n_specs && o < sizeof all; k++)
+            o += (size_t)snprintf(all + o, sizeof all - o, "%s%s", k ? " and " : "", specs[k]);
+        return cli_errorf(CMD, "%s: %s: no cell has %s", scfm_corpus_dir(c), opt, all);
+    }
     return 0;
+}
+
+static int select_cells(const scfm_corpus *c, const char *spec, const char *opt, size_t **out, size_t *n) {
+    return select_cells_all(c, &spec, spec ? 1 : 0, opt, out, n);
 }
 
 /* Mean embedding of the cells of state `spec` (at most cap) into out[H]. */
@@ -509,7 +550,7 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
         rc = cli_usage_error(CMD, "--overexpress needs --genes or --gene-file");
     if (!rc && a->together && !o.genes) rc = cli_usage_error(CMD, "--together needs --genes or --gene-file");
     if (!rc && a->null_fixed && !a->null_genes) rc = cli_usage_error(CMD, "--null-fixed needs --null-genes N");
-    if (!rc) rc = select_cells(c, a->cells, "--cells", &cells, &n);
+    if (!rc) rc = select_cells_all(c, a->cell_specs, a->n_cell_specs, "--cells", &cells, &n);
     if (!rc && a->max_cells > 0 && (size_t)a->max_cells < n) n = (size_t)a->max_cells;
     size_t cap = a->goal_cells > 0 ? (size_t)a->goal_cells : 200;
     if (!rc && a->goal) {
@@ -596,6 +637,15 @@ int cmd_perturb(int argc, char **argv) {
     if (!a.corpus) return cli_usage_error(CMD, "no corpus given");
     if (!a.model) return cli_usage_error(CMD, "-m MODEL_DIR is required");
     if (!a.out) return cli_usage_error(CMD, "-o OUT.tsv is required");
+    {
+        const char *files[] = {a.out, a.shifts, a.gene_shifts}, *opts[] = {"-o", "--shifts", "--gene-shifts"};
+        for (int k = 0; k < 3; k++) {
+            size_t l = files[k] ? strlen(files[k]) : 0;
+            if (files[k] && !(l >= 4 && (!strcmp(files[k] + l - 4, ".tsv") || !strcmp(files[k] + l - 4, ".txt"))))
+                return cli_usage_error(CMD, "%s %s: perturbation tables are tab-separated: name the file .tsv", opts[k],
+                                       files[k]);
+        }
+    }
     if (a.mode < 0) return cli_usage_error(CMD, "one of --delete, --overexpress, --inhibit, --activate is required");
     if (a.shift_fraction > 0 && a.mode != SCFM_PERTURB_INHIBIT && a.mode != SCFM_PERTURB_ACTIVATE)
         return cli_usage_error(CMD, "--shift-fraction applies to --inhibit and --activate only");

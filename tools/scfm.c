@@ -142,6 +142,18 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
+    /* `scfm corpus info --help` and the like: the group's help (it documents each
+     * sub-command), exit 0, whatever else is on the line */
+    static const char *groups[] = {"corpus", "vocab", "model"};
+    for (size_t g = 0; g < sizeof groups / sizeof *groups && argc > 2; g++) {
+        if (strcmp(argv[1], groups[g]) || argv[2][0] == '-') continue;
+        for (int i = 3; i < argc; i++)
+            if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                char *hv[3] = {argv[1], (char *)"--help", NULL};
+                for (const command *c = commands; c->name; c++)
+                    if (!strcmp(argv[1], c->name)) return c->fn(2, hv) == 0 ? 0 : 2;
+            }
+    }
     for (const command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) return c->fn(argc - 1, argv + 1);
     fprintf(stderr, "scfm: unknown command '%s'\n\n", argv[1]);

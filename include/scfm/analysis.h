@@ -124,6 +124,13 @@ int scfm_embed_check_vocab(const scfm_model *m, const char *model_dir, const scf
 int scfm_embed_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, size_t n,
                      const scfm_embed_opts *o, float *out, scfm_gene_embed *genes) SCFM_WUR;
 
+/* Per-state summaries (src/analysis/embed_summary.c): for each state s in [0, S) the mean and
+ * the exact median (numpy's: the mean of the two middle values for an even count) over the
+ * cells i with state[i] == s, per dimension, into mean[S*H], median[S*H]; count[S] cells per
+ * state; state[i] < 0 leaves cell i out; an empty state gets NaN. SCFM_OK, SCFM_EINVAL, SCFM_ENOMEM. */
+int scfm_embed_state_summary(const float *emb, size_t n, size_t H, const int32_t *state, size_t S, double *mean,
+                             double *median, size_t *count) SCFM_WUR;
+
 /* Pools one sequence's hidden states h[len*H] into out[H] (used by embed and perturb):
  * MEAN over positions whose token is not special (mask[id] == 0), CLS = row 0. */
 void scfm_embed_pool(const float *h, const int32_t *ids, size_t len, size_t H, scfm_pool pool,
@@ -153,6 +160,25 @@ int scfm_h5ad_write_embedding(const char *path, const char *key, const float *em
                               const char *const *obs, const char *command) SCFM_WUR;
 /* 1 when the library was built with HDF5. */
 int scfm_have_hdf5(void);
+
+/* Per-cell results into AnnData (src/analysis/h5ad_out.c). scfm_h5ad_out_open starts
+ * PATH.tmp.<pid>: a new file (obs index = ids[n], empty var, no X) or, with template_path,
+ * a byte copy of the user's .h5ad whose obs index is matched to ids (every id must be in
+ * it; its other cells get missing values: NaN, categorical code -1). Columns and keys that
+ * exist are replaced. Values are given per id (v[i] for ids[i]):
+ *   categorical: obs column, anndata categorical (sorted distinct values; NULL/"" missing);
+ *   float: obs column float64; obsm: [n, cols] float32; uns_strings: a string array.
+ * close(commit = 1) records uns/scfm_command (when given) and renames to PATH; commit = 0
+ * (or any error) removes the temporary file. Without HDF5: SCFM_EINVAL naming the path. */
+typedef struct scfm_h5ad_out scfm_h5ad_out;
+int scfm_h5ad_out_open(scfm_h5ad_out **o, const char *path, const char *template_path, const char *const *ids,
+                       size_t n) SCFM_WUR;
+int scfm_h5ad_out_has_obs(const scfm_h5ad_out *o, const char *name);
+int scfm_h5ad_out_categorical(scfm_h5ad_out *o, const char *name, const char *const *v) SCFM_WUR;
+int scfm_h5ad_out_float(scfm_h5ad_out *o, const char *name, const double *v) SCFM_WUR;
+int scfm_h5ad_out_obsm(scfm_h5ad_out *o, const char *key, const float *m, size_t cols) SCFM_WUR;
+int scfm_h5ad_out_uns_strings(scfm_h5ad_out *o, const char *key, const char *const *v, size_t k) SCFM_WUR;
+int scfm_h5ad_out_close(scfm_h5ad_out *o, int commit, const char *command);
 
 /* ======================================================================================
  * In-silico perturbation (src/analysis/perturb.c, SPEC section 7)

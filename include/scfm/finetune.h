@@ -7,8 +7,11 @@
  * Data flow of scfm_finetune:
  *   corpus cells -> labels (cell: the obs column, cells whose label is empty or dropped are
  *   left out; gene: per token from the table) -> stratified train / validation / test split
- *   (scfm_stratified_split; gene task: a seeded random split of the cells) or a split
- *   column -> optional stratified share of the training cells (train_fraction) ->
+ *   (scfm_stratified_split; K folds; groups of a column kept apart; or a split column).
+ *   Gene task: the labelled genes are split (stratified by class), never the cells: each
+ *   split's cells are those holding one of its genes, and only its genes are labelled there,
+ *   so test metrics are on genes the model never saw labelled -> optional stratified share
+ *   of the training cells / genes (train_fraction) ->
  *   length-grouped packed batches (scfm_sampler), dropout on, AdamW with the Hugging Face
  *   Trainer decay groups, grad-norm clipping, warm-up + schedule -> evaluation on the
  *   validation cells every epoch (or every eval_every steps): loss, accuracy, macro-F1 ->
@@ -23,7 +26,12 @@
  *   confusion.tsv       rows = true class, columns = predicted class (label names)
  *   test_predictions.tsv  cell task: cell_id, label, predicted, prob_<class>...
  *                       gene task: cell_id, gene, label, predicted, prob_<class>...
- *   split.tsv           cell_id, split (train / val / test / unused / excluded)
+ *   split.tsv           cell task: cell_id, split (train / val / test / unused / excluded);
+ *                       gene task: gene, label, split (train / val / test / unused /
+ *                       absent: labelled but in no cell)
+ *   test_genes.tsv      gene task: gene, label, n (test tokens), predicted, prob_<class>...
+ *   with folds K >= 2:  fold-1/ ... fold-K/ (each as above) and metrics.json with every
+ *                       fold's test metrics and their mean and sd
  *   log.jsonl           {"type":"train",...} every log_every steps, {"type":"eval",...}
  *
  * Return codes: SCFM_OK or a negative scfm_status with a message in scfm_last_error();
@@ -57,6 +65,11 @@ typedef struct {
     long log_every;           /* 10 */
     size_t mega_mult;         /* 50 (length grouping) */
     uint64_t seed;            /* 42: split, sampler, dropout, head initialisation */
+    size_t folds;             /* 0/1: one split; K >= 2: K-fold cross-validation (each fold the
+                                 test set once; validation = val_frac of the other folds) */
+    double min_class_fraction;/* 0: off; classes with a smaller share of the labelled cells
+                                 (genes) are left out (Geneformer's rare_threshold) */
+    long max_per_class;       /* 0: off; at most this many cells (genes) per class (seeded) */
 } scfm_finetune_config;
 
 /* SPEC section 7 defaults as listed above. */
@@ -74,6 +87,8 @@ typedef struct {
     const char *const *drop_labels; /* label values left out (e.g. "?") */
     size_t n_drop_labels;
     const char *split_column;       /* optional obs column: train / val / validation / test */
+    const char *group_column;       /* optional obs column (donor, sample): its groups are kept
+                                       apart (each group wholly in train, val or test) */
     int force;                      /* replace an existing OUT */
     const char *command;            /* recorded in metrics.json */
     scfm_finetune_config cfg;
@@ -85,7 +100,11 @@ typedef struct {
     int stopped_early;
     double best_val_macro_f1;          /* NaN when there was no validation split */
     double test_accuracy, test_macro_f1, test_loss; /* NaN when there was no test split */
-    size_t test_n;                     /* test samples (cells, or labelled genes) */
+    size_t test_n;                     /* test samples (cells, or labelled gene tokens) */
+    size_t n_genes_train, n_genes_val, n_genes_test; /* gene task: labelled genes per split */
+    double test_gene_accuracy, test_gene_macro_f1;   /* gene task: per held-out gene (NaN otherwise) */
+    size_t folds;                      /* >= 2: the figures above are the mean over the folds */
+    double sd_accuracy, sd_macro_f1;   /* folds: sample sd of the test accuracy / macro-F1 */
     double seconds;
 } scfm_finetune_summary;
 
@@ -96,7 +115,12 @@ typedef struct {
  * SCFM_EFORMAT (bad gene label table). Nothing is left at OUT on error. */
 int scfm_finetune(const scfm_finetune_job *job, scfm_finetune_summary *out) SCFM_WUR;
 
-/* Predictions of a fine-tuned checkpoint on every cell of a corpus.
+/* Predictions of a fine-tuned checkpoint on every cell of a corpus. The format follows the
+ * extension of out_path: .tsv / .txt (tab-separated), .csv (comma-separated, RFC 4180
+ * quoting), .h5ad (cell classifier only: obs scfm_prediction (categorical) and
+ * scfm_prediction_prob, obsm scfm_probs [cells, C] with uns scfm_probs_classes, the
+ * corpus's obs columns as categoricals; into a copy of h5ad_template when given); any
+ * other extension is SCFM_EINVAL.
  *   cell classifier: TSV cell_id, predicted, prob_<class>... (one row per cell)
  *   gene classifier: TSV gene, n, predicted, prob_<class>... (one row per vocabulary gene
  *     seen in the corpus; probabilities averaged over its occurrences), or with per_token
@@ -105,6 +129,8 @@ int scfm_finetune(const scfm_finetune_job *job, scfm_finetune_summary *out) SCFM
 typedef struct {
     size_t batch_cells;     /* cells per forward batch (0 = 64) */
     int per_token;          /* gene classifier: one row per token */
+    const char *h5ad_template; /* .h5ad output: write into a copy of this .h5ad (NULL: new file) */
+    const char *command;    /* recorded in an .h5ad's uns/scfm_command (may be NULL) */
 } scfm_predict_opts;
 
 typedef struct {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# scfm finetune --gene-labels (token classification, loss only at labelled genes, split by
-# cells) and scfm predict on a gene classifier, on real PBMCs with a tiny model. Labels: the
-# chromosome (chr1 / chr6 / chr19) of each gene from the Ensembl gene table, with versioned IDs.
-# Checks metrics.json against scikit-learn on the labelled test tokens, accuracy above the
-# majority share, predict's per-gene and per-token tables, and transformers'
-# BertForTokenClassification against the per-token probabilities.
+# scfm finetune --gene-labels (token classification, loss only at labelled genes; the labelled
+# genes are split, stratified by class, never the cells) and scfm predict on a gene classifier,
+# on real PBMCs with a tiny model. Labels: the chromosome (chr1 / chr6 / chr19) of each gene
+# from the Ensembl gene table, with versioned IDs. Checks the gene split (disjoint, stratified,
+# each split's cells are the cells holding its genes), metrics.json against scikit-learn on the
+# labelled test tokens, predict's per-gene and per-token tables, and transformers'
+# BertForTokenClassification against the per-token probabilities. (Whether held-out genes
+# score near chance with random labels: finetune_gene_split.sh.)
 set -euo pipefail
 D=${SCFM_SHARED_DATA:-../shared/data}
 BIN=${SCFM_BIN:-build/scfm}
@@ -45,27 +47,34 @@ glab = {r[0].split(".")[0]: r[1] for r in g}
 classes = ["chr1", "chr19", "chr6"]
 m = json.load(open(f"{T}/out/metrics.json"))
 assert m["task"] == "gene" and m["classes"] == classes, m["classes"]
-_, split = tsv(f"{T}/out/split.tsv")
-test = {r[0] for r in split if r[1] == "test"}
-assert len(test) == m["n_test"] and m["n_test"] == round(0.1 * len(c["cell_ids"]))
-# every labelled gene of every test cell, nothing else
+h, split = tsv(f"{T}/out/split.tsv")
+assert h == ["gene", "label", "split"], h
+present = set(vocab[t] for t in np.unique(c["tokens"]))
+gs = {r[0]: r[2] for r in split}
+assert all(glab[r[0]] == r[1] for r in split)
+assert {g for g in gs if gs[g] != "absent"} == {g for g in glab if g in present}   # labelled genes seen in cells
+for k in classes:  # stratified: round(n * 0.1) validation and test genes per class
+    n = sum(1 for g, s in gs.items() if s != "absent" and glab[g] == k)
+    for part in ("val", "test"):
+        got = sum(1 for g, s in gs.items() if s == part and glab[g] == k)
+        assert abs(got - 0.1 * n) <= 1, (k, part, got, n)
+test_genes = {g for g, s in gs.items() if s == "test"}
+assert len(test_genes) == m["genes"]["n_test"] and test_genes.isdisjoint(g for g, s in gs.items() if s in ("train", "val"))
+# test rows: every token of a test gene, in every cell, nothing else
 h, rows = tsv(f"{T}/out/test_predictions.tsv")
 assert h == ["cell_id", "gene", "position", "label", "predicted"] + ["prob_" + x for x in classes], h
 index = {cid: i for i, cid in enumerate(c["cell_ids"])}
-want = 0
-for cid in test:
-    i = index[cid]
-    cell = c["tokens"][c["offsets"][i]:c["offsets"][i + 1]]
-    want += sum(vocab[t] in glab for t in cell)
+want = sum(vocab[t] in test_genes for t in c["tokens"])
+test_cells = sum(any(vocab[t] in test_genes for t in c["tokens"][c["offsets"][i]:c["offsets"][i + 1]]) for i in range(len(index)))
 assert len(rows) == want == m["n_test_samples"], (len(rows), want)
+assert test_cells == m["n_test"], (test_cells, m["n_test"])
 for r in rows:
     i = index[r[0]]
-    assert vocab[c["tokens"][c["offsets"][i] + int(r[2])]] == r[1] and glab[r[1]] == r[3], r
+    assert vocab[c["tokens"][c["offsets"][i] + int(r[2])]] == r[1] and glab[r[1]] == r[3] and r[1] in test_genes, r
 y, yp = [r[3] for r in rows], [r[4] for r in rows]
 acc, mf1 = accuracy_score(y, yp), f1_score(y, yp, average="macro")
 print(f"gene test accuracy {acc:.4f}, macro-F1 {mf1:.4f}; majority {max(y.count(k) for k in classes) / len(y):.4f}")
 assert abs(acc - m["accuracy"]) < 1e-6 and abs(mf1 - m["macro_f1"]) < 1e-6
-assert acc > max(y.count(k) for k in classes) / len(y) + 0.05
 # predict: per-gene table (occurrence counts over the corpus) and per-token table
 h, gp = tsv(f"{T}/genes_pred.tsv")
 assert h == ["gene", "n", "predicted"] + ["prob_" + x for x in classes], h

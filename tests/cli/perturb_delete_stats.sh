@@ -73,8 +73,8 @@ done
 "$BIN" embed "$T/c-in" -m "$T/m" -o "$T/e-in.npy" > /dev/null 2>&1
 "$BIN" embed "$T/c-noG" -m "$T/m" -o "$T/e-noG.npy" > /dev/null 2>&1
 P() { "$BIN" perturb "$T/c-in" -m "$T/m" "$@" > "$T/out" 2> "$T/log" || { cat "$T/log"; exit 1; }; }
-P -o "$T/d.tsv" --delete --genes "$SYM" --gene-names $V1/gene_name_id_dict.tsv.gz --shifts "$T/d.shifts"
-P -o "$T/dg.tsv" --delete --genes "$GID" --goal label=T_CD4 --goal-cells 12 --shifts "$T/dg.shifts"
+P -o "$T/d.tsv" --delete --genes "$SYM" --gene-names $V1/gene_name_id_dict.tsv.gz --shifts "$T/d.shifts.tsv"
+P -o "$T/dg.tsv" --delete --genes "$GID" --goal label=T_CD4 --goal-cells 12 --shifts "$T/dg.shifts.tsv"
 grep -q "^reference	all$" "$T/out"
 # statistics: 6 genes against a per-cell null run, against a fixed null set, and a gene set
 GENES=$("$PY" - "$T/c-in" <<'PY'
@@ -86,10 +86,10 @@ vocab = [l.split("\t")[0] for l in open(sys.argv[1] + "/vocab.tsv").read().split
 print(",".join(vocab[t] for t, _ in collections.Counter(c["tokens"].tolist()).most_common(6)))
 PY
 )
-P -o "$T/n.tsv" --delete --genes "$GENES" --null-genes 4 --seed 3 --goal label=B --shifts "$T/n.shifts"
+P -o "$T/n.tsv" --delete --genes "$GENES" --null-genes 4 --seed 3 --goal label=B --shifts "$T/n.shifts.tsv"
 grep -q "^reference	null$" "$T/out"
-P -o "$T/f.tsv" --delete --genes "$GENES" --null-genes 5 --null-fixed --seed 3 --shifts "$T/f.shifts" --dump-tokens "$T/f.dump"
-P -o "$T/s.tsv" --delete --together --genes "$(echo "$GENES" | cut -d, -f1-2)" --null-genes 3 --shifts "$T/s.shifts"
+P -o "$T/f.tsv" --delete --genes "$GENES" --null-genes 5 --null-fixed --seed 3 --shifts "$T/f.shifts.tsv" --dump-tokens "$T/f.dump"
+P -o "$T/s.tsv" --delete --together --genes "$(echo "$GENES" | cut -d, -f1-2)" --null-genes 3 --shifts "$T/s.shifts.tsv"
 
 "$PY" - "$T" "$GID" "$GENES" <<'PY'
 import sys, os
@@ -116,12 +116,12 @@ def shifts(path):
     rows = [l.split("\t") for l in open(path).read().splitlines()]
     assert rows[0][:7] == ["gene", "token_id", "cell", "cell_id", "null", "shift", "cos"], rows[0]
     return rows[1:]
-got = {int(r[2]): float(r[5]) for r in shifts(os.path.join(T, "d.shifts"))}
+got = {int(r[2]): float(r[5]) for r in shifts(os.path.join(T, "d.shifts.tsv"))}
 assert sorted(got) == has, (sorted(got), has)
 d1 = max(abs(got[i] - cos(E2[i], E[i])) for i in has)
 labels = c["obs"]["label"]
 goal = E[[i for i in range(n) if labels[i] == "T_CD4"]].mean(0)
-got = {int(r[2]): float(r[5]) for r in shifts(os.path.join(T, "dg.shifts"))}
+got = {int(r[2]): float(r[5]) for r in shifts(os.path.join(T, "dg.shifts.tsv"))}
 d2 = max(abs(got[i] - (cos(E2[i], goal) - cos(E[i], goal))) for i in has)
 print("delete == re-tokenize without %s: %d cells, max diff %.2g (cos), %.2g (goal)" % (gid, len(has), d1, d2))
 assert d1 < 2e-5 and d2 < 2e-5
@@ -131,7 +131,7 @@ def bh(p):
     q = np.empty(m); q[o] = np.clip(np.minimum.accumulate((p[o] * m / np.arange(1, m + 1))[::-1])[::-1], 0, 1)
     return q
 def check(name, n_null_per_cell=None):
-    rows = shifts(os.path.join(T, name + ".shifts"))
+    rows = shifts(os.path.join(T, name + ".shifts.tsv"))
     null = [float(r[5]) for r in rows if r[4] == "1"]
     per = {}
     for r in rows:

@@ -57,9 +57,9 @@ fails "cannot open" "${C[@]}" --delete --gene-file "$T/nonexistent"
 fails "anchor: unknown gene 'NOPE'" "${C[@]}" --delete --anchor NOPE --genes ISG15 --gene-names $NAMES
 fails "also among the genes" "${C[@]}" --delete --anchor ISG15 --genes ISG15,IFI6 --gene-names $NAMES
 fails "no obs column 'state'" "${C[@]}" --delete --goal state=ctrl
-fails "no cell has label = 'nosuchtype'" "${C[@]}" --delete --goal label=nosuchtype
-fails "no cell has label = 'nosuchtype'" "${C[@]}" --delete --alt label=nosuchtype
-fails "no cell has label = 'nosuchtype'" "${C[@]}" --delete --cells label=nosuchtype
+fails "no cell has label=nosuchtype" "${C[@]}" --delete --goal label=nosuchtype
+fails "no cell has label=nosuchtype" "${C[@]}" --delete --alt label=nosuchtype
+fails "no cell has label=nosuchtype" "${C[@]}" --delete --cells label=nosuchtype
 fails "vocabulary mismatch" "$T/c2" -m "$T/m" -o "$T/o.tsv" --delete
 fails "overexpress needs --genes" "${C[@]}" --overexpress
 fails "together needs --genes" "${C[@]}" --delete --together

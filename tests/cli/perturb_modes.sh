@@ -83,7 +83,7 @@ done
 run() { # corpus-version name args...
     local v=$1 name=$2
     shift 2
-    "$BIN" perturb "$T/c$v" -m "$T/m$v" -o "$T/$name.tsv" --dump-tokens "$T/$name.dump" --shifts "$T/$name.shifts" "$@" \
+    "$BIN" perturb "$T/c$v" -m "$T/m$v" -o "$T/$name.tsv" --dump-tokens "$T/$name.dump" --shifts "$T/$name.shifts.tsv" "$@" \
         > "$T/$name.out" 2> "$T/$name.log" || { cat "$T/$name.log"; exit 1; }
 }
 for v in 1 2; do
@@ -100,7 +100,7 @@ for v in 1 2; do
     run $v v$v-over-anchor --overexpress --anchor "$ANCS" --gene-names "$NAMES" --genes "$IDS,$ABS" --cells label=B
     run $v v$v-act-set-anchor --activate --together --anchor "$ANC" --genes "$IDS" --null-genes 2 --seed 1
     run $v v$v-inh-anchor --inhibit --anchor "$ANC" --genes "$IDS" --null-genes 3 --seed 5 --cells label=B \
-        --goal label=T_CD4 --alt label=MNP --goal-cells 5 --gene-shifts "$T/v$v-inh-anchor.gs" --batch-tokens 100
+        --goal label=T_CD4 --alt label=MNP --goal-cells 5 --gene-shifts "$T/v$v-inh-anchor.gs.tsv" --batch-tokens 100
     grep -q "^reference	null$" "$T/v$v-inh-anchor.out"
     # symbols and IDs: the same rows (gene_file lists the same 4 genes)
     cmp <(cut -f1,2,4- "$T/v$v-inhibit.tsv") <(cut -f1,2,4- "$T/v$v-inhibit-sym.tsv")
@@ -226,7 +226,7 @@ for v in (1, 2):
             for rows in exp:
                 assert per.get(rows[0][0], 0) == n_null, (name, rows[0][0], per.get(rows[0][0]))
         # the shifts file has one row per embedded copy (besides the baseline)
-        sh = open(os.path.join(T, "v%d-%s.shifts" % (v, name))).read().splitlines()
+        sh = open(os.path.join(T, "v%d-%s.shifts.tsv" % (v, name))).read().splitlines()
         nb = sum(r[1] == "baseline" for r in got)
         assert len(sh) - 1 == len(got) - nb, (name, len(sh), len(got), nb)
     print("v%d: perturbed sequences equal the Python re-implementation (%d runs)" % (v, len(runs)))
@@ -261,7 +261,7 @@ for v in (1, 2):
                 a = gsum.setdefault(k, [0.0, 0])
                 a[0] += cos(ps[q], bs[bpos[t]]); a[1] += 1
     got = {}
-    hdr, *rows = [l.split("\t") for l in open(os.path.join(T, "v%d-inh-anchor.shifts" % v)).read().splitlines()]
+    hdr, *rows = [l.split("\t") for l in open(os.path.join(T, "v%d-inh-anchor.shifts.tsv" % v)).read().splitlines()]
     assert hdr == ["gene", "token_id", "cell", "cell_id", "null", "shift", "cos", "shift_MNP"], hdr
     for r in rows:
         if r[4] == "0":
@@ -269,7 +269,7 @@ for v in (1, 2):
     assert set(got) == set(want), (sorted(got), sorted(want))
     d = max(abs(got[k][j] - want[k][j]) for k in want for j in range(3))
     assert d < 2e-5, d
-    gs = [l.split("\t") for l in open(os.path.join(T, "v%d-inh-anchor.gs" % v)).read().splitlines()]
+    gs = [l.split("\t") for l in open(os.path.join(T, "v%d-inh-anchor.gs.tsv" % v)).read().splitlines()]
     assert gs[0] == ["perturbed", "perturbed_token", "affected", "affected_token", "n_cells", "mean_cos"], gs[0]
     gg = {(int(r[1]), int(r[3])): (int(r[4]), float(r[5])) for r in gs[1:]}
     assert set(gg) == set(gsum), (len(gg), len(gsum))
