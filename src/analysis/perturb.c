@@ -224,6 +224,14 @@ typedef struct {
     size_t n_ugenes, cap_ugenes, cap_glist, cap_cand;
     float *base_h;                /* [P * H] baseline token states (gene shifts) */
     int32_t *pos_in_base;         /* [V], -1 */
+    /* GeneCompass models: values follow their tokens; species per sequence */
+    int gc;                       /* the model is GeneCompass */
+    const float *cell_vals;       /* the current cell's values (rank order) */
+    float *vmap;                  /* [V] value of each token of the current cell */
+    float *vals;                  /* [cap_vals] values of the packed sequences */
+    size_t cap_vals;
+    int32_t *species;             /* [cap_seq] */
+    size_t cap_species;
 } pt_ctx;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -272,6 +280,25 @@ static int ensure_seq(pt_ctx *x, size_t need) {
 
 /* Appends the cell perturbed with [anchor] + genes as sequence ns; *added = 0 when the
  * genes are not all there (or nothing is left). */
+/* GeneCompass values of sequence ns (ol tokens at offs[ns]): every gene keeps its own value
+ * ((token, value) pairs travel together: deletion removes both); a gene the perturbation
+ * moved or inserted (x->glist[0..nl)) takes the value the cell has at the gene's new rank,
+ * so values stay in rank order (overexpression: the cell's highest value). */
+static int seq_values(pt_ctx *x, size_t ns, size_t ol, size_t nl, size_t len) {
+    size_t cap = x->cap_vals, need = x->offs[ns] + ol;
+    int rc = grow((void **)&x->vals, &cap, need, sizeof *x->vals);
+    if (rc) return rc;
+    x->cap_vals = cap;
+    const int32_t *ids = x->ids + x->offs[ns];
+    float *v = x->vals + x->offs[ns];
+    for (size_t q = 0; q < ol; q++) {
+        int moved = 0;
+        for (size_t i = 0; i < nl && !moved; i++) moved = ids[q] == x->glist[i];
+        v[q] = moved ? x->cell_vals[q < len ? q : len - 1] : x->vmap[ids[q]];
+    }
+    return SCFM_OK;
+}
+
 static int add_seq(pt_ctx *x, const int32_t *tok, size_t len, size_t head, size_t tail, const int32_t *g, size_t ng,
                    size_t ns, long unit, int *added) {
     *added = 0;
@@ -297,6 +324,7 @@ static int add_seq(pt_ctx *x, const int32_t *tok, size_t len, size_t head, size_
         if (rc) return rc;
     }
     if (ol == 0) return SCFM_OK;
+    if (x->gc && (rc = seq_values(x, ns, ol, nl, len))) return rc;
     x->offs[ns + 1] = x->offs[ns] + ol;
     x->seq_unit[ns] = unit;
     *added = 1;
@@ -345,7 +373,11 @@ static int perturb_one(pt_ctx *x, size_t ci, scfm_perturb_result *r) {
     const scfm_perturb_opts *o = x->o;
     const int32_t *tok;
     size_t len, H = x->H;
-    if (scfm_corpus_cell(x->c, ci, &tok, &len, NULL)) return scfm_error_prefix(SCFM_EINVAL, "perturb");
+    const float *cv = NULL;
+    if (scfm_corpus_cell(x->c, ci, &tok, &len, x->gc ? &cv : NULL)) return scfm_error_prefix(SCFM_EINVAL, "perturb");
+    if (x->gc && x->m->cfg.genecompass.use_values && !cv)
+        return scfm_error(SCFM_EINVAL, "%s: the corpus has no expression values but the GeneCompass model uses them",
+                          scfm_corpus_dir(x->c));
     if (len > x->P) {
         if (!o->embed.truncate)
             return scfm_error(SCFM_EINVAL, "%s: cell %zu has %zu tokens, more than the model's %zu positions (use truncation)",
@@ -358,6 +390,10 @@ static int perturb_one(pt_ctx *x, size_t ci, scfm_perturb_result *r) {
                               scfm_corpus_dir(x->c), ci, (int)tok[i]);
     size_t head = x->v2 && len && x->special[tok[0]] ? 1 : 0;
     size_t tail = x->v2 && len > head && x->special[tok[len - 1]] ? 1 : 0;
+    static const float zero = 0.0f;
+    x->cell_vals = cv ? cv : &zero;
+    if (x->gc)
+        for (size_t i = 0; i < len; i++) x->vmap[tok[i]] = cv ? cv[i] : 0.0f;
     if (o->embed.pool == SCFM_POOL_CLS && !head)
         return scfm_error(SCFM_EINVAL, "%s: cell %zu does not start with <cls>: use mean pooling", scfm_corpus_dir(x->c), ci);
     /* units: the tested genes (or set), then the null units */
@@ -414,6 +450,14 @@ static int perturb_one(pt_ctx *x, size_t ci, scfm_perturb_result *r) {
         in.B = b - a;
         in.offs = x->tmp_offs;
         in.ids = x->ids + x->offs[a];
+        if (x->gc) {
+            size_t cs = x->cap_species;
+            if ((rc = grow((void **)&x->species, &cs, b - a, sizeof *x->species))) return rc;
+            x->cap_species = cs;
+            for (size_t j = 0; j < b - a; j++) x->species[j] = (int32_t)scfm_corpus_cell_species(x->c, ci);
+            in.species = x->species;
+            if (x->m->cfg.genecompass.use_values) in.values = x->vals + x->offs[a];
+        }
         if ((rc = scfm_model_forward(x->m, &in, 0, 0, NULL))) return rc;
         const float *h = scfm_model_hidden(x->m, x->layer);
         if (!h) return scfm_error(SCFM_EINVAL, "perturb: no hidden state for layer %zu", x->layer);
@@ -512,10 +556,17 @@ int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells,
     x.max_tok = o->embed.batch_tokens ? o->embed.batch_tokens : 16384;
     x.max_cells = o->embed.batch_cells ? o->embed.batch_cells : 64;
     x.v2 = !strcmp(scfm_corpus_mode(c), "v2");
+    x.gc = m->cfg.genecompass.enabled;
     x.unit_size = o->together ? o->n_genes : 1;
     x.seen = scfm_calloc(V, 1);
     x.tested = scfm_calloc(V, 1);
-    int rc = x.seen && x.tested ? scfm_embed_special_mask(c, V, &x.special) : SCFM_ENOMEM;
+    if (x.gc) x.vmap = scfm_calloc(V, sizeof *x.vmap);
+    int rc = x.seen && x.tested && (!x.gc || x.vmap) ? scfm_embed_special_mask(c, V, &x.special) : SCFM_ENOMEM;
+    const scfm_genecompass_config *gcc = &m->cfg.genecompass;
+    for (size_t i = 0; !rc && x.gc && (gcc->use_cls_token || scfm_gc_n_priors(gcc)) && i < n; i++)
+        if (scfm_corpus_cell_species(c, cells ? cells[i] : i) < 0)
+            rc = scfm_error(SCFM_EINVAL, "%s: cell %zu has no species, which the GeneCompass model needs",
+                            scfm_corpus_dir(c), cells ? cells[i] : i);
     for (size_t j = 0; !rc && o->genes && j < o->n_genes; j++) x.tested[o->genes[j]] = 1;
     if (!rc && o->gene_shifts) {
         size_t nh;
@@ -554,6 +605,9 @@ int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells,
     free(x.cand);
     free(x.base_h);
     free(x.pos_in_base);
+    free(x.vmap);
+    free(x.vals);
+    free(x.species);
     return rc;
 }
 

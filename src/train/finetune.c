@@ -338,6 +338,9 @@ static int setup_model(ft_ctx *x, const scfm_bert_config *cfg) {
                           x->m->cfg.num_hidden_layers);
     if (x->c.freeze_layers > 0) scfm_model_freeze_layers(x->m, x->c.freeze_layers);
     x->d.max_len = x->m->cfg.max_position_embeddings;
+    x->d.gc = &x->m->cfg.genecompass;
+    int grc = ft_check_genecompass(&x->d);
+    if (grc) return grc;
     size_t longest = scfm_corpus_longest(x->corpus);
     if (longest > x->d.max_len) {
         for (size_t i = 0; i < scfm_corpus_n_cells(x->corpus); i++) x->n_truncated += scfm_corpus_len(x->corpus, i) > x->d.max_len;

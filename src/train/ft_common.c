@@ -99,6 +99,8 @@ void ft_batch_free(ft_batch *b) {
     free(b->ids);
     free(b->seq_lab);
     free(b->tok_lab);
+    free(b->vals);
+    free(b->species);
     memset(b, 0, sizeof *b);
 }
 
@@ -108,16 +110,20 @@ static int batch_reserve(ft_batch *b, size_t B, size_t N) {
         if (o) b->offs = o;
         if (c) b->cells = c;
         int32_t *s = c ? scfm_realloc(b->seq_lab, B * sizeof *s) : NULL;
-        if (!s) return SCFM_ENOMEM;
-        b->seq_lab = s;
+        if (s) b->seq_lab = s;
+        int32_t *sp = s ? scfm_realloc(b->species, B * sizeof *sp) : NULL;
+        if (!sp) return SCFM_ENOMEM;
+        b->species = sp;
         b->capB = B;
     }
     if (N > b->capN) {
         int32_t *i = scfm_realloc(b->ids, N * sizeof *i);
         if (i) b->ids = i;
         int32_t *t = i ? scfm_realloc(b->tok_lab, N * sizeof *t) : NULL;
-        if (!t) return SCFM_ENOMEM;
-        b->tok_lab = t;
+        if (t) b->tok_lab = t;
+        float *v = t ? scfm_realloc(b->vals, N * sizeof *v) : NULL;
+        if (!v) return SCFM_ENOMEM;
+        b->vals = v;
         b->capN = N;
     }
     return SCFM_OK;
@@ -134,12 +140,16 @@ int ft_batch_pack(ft_batch *b, const ft_data *d, const size_t *cells, size_t n) 
     b->offs[0] = 0;
     for (size_t i = 0; i < n; i++) {
         const int32_t *tok;
+        const float *val = NULL;
         size_t len;
-        if ((rc = scfm_corpus_cell(d->corpus, cells[i], &tok, &len, NULL))) return rc;
+        if ((rc = scfm_corpus_cell(d->corpus, cells[i], &tok, &len, &val))) return rc;
         if (len > d->max_len) len = d->max_len;
         if (len == 0) return scfm_error(SCFM_EINVAL, "%s: cell %zu is empty", scfm_corpus_dir(d->corpus), cells[i]);
         size_t o = b->offs[i];
         memcpy(b->ids + o, tok, len * sizeof *tok);
+        if (val) memcpy(b->vals + o, val, len * sizeof *val);
+        else memset(b->vals + o, 0, len * sizeof *b->vals);
+        b->species[i] = (int32_t)scfm_corpus_cell_species(d->corpus, cells[i]);
         for (size_t k = 0; k < len; k++) {
             int32_t t = tok[k];
             b->tok_lab[o + k] = d->tok_label && t >= 0 && (size_t)t < d->V && d->tok_label[t] >= 0 ? d->tok_label[t] : -100;
@@ -160,7 +170,24 @@ scfm_bert_input ft_batch_input(const ft_batch *b, const ft_data *d, int with_lab
     if (with_labels && d->head == SCFM_HEAD_SEQCLS) in.seq_labels = b->seq_lab;
     if (with_labels && d->head == SCFM_HEAD_TOKCLS) in.tok_labels = b->tok_lab;
     if (with_labels) in.class_weights = d->class_weights;
+    if (d->gc && d->gc->enabled) { /* checked by ft_check_genecompass */
+        in.values = d->gc->use_values ? b->vals : NULL;
+        in.species = b->species;
+    }
     return in;
+}
+
+int ft_check_genecompass(const ft_data *d) {
+    const scfm_genecompass_config *g = d->gc;
+    if (!g || !g->enabled) return SCFM_OK;
+    if (g->use_values && !scfm_corpus_has_values(d->corpus))
+        return scfm_error(SCFM_EINVAL, "%s: the corpus has no expression values but the GeneCompass model uses them "
+                          "(tokenize with --values)", scfm_corpus_dir(d->corpus));
+    for (size_t i = 0; i < scfm_corpus_n_cells(d->corpus); i++)
+        if (scfm_corpus_cell_species(d->corpus, i) < 0)
+            return scfm_error(SCFM_EINVAL, "%s: cell %zu has no species, which the GeneCompass model needs "
+                              "(tokenize with --species)", scfm_corpus_dir(d->corpus), i);
+    return SCFM_OK;
 }
 
 

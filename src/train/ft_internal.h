@@ -31,6 +31,7 @@ typedef struct {
     const int32_t *tok_label; /* [V] class or -1 (gene task; NULL = no labels) */
     size_t V;
     const float *class_weights; /* [C] loss weights (training only) or NULL */
+    const scfm_genecompass_config *gc; /* the model's GeneCompass parts (NULL or disabled: plain BERT) */
 } ft_data;
 
 /* A packed batch with its labels. */
@@ -38,6 +39,8 @@ typedef struct {
     size_t B, N, capB, capN;
     size_t *offs, *cells;
     int32_t *ids, *seq_lab, *tok_lab;
+    float *vals;              /* [N] GeneCompass values (when the model uses them) */
+    int32_t *species;         /* [B] species (GeneCompass) */
 } ft_batch;
 
 /* Evaluation driver: cells sorted by length (longest first) in batches of at most
@@ -75,6 +78,8 @@ int ft_strlist_add(ft_strlist *l, const char *s);
 long ft_strlist_find(const ft_strlist *l, const char *s);
 void ft_strlist_free(ft_strlist *l);
 size_t ft_len(const ft_data *d, size_t cell);
+/* GeneCompass models: the corpus must hold values (use_values) and every cell's species. */
+int ft_check_genecompass(const ft_data *d);
 void ft_batch_free(ft_batch *b);
 /* Packs cells[n] (cut to max_len) with their labels (-100 where unlabelled). */
 int ft_batch_pack(ft_batch *b, const ft_data *d, const size_t *cells, size_t n);

@@ -260,6 +260,7 @@ int scfm_predict(const char *corpus_dir, const char *model_dir, const char *out_
         scfm_clear_error();
         d.max_len = m->cfg.max_position_embeddings;
         d.head = head;
+        d.gc = &m->cfg.genecompass;
         d.C = m->cfg.num_labels;
         d.V = scfm_corpus_vocab_size(c);
         for (size_t i = 0; i < scfm_corpus_n_cells(c); i++) s.n_truncated += scfm_corpus_len(c, i) > d.max_len;
@@ -270,6 +271,7 @@ int scfm_predict(const char *corpus_dir, const char *model_dir, const char *out_
         if (!(tmp = scfm_malloc(n))) rc = SCFM_ENOMEM;
         else snprintf(tmp, n, "%s.tmp.%ld", out_path, (long)getpid());
     }
+    if (!rc) rc = ft_check_genecompass(&d);
     if (!rc) rc = predict_run(m, &d, out_path, tmp, o, &s);
     s.head = head;
     s.n_cells = scfm_corpus_n_cells(c);
