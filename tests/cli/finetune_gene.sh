@@ -6,7 +6,8 @@
 # majority share, predict's per-gene and per-token tables, and transformers'
 # BertForTokenClassification against the per-token probabilities.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # D (../shared/data), need_shared
+need_shared geneformer/v1 genes/human_ensembl_genes.csv.gz human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

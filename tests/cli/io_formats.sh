@@ -4,7 +4,8 @@
 # byte-identical Geneformer corpus through `scfm tokenize`; corrupt files fail with a message
 # naming the file.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # D (../shared/data), need_shared
+need_shared geneformer/v1 genes/human_ensembl_genes.csv.gz
 BIN=${SCFM_BIN:-build/scfm}
 FX=tests/fixtures/io
 T=$(mktemp -d)
