@@ -5,7 +5,7 @@
 # scipy.stats.mannwhitneyu (asymptotic, no continuity) of each gene's shifts against all
 # shifts and Benjamini-Hochberg FDR. Skipped while `scfm perturb` is not registered.
 set -euo pipefail
-. "$(dirname "$0")/../lib.sh"  # D (../shared/data), need_shared
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
 need_shared geneformer/v1 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}

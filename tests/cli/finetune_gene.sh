@@ -6,7 +6,7 @@
 # majority share, predict's per-gene and per-token tables, and transformers'
 # BertForTokenClassification against the per-token probabilities.
 set -euo pipefail
-. "$(dirname "$0")/../lib.sh"  # D (../shared/data), need_shared
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
 need_shared geneformer/v1 genes/human_ensembl_genes.csv.gz human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}

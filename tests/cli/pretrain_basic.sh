@@ -4,7 +4,7 @@
 # latest/final pointers, the loss falls and held-out accuracy beats chance, the checkpoint
 # loads in transformers with the corpus's vocabulary hash.
 set -euo pipefail
-. "$(dirname "$0")/../lib.sh"  # D (../shared/data), need_shared
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
 need_shared geneformer/v1 human/pbmc1k_v2
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}

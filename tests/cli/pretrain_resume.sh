@@ -6,7 +6,7 @@
 # (max |difference| <= 1e-6; the kernels are deterministic for a fixed thread count, so it is
 # in practice 0). Dropout is on, so the saved RNG state matters.
 set -euo pipefail
-. "$(dirname "$0")/../lib.sh"  # D (../shared/data), need_shared
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
 need_shared geneformer/v1 human/pbmc1k_v2
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
