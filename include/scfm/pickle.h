@@ -1,4 +1,4 @@
-/* Restricted Python pickle reader for Geneformer's dictionary pickles (FORMATS.md section 6).
+/* Restricted Python pickle reader for Geneformer's dictionary pickles (docs/formats.md section 6).
  *
  * Reads one top-level dict whose keys are str and whose values are int, float, bool, str or
  * numpy scalars (numpy.core.multiarray.scalar(dtype, raw bytes), dtypes i1 i2 i4 i8 u1 u2 u4
