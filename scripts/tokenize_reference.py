@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Independent numpy/scipy implementation of scfm's rank-value tokenizer (SPEC sections 1-3),
+"""Independent numpy/scipy implementation of scfm's rank-value tokenizer (docs/computation.md),
 used by tests/cli/tokenize_*.sh and bench/bench_tokenize.sh to check `scfm tokenize` cell for
 cell. It shares no code with the C path: matrices are read with scipy.io.mmread, dictionaries
 with gzip/csv, and the corpus (for --compare) with scripts/corpus_to_numpy.py.
 
-Rules implemented (as in SPEC.md):
+Rules implemented (as in docs/computation.md):
   - gene identifiers: trimmed, upper-cased, Ensembl version suffix stripped; identifiers that
     are not Ensembl IDs are mapped through the --gene-names tables (symbol -> ID; when a
-    symbol maps to several IDs the first row of the first table wins);
-  - optional orthologs (--to-species): BioMart csv (one2one rows) or HCOP tsv (support_n >=
-    --ortholog-min-support, pairs unique on both sides);
+    symbol maps to several IDs the first row of the first table wins); a symbol that maps to
+    no ID is kept as it is when the vocabulary holds it (vocabularies keyed by symbols);
+  - optional orthologs (--to-species): BioMart csv, stable-ID columns or, when it has none,
+    gene-name columns (titles compared lower-cased with '.'/'_' as spaces, so R's spellings
+    work); one2one rows, or with --all-orthologs any ortholog_* row; or HCOP tsv (support_n >=
+    --ortholog-min-support). Pairs unique on both sides (one2one) or on the source side
+    (--all-orthologs: several sources may share a target, their counts are summed);
   - n_counts = sum over all genes of the file; duplicate IDs summed; genes outside the
     vocabulary (or without a median) dropped; x = counts / n * 10000 / median (n = n_counts,
     or the vocabulary sum with --norm vocab-sum); non-zero, descending, ties by ascending
@@ -25,8 +29,9 @@ Rules implemented (as in SPEC.md):
 Usage:
   tokenize_reference.py --vocab V --medians M [--gene-names G]... [--mode v1|v2] [--max-len N]
       [--to-species human|mouse --orthologs F [--ortholog-min-support N]] [--norm n_counts|vocab-sum]
-      [--values | --values-per-cell] [--missing-median auto|one|drop] [--joint DIR --species human|mouse]
-      [--out ref.npz] [--stats stats.json] [--compare CORPUS] MTX_DIR...
+      [--all-orthologs] [--values | --values-per-cell] [--missing-median auto|one|drop]
+      [--joint DIR --species human|mouse] [--out ref.npz] [--stats stats.json]
+      [--compare CORPUS] INPUT...          (INPUT: a 10x mtx folder, or an .h5ad file read with anndata)
 Prints per input: genes, genes reaching the vocabulary, share of counts reaching it.
 --compare exits 1 unless the corpus holds exactly the same cells, tokens (and values within
 1 ulp of float32) in the same order.
@@ -103,22 +108,42 @@ def load_gene_names(paths):
     return m
 
 
-def load_orthologs_biomart(path, src, dst):
+def unique_pairs(pairs, one2one):
+    pairs = sorted(set(pairs))
+    ns, nd = {}, {}
+    for s, d in pairs:
+        ns[s] = ns.get(s, 0) + 1
+        nd[d] = nd.get(d, 0) + 1
+    return {s: d for s, d in pairs if ns[s] == 1 and (nd[d] == 1 or not one2one)}
+
+
+def load_orthologs_biomart(path, src, dst, one2one=True):
+    """Returns (map, by_symbol)."""
     with opentext(path) as f:
         rows = list(csv.reader(f))
-    head = rows[0]
-    other = "Human" if dst == "human" else "Mouse"
-    if f"{other} gene stable ID" in head:  # file lists src genes with dst partners
-        a, b = head.index("Gene stable ID"), head.index(f"{other} gene stable ID")
-    else:  # file is the other direction: swap columns
-        back = "Human" if src == "human" else "Mouse"
-        a, b = head.index(f"{back} gene stable ID"), head.index("Gene stable ID")
-    t = [i for i, h in enumerate(head) if h.endswith("homology type")][0]
-    out = {}
+    head = [h.lower().replace(".", " ").replace("_", " ") for h in rows[0]]
+    for key in ("gene stable id", "gene name"):
+        partner = [i for i, h in enumerate(head) if h.endswith(" " + key) and h != key]
+        if key in head and partner:
+            break
+    else:
+        sys.exit(f"tokenize_reference: {path}: no BioMart gene columns")
+    g, p = head.index(key), partner[-1]
+    species = head[p][: -len(key) - 1]
+    t = head.index(f"{species} homology type")
+    a, b = (g, p) if species == dst else (p, g)  # the file's gene column is the other species
+    by_symbol = key == "gene name"
+    pairs = []
     for r in rows[1:]:
-        if len(r) > max(a, b, t) and r[t] == "ortholog_one2one" and r[a] and r[b]:
-            out[norm_id(r[a])] = norm_id(r[b])
-    return out
+        if len(r) <= max(a, b, t):
+            continue
+        typ = r[t]
+        if not (typ == "ortholog_one2one" if one2one else typ.startswith("ortholog_")):
+            continue
+        x, y = norm_id(r[a]), norm_id(r[b])
+        if (x and y) if by_symbol else (ENS_RE.match(x) and ENS_RE.match(y)):
+            pairs.append((x, y))
+    return unique_pairs(pairs, one2one), by_symbol
 
 
 def load_orthologs_hcop(path, src, dst, min_support):
@@ -129,21 +154,17 @@ def load_orthologs_hcop(path, src, dst, min_support):
                 continue
             h, m = norm_id(row["human_ensembl"]), norm_id(row["ensembl"])
             pairs.append((h, m) if src == "human" else (m, h))
-    pairs = sorted(set(pairs))
-    ns, nd = {}, {}
-    for s, d in pairs:
-        ns[s] = ns.get(s, 0) + 1
-        nd[d] = nd.get(d, 0) + 1
-    return {s: d for s, d in pairs if ns[s] == 1 and nd[d] == 1}
+    return unique_pairs(pairs, True)
 
 
-def resolve(genes, vocab, names, orth, med):
+def resolve(genes, vocab, names, orth, med, orth_by_symbol=False):
     vid = np.full(len(genes), -1, np.int64)
     for i, g in enumerate(genes):
         gid = norm_id(g)
-        if not ENS_RE.match(gid):
-            gid = names.get(gid)
-            if gid is None:
+        if not (orth is not None and orth_by_symbol) and not ENS_RE.match(gid):
+            if gid in names:
+                gid = names[gid]
+            elif orth is not None or gid not in vocab:
                 continue
         if orth is not None:
             gid = orth.get(gid)
@@ -183,6 +204,14 @@ def load_joint(d, species, n_vocab):
         for r in rows[1:]:
             written[int(r[1])] = int(r[0])
     return lo, hi, written
+
+
+def read_input(path):
+    if path.endswith(".h5ad"):
+        import anndata
+        ad = anndata.read_h5ad(path)
+        return sp.csr_matrix(ad.X), list(ad.var_names), list(ad.obs_names)
+    return read_mtx_dir(path)
 
 
 def tokenize_matrix(X, vid, med, a, cls, eos, written=None):
@@ -256,6 +285,7 @@ def main():
     ap.add_argument("--to-species", choices=["human", "mouse"])
     ap.add_argument("--orthologs")
     ap.add_argument("--ortholog-min-support", type=int, default=0)
+    ap.add_argument("--all-orthologs", action="store_true")
     ap.add_argument("--norm", choices=["n_counts", "vocab-sum"], default="n_counts")
     ap.add_argument("--values", action="store_true")
     ap.add_argument("--values-raw-median", action="store_true")
@@ -283,21 +313,21 @@ def main():
         outside[lo:hi] = False
         med[outside] = np.nan
     names = load_gene_names(a.gene_names)
-    orth = None
+    orth, by_symbol = None, False
     if a.to_species:
         src = "mouse" if a.to_species == "human" else "human"
         if "hcop" in os.path.basename(a.orthologs).lower() or a.orthologs.endswith((".tsv", ".tsv.gz")):
             orth = load_orthologs_hcop(a.orthologs, src, a.to_species, a.ortholog_min_support)
         else:
-            orth = load_orthologs_biomart(a.orthologs, src, a.to_species)
+            orth, by_symbol = load_orthologs_biomart(a.orthologs, src, a.to_species, not a.all_orthologs)
     cls, eos = vocab.get("<cls>", -1), vocab.get("<eos>", -1)
     if a.mode == "v2" and (cls < 0 or eos < 0):
         sys.exit("tokenize_reference: V2 needs <cls> and <eos> in the vocabulary")
     cells, stats, n_in = [], [], 0
     for path in a.inputs:
-        X, genes, barcodes = read_mtx_dir(path)
+        X, genes, barcodes = read_input(path)
         X = X.astype(np.float64)
-        vid = resolve(genes, vocab, names, orth, med)
+        vid = resolve(genes, vocab, names, orth, med, by_symbol)
         res, total, vsum = tokenize_matrix(X, vid, med, a, cls, eos, written)
         kept = 0
         for bc, r in zip(barcodes, res):

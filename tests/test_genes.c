@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define FIX "tests/fixtures/genes/"
 
@@ -239,11 +240,21 @@ static void test_pickles(void) {
 }
 
 /* ---- bad inputs -------------------------------------------------------------------------- */
-static void test_bad_inputs(void) {
+/* gzip of `text` at path (zlib), 0 on success */
+static int write_gz(const char *path, const char *text) {
+    gzFile g = gzopen(path, "wb");
+    if (!g) return -1;
+    int n = gzwrite(g, text, (unsigned)strlen(text));
+    return gzclose(g) == Z_OK && n == (int)strlen(text) ? 0 : -1;
+}
+
+/* Truncated and corrupt dictionaries: from `pkl` and `tsv_gz` (real files when the shared data
+ * is there, else a committed fixture pickle and a gzip written here). */
+static void test_bad_inputs(const char *pkl, const char *tsv_gz) {
     size_t len;
-    /* truncated real pickle */
-    char *pk = slurp(sp("geneformer/v1/token_dictionary.pkl"), &len);
-    CHECK(pk != NULL, "read token_dictionary.pkl");
+    /* truncated pickle */
+    char *pk = slurp(pkl, &len);
+    CHECK(pk != NULL, "read %s", pkl);
     if (pk) {
         const char *p = tp("trunc.pkl");
         CHECK(write_bytes(p, pk, len / 2) == 0, "write");
@@ -253,8 +264,8 @@ static void test_bad_inputs(void) {
         free(pk);
     }
     /* corrupt and truncated gzip */
-    char *gz = slurp(sp("geneformer/v1/token_dictionary.tsv.gz"), &len);
-    CHECK(gz != NULL, "read token_dictionary.tsv.gz");
+    char *gz = slurp(tsv_gz, &len);
+    CHECK(gz != NULL, "read %s", tsv_gz);
     if (gz) {
         const char *p = tp("corrupt.tsv.gz");
         for (size_t k = len / 2; k < len / 2 + 64; k++) gz[k] ^= 0x5a;
@@ -263,7 +274,7 @@ static void test_bad_inputs(void) {
         CHECK(!v && err_has(p) && err_has("gzip"), "corrupt gzip: %s", scfm_last_error());
         scfm_vocab_free(v);
         free(gz);
-        gz = slurp(sp("geneformer/v1/token_dictionary.tsv.gz"), &len);
+        gz = slurp(tsv_gz, &len);
         p = tp("trunc.tsv.gz");
         CHECK(write_bytes(p, gz, len - len / 3) == 0, "write");
         v = scfm_vocab_load(p);
@@ -523,6 +534,98 @@ static void test_resolve(void) {
     scfm_vocab_free(v);
 }
 
+/* ---- orthologs and vocabularies keyed by gene symbols (no shared data needed) ------------- */
+static scfm_orthologs *orth_text(const char *name, const char *text, const char *from, const char *to, int one2one,
+                                 int min_conf) {
+    CHECK(write_bytes(tp(name), text, strlen(text)) == 0, "write %s", name);
+    scfm_ortholog_opts o = {one2one, 0, min_conf};
+    return scfm_orthologs_load(tp(name), from, to, &o);
+}
+
+static int maps_to(const scfm_orthologs *o, const char *src, const char *want) {
+    const char *t = scfm_orthologs_lookup(o, src);
+    return want ? t && !strcmp(t, want) : t == NULL;
+}
+
+static void test_symbol_orthologs(void) {
+    /* BioMart export of gene names with R's column names (read.csv), as the came package ships
+     * them: mouse genes, their human partners; DUP1/DUP2 share a partner (not one-to-one). */
+    const char *r_style =
+        "\"gene.name\",\"human.gene.name\",\"human.homology.type\",\"human.orthology.confidence..0.low..1.high.\"\r\n"
+        "\"Trp53\",\"TP53\",\"ortholog_one2one\",1\r\n"
+        "\"mt-Nd1\",\"MT-ND1\",\"ortholog_one2one\",1\r\n"
+        "\"Gm1\",\"ABC\",\"ortholog_one2many\",0\r\n"
+        "\"Gm2\",\"ABC\",\"ortholog_one2many\",0\r\n"
+        "\"Dup1\",\"DUPH\",\"ortholog_one2one\",1\r\n"
+        "\"Dup2\",\"DUPH\",\"ortholog_one2one\",1\r\n"
+        "\"\",\"EMPTY\",\"ortholog_one2one\",1\r\n"
+        "\"Trp53\",\"TP53\",\"ortholog_one2one\",1\r\n";
+    scfm_orthologs *o = orth_text("names_r.csv", r_style, "mouse", "human", 1, 0);
+    CHECK(o && scfm_orthologs_by_symbol(o) && scfm_orthologs_size(o) == 2, "R-style names one2one: %zu pairs: %s",
+          scfm_orthologs_size(o), o ? "" : scfm_last_error());
+    CHECK(o && maps_to(o, "Trp53", "TP53") && maps_to(o, " trp53 ", "TP53") && maps_to(o, "mt-Nd1", "MT-ND1") &&
+          maps_to(o, "Gm1", NULL) && maps_to(o, "Dup1", NULL) && maps_to(o, "EMPTY", NULL), "R-style pairs");
+    CHECK(o && !strcmp(scfm_orthologs_rule(o), "biomart-names:mouse->human:one2one:conf>=0"), "rule %s",
+          o ? scfm_orthologs_rule(o) : "");
+    scfm_orthologs_free(o);
+    o = orth_text("names_r.csv", r_style, "human", "mouse", 1, 0); /* the other direction: targets normalized */
+    CHECK(o && maps_to(o, "TP53", "TRP53") && maps_to(o, "MT-ND1", "MT-ND1") && scfm_orthologs_size(o) == 2,
+          "human -> mouse by name: %s", o ? "" : scfm_last_error());
+    scfm_orthologs_free(o);
+    o = orth_text("names_r.csv", r_style, "mouse", "human", 0, 0); /* many2one: Gm1, Gm2 -> ABC; Dup1, Dup2 -> DUPH */
+    CHECK(o && scfm_orthologs_size(o) == 6 && maps_to(o, "Gm2", "ABC") && maps_to(o, "Dup1", "DUPH"),
+          "many2one by name: %zu", scfm_orthologs_size(o));
+    scfm_orthologs_free(o);
+    o = orth_text("names_r.csv", r_style, "mouse", "human", 0, 1); /* confidence >= 1 drops the Gm rows */
+    CHECK(o && scfm_orthologs_size(o) == 4 && maps_to(o, "Gm1", NULL), "confidence filter by name");
+    scfm_orthologs_free(o);
+    /* BioMart's own titles, human -> mouse file read mouse -> human */
+    const char *titles = "Gene name,Mouse gene name,Mouse homology type\nTP53,Trp53,ortholog_one2one\nINS,Ins2,ortholog_one2many\n";
+    o = orth_text("names_bm.csv", titles, "mouse", "human", 1, 0);
+    CHECK(o && scfm_orthologs_by_symbol(o) && maps_to(o, "Trp53", "TP53") && maps_to(o, "Ins2", NULL) &&
+          scfm_orthologs_size(o) == 1, "BioMart titles by name: %s", o ? "" : scfm_last_error());
+    scfm_orthologs_free(o);
+    /* stable IDs present: they are used, not the names */
+    const char *both = "Gene stable ID,Gene name,Human gene stable ID,Human gene name,Human homology type\n"
+                       "ENSMUSG00000059552,Trp53,ENSG00000141510,TP53,ortholog_one2one\n";
+    o = orth_text("both.csv", both, "mouse", "human", 1, 0);
+    CHECK(o && !scfm_orthologs_by_symbol(o) && maps_to(o, "ENSMUSG00000059552", "ENSG00000141510") &&
+          maps_to(o, "Trp53", NULL) && !strncmp(scfm_orthologs_rule(o), "biomart:", 8), "IDs preferred over names");
+    scfm_orthologs_free(o);
+    /* bad headers */
+    o = orth_text("bad.csv", "\"gene.name\",\"other\"\nA,B\n", "mouse", "human", 1, 0);
+    CHECK(!o && err_has(tp("bad.csv")) && err_has("Gene name"), "names without partner column: %s", scfm_last_error());
+    o = orth_text("bad2.csv", "gene.name,rat.gene.name,rat.homology.type\nA,B,ortholog_one2one\n", "mouse", "human", 1, 0);
+    CHECK(!o && err_has("rat") && err_has("not supported"), "rat partner: %s", scfm_last_error());
+    o = orth_text("bad3.csv", "gene.name,human.gene.name\nA,B\n", "mouse", "human", 1, 0);
+    CHECK(!o && err_has("homology type"), "no homology type: %s", scfm_last_error());
+
+    /* resolution with a vocabulary keyed by symbols (scfm vocab build --symbols) */
+    const char *vt = "<pad>\t0\n<mask>\t1\nTP53\t2\nMT-ND1\t3\nINS\t4\n";
+    CHECK(write_bytes(tp("symvocab.tsv"), vt, strlen(vt)) == 0, "write");
+    scfm_vocab *v = scfm_vocab_load(tp("symvocab.tsv"));
+    CHECK(v != NULL, "symbol vocab: %s", scfm_last_error());
+    if (!v) return;
+    const char *hg[] = {" tp53", "Ins", "ENSG00000141510", "NOPE", "MT-ND1"};
+    scfm_gene_resolution r;
+    scfm_resolve_opts ro = {NULL, NULL};
+    CHECK(scfm_genes_resolve(hg, 5, v, &ro, &r) == 0, "resolve symbols: %s", scfm_last_error());
+    CHECK(r.vocab_id[0] == 2 && r.vocab_id[1] == 4 && r.vocab_id[2] == -1 && r.vocab_id[3] == -1 && r.vocab_id[4] == 3,
+          "symbols resolve to their tokens");
+    CHECK(r.n_mapped == 3 && r.n_not_id == 1 && r.n_not_in_vocab == 1 && r.n_unique_ids == 3, "symbol counts: %zu %zu %zu",
+          r.n_mapped, r.n_not_id, r.n_not_in_vocab);
+    scfm_gene_resolution_free(&r);
+    o = orth_text("names_r.csv", r_style, "mouse", "human", 1, 0);
+    const char *mg[] = {"Trp53", "mt-Nd1", "Ins2", "Gm1", "ENSMUSG00000059552"};
+    scfm_resolve_opts mo = {NULL, o};
+    CHECK(o && scfm_genes_resolve(mg, 5, v, &mo, &r) == 0, "resolve mouse symbols: %s", scfm_last_error());
+    CHECK(o && r.vocab_id[0] == 2 && r.vocab_id[1] == 3 && r.vocab_id[2] == -1 && r.vocab_id[3] == -1 &&
+          r.n_mapped == 2 && r.n_no_ortholog == 3 && r.n_not_id == 0, "mouse symbols through symbol orthologs");
+    scfm_gene_resolution_free(&r);
+    scfm_orthologs_free(o);
+    scfm_vocab_free(v);
+}
+
 /* ---- digests ------------------------------------------------------------------------------ */
 static uint64_t rng_state = 88172645463325252ULL;
 static double urand(void) {
@@ -633,10 +736,17 @@ int main(void) {
     test_normalize();
     test_pickles();
     test_digests();
-    test_bad_inputs();
-    if (!file_exists(sp("geneformer/v1/token_dictionary.pkl"))) {
-        printf("shared data not found at %s: skipping the real-data tests\n", tu_shared_data());
+    test_symbol_orthologs();
+    int have_shared = file_exists(sp("geneformer/v1/token_dictionary.pkl"));
+    if (!have_shared) {
+        static char vt[64 * 2100]; /* a 2,000-gene vocabulary: its gzip is large enough to corrupt in the middle */
+        size_t n = (size_t)snprintf(vt, sizeof vt, "<pad>\t0\n<mask>\t1\n");
+        for (int g = 0; g < 2000; g++) n += (size_t)snprintf(vt + n, sizeof vt - n, "ENSG%011d\t%d\n", 7 * g + 3, g + 2);
+        CHECK(write_gz(tp("small.tsv.gz"), vt) == 0, "write small.tsv.gz");
+        test_bad_inputs(FIX "p4_plain.pkl", tp("small.tsv.gz"));
+        tu_skip("Geneformer's dictionaries, gene tables and ortholog tables not found at %s", tu_shared_data());
     } else {
+        test_bad_inputs(sp("geneformer/v1/token_dictionary.pkl"), sp("geneformer/v1/token_dictionary.tsv.gz"));
         test_vocab("v1", "geneformer/v1/token_dictionary.pkl", "geneformer/v1/token_dictionary.tsv.gz",
                    "geneformer/v1/gene_median_dictionary.pkl", "geneformer/v1/gene_median_dictionary.tsv.gz");
         test_vocab("v2", "geneformer/v2/token_dictionary_gc104M.pkl", "geneformer/v2/token_dictionary_gc104M.tsv.gz",

@@ -1,4 +1,4 @@
-/* Pretraining settings: Geneformer V1 defaults (SPEC section 6), key=value parsing with
+/* Pretraining settings: Geneformer V1 defaults (docs/computation.md section 6), key=value parsing with
  * range checks, JSON round trip, validation. */
 #include <math.h>
 #include <stdlib.h>

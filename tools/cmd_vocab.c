@@ -27,6 +27,8 @@ static void vocab_help(void) {
         "order) and DIR/medians.tsv (ID<TAB>median).\n\n"
         "  -o, --out DIR            output directory (refused if it exists, unless --force)\n"
         "  --gene-names FILE        symbol -> Ensembl ID table (repeatable); identifiers that are Ensembl IDs pass\n"
+        "  --symbols                (build) keep genes without an Ensembl ID under their symbol (trimmed, upper-\n"
+        "                           cased): a vocabulary keyed by symbols, for data without Ensembl IDs\n"
         "  --gene-column COL        (build) gene column of the inputs; --matrix M, --format F as in tokenize\n"
         "  --biotypes LIST          keep genes of these biotypes (e.g. protein_coding,miRNA); needs --gene-table\n"
         "  --gene-table CSV         gene table with gene_id, gene_name, biotype columns\n"
@@ -51,7 +53,7 @@ typedef struct {
     size_t n_sp_inputs[2], n_sp_names[2];
     const char *out, *biotypes, *gene_table, *gene_column, *matrix, *format, *digest_out, *orthologs;
     long min_cells, min_support;
-    int v2, force;
+    int v2, force, symbols;
 } vocab_args;
 
 static const char *const SPECIES[2] = {"human", "mouse"};
@@ -109,17 +111,21 @@ static void strmap_free(strmap *m) {
 }
 
 /* ---- building ------------------------------------------------------------------------------ */
-/* Normalized Ensembl ID of a file's gene identifier, or NULL when it maps to none. */
-static const char *gene_to_id(const char *raw, const scfm_gene_map *names, char *buf, size_t cap) {
+/* Normalized Ensembl ID of a file's gene identifier, or NULL when it maps to none; with
+ * `symbols`, an identifier that maps to no ID is kept as it is (normalized). */
+static const char *gene_to_id(const char *raw, const scfm_gene_map *names, int symbols, char *buf, size_t cap) {
     snprintf(buf, cap, "%s", raw);
     scfm_gene_normalize(buf);
     if (scfm_is_ensembl_id(buf)) return buf;
-    return names ? scfm_gene_map_lookup(names, buf) : NULL;
+    const char *id = names ? scfm_gene_map_lookup(names, buf) : NULL;
+    return id ? id : symbols && buf[0] ? buf : NULL;
 }
 
 /* Per-file map from gene index to global index (-1: no ID). */
-/* species >= 0 (joint build): IDs of another species are dropped and counted. */
-static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map *names, int species, strmap *ids,
+/* species >= 0 (joint build): IDs of another species are dropped and counted. With
+ * `symbols`, identifiers without an ID are kept as symbols (one-species builds only). */
+static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map *names, int species, int symbols,
+                          strmap *ids,
                           long **out) {
     size_t n = scfm_reader_n_genes(r);
     const char *const *genes = scfm_reader_genes(r);
@@ -128,7 +134,7 @@ static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map 
     size_t found = 0, other = 0;
     for (size_t g = 0; g < n; g++) {
         char buf[256];
-        const char *id = gene_to_id(genes[g], names, buf, sizeof buf);
+        const char *id = gene_to_id(genes[g], names, symbols, buf, sizeof buf);
         map[g] = -1;
         if (!id) continue;
         if (species >= 0 && scfm_gene_species(id) != species) { other++; continue; }
@@ -137,9 +143,10 @@ static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map 
         map[g] = (long)k;
         found++;
     }
-    fprintf(stderr, "vocab: %s%s%s (%s): %zu cells, %zu genes, %zu with an Ensembl ID%s%s\n",
-            species >= 0 ? SPECIES[species] : "", species >= 0 ? " " : "", path, scfm_reader_format(r),
-            scfm_reader_n_cells(r), n, found, found * 2 < n ? " (symbols need --gene-names)" : "",
+    fprintf(stderr, "vocab: %s%s%s (%s): %zu cells, %zu genes, %zu %s%s%s\n", species >= 0 ? SPECIES[species] : "",
+            species >= 0 ? " " : "", path, scfm_reader_format(r), scfm_reader_n_cells(r), n, found,
+            symbols ? "kept (IDs or symbols)" : "with an Ensembl ID",
+            !symbols && found * 2 < n ? " (symbols need --gene-names, or --symbols)" : "",
             other ? " (IDs of another species dropped)" : "");
     if (other) fprintf(stderr, "vocab: WARNING: %s: %zu gene IDs are not %s Ensembl IDs and were dropped\n", path, other,
                        SPECIES[species]);
@@ -361,13 +368,14 @@ static int collect(const vocab_args *a, const char *const *inputs, size_t n_inpu
     int rc = maps ? load_names(name_files, n_names, &names) : cli_errorf(CMD, "out of memory");
     for (size_t i = 0; !rc && i < n_inputs; i++) { /* pass 1: the union of gene IDs */
         scfm_reader *r = open_input(a, inputs[i]);
-        rc = r ? map_file_genes(inputs[i], r, names, species, ids, &maps[i]) : cli_fail(CMD);
+        rc = r ? map_file_genes(inputs[i], r, names, species, species < 0 && a->symbols, ids, &maps[i]) : cli_fail(CMD);
         scfm_reader_close(r);
     }
+    if (!rc && ids->n == 0 && species < 0 && a->symbols) rc = cli_errorf(CMD, "the inputs have no gene identifiers");
     if (!rc && ids->n == 0)
-        rc = cli_errorf(CMD, "no gene identifier of the %s%sinputs maps to an Ensembl ID (symbols need --%s%sgene-names)",
+        rc = cli_errorf(CMD, "no gene identifier of the %s%sinputs maps to an Ensembl ID (symbols need --%s%sgene-names%s)",
                         species >= 0 ? SPECIES[species] : "", species >= 0 ? " " : "",
-                        species >= 0 ? SPECIES[species] : "", species >= 0 ? "-" : "");
+                        species >= 0 ? SPECIES[species] : "", species >= 0 ? "-" : "", species >= 0 ? "" : ", or --symbols");
     if (!rc && !(d = scfm_digests_new(ids->n))) rc = cli_fail(CMD);
     if (!rc) {
         ca.acc = calloc(ids->n, sizeof *ca.acc);
@@ -617,6 +625,7 @@ static int parse_vocab_args(vocab_args *a, int argc, char **argv) {
         if (o[0] != '-') { a->inputs[a->n_inputs++] = o; continue; }
         if (!strcmp(o, "--v2")) { a->v2 = 1; continue; }
         if (!strcmp(o, "--force")) { a->force = 1; continue; }
+        if (!strcmp(o, "--symbols")) { a->symbols = 1; continue; }
         int known = 0;
         for (const char *const *v = val_opts; *v; v++) known |= !strcmp(o, *v);
         if (!known) return cli_usage_error(CMD, "unknown option '%s'", o);
@@ -667,6 +676,8 @@ int cmd_vocab(int argc, char **argv) {
     int joint = a.n_sp_inputs[0] || a.n_sp_inputs[1];
     if (!rc && !build && a.digest_out) rc = cli_usage_error(CMD, "--digest-out is for build");
     if (!rc && !build && joint) rc = cli_usage_error(CMD, "merge does not build joint vocabularies yet (use build --human ... --mouse ...)");
+    if (!rc && !build && a.symbols) rc = cli_usage_error(CMD, "--symbols is for build");
+    if (!rc && joint && a.symbols) rc = cli_usage_error(CMD, "--symbols is for one-species builds (a joint vocabulary needs Ensembl IDs)");
     if (!rc) rc = !build ? vocab_merge(&a) : joint ? vocab_build_joint(&a) : vocab_build(&a);
     if (!rc) cli_report_done();
     free(a.inputs);

@@ -1,4 +1,4 @@
-/* Corpus: the rank-value tokenizer (SPEC sections 1-3) and the on-disk token store.
+/* Corpus: the rank-value tokenizer (docs/computation.md sections 1-3) and the on-disk token store.
  *
  * A corpus is a directory:
  *   corpus.json      metadata (format "scfm-corpus", version 1, vocabulary hash and size,

@@ -78,7 +78,10 @@ void scfm_gene_map_free(scfm_gene_map *m);
  *    are dropped.
  * scfm_orthologs_rule: "<biomart|hcop>:<from>-><to>:<one2one|many2one>:<conf|support>>=N",
  * e.g. "biomart:mouse->human:one2one:conf>=0". A BioMart export may be read in either
- * direction (the partner species comes from its "<Species> gene stable ID" column). */
+ * direction (the partner species comes from its "<Species> gene stable ID" column). A BioMart
+ * export with gene-name columns instead of stable IDs ("Gene name", "<Species> gene name", or
+ * R's spelling "gene.name", "human.gene.name", ...) gives symbol -> symbol pairs (normalized,
+ * any non-empty name), the rule then starts "biomart-names:"; scfm_orthologs_by_symbol says so. */
 typedef struct {
     int one2one_only;      /* default 1 (NULL opts = {1, 0, 0}) */
     int min_support;       /* HCOP: minimum support_n (databases agreeing), default 0 */
@@ -92,6 +95,7 @@ scfm_orthologs *scfm_orthologs_load(const char *path, const char *from, const ch
                                     const scfm_ortholog_opts *o);
 const char *scfm_orthologs_lookup(const scfm_orthologs *o, const char *id); /* NULL if none */
 size_t scfm_orthologs_size(const scfm_orthologs *o);
+int scfm_orthologs_by_symbol(const scfm_orthologs *o);   /* 1: keys and targets are gene symbols */
 const char *scfm_orthologs_rule(const scfm_orthologs *o); /* text recorded in corpora */
 /* Kept pair k (0..size-1, file order): returns the source ID and sets *target; NULL if out of range. */
 const char *scfm_orthologs_pair(const scfm_orthologs *o, size_t k, const char **target);
@@ -154,10 +158,14 @@ typedef struct {
     size_t n_genes, n_mapped, n_unique_ids; /* input genes, genes reaching the vocab, distinct ids */
     size_t n_not_id, n_no_ortholog, n_not_in_vocab; /* why genes were dropped */
 } scfm_gene_resolution;
-/* Per input gene: normalize; if it is not an Ensembl ID, map it through o->names (no names,
- * or unknown symbol: n_not_id); then through o->orthologs if given (none: n_no_ortholog);
- * then look the ID up in v (absent: n_not_in_vocab). n_mapped + the three drop counts =
- * n_genes. out->vocab_id is malloc'd; free with scfm_gene_resolution_free. o may be NULL. */
+/* Per input gene: normalize; if it is not an Ensembl ID, map it through o->names; a symbol
+ * that o->names does not map (or with no names) is kept as it is when v holds it as a token
+ * (a vocabulary keyed by symbols, `scfm vocab build --symbols`), else it is dropped
+ * (n_not_id); then through o->orthologs if given (none: n_no_ortholog); then look the ID up
+ * in v (absent: n_not_in_vocab). With orthologs keyed by symbol (scfm_orthologs_by_symbol)
+ * the normalized identifier goes to them directly, without o->names. n_mapped + the three
+ * drop counts = n_genes. out->vocab_id is malloc'd; free with scfm_gene_resolution_free. o
+ * may be NULL. */
 int scfm_genes_resolve(const char *const *genes, size_t n_genes, const scfm_vocab *v,
                        const scfm_resolve_opts *o, scfm_gene_resolution *out) SCFM_WUR;
 void scfm_gene_resolution_free(scfm_gene_resolution *r);

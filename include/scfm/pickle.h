@@ -1,4 +1,4 @@
-/* Restricted Python pickle reader for Geneformer's dictionary pickles (FORMATS.md section 6)
+/* Restricted Python pickle reader for Geneformer's dictionary pickles (docs/formats.md section 6)
  * and GeneCompass's prior-knowledge pickles (gene -> numpy vector).
  *
  * Reads one top-level dict whose keys are str and whose values are int, float, bool, str,

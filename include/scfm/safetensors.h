@@ -1,4 +1,4 @@
-/* safetensors reader and writer (FORMATS.md section 4).
+/* safetensors reader and writer (docs/formats.md section 4).
  *
  * File layout: u64 LE header length N, N bytes of JSON header, then the byte buffer.
  * Header: {"__metadata__": {str: str}, "<name>": {"dtype": "F32", "shape": [..],

@@ -1,4 +1,4 @@
-/* safetensors reader (strict) and writer. See include/scfm/safetensors.h and FORMATS.md 4. */
+/* safetensors reader (strict) and writer. See include/scfm/safetensors.h and docs/formats.md section 4. */
 #include "scfm/safetensors.h"
 
 #include <errno.h>

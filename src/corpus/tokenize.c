@@ -1,4 +1,4 @@
-/* Rank-value tokenizer (SPEC sections 1-3): one cell on arrays, and files -> corpus. */
+/* Rank-value tokenizer (docs/computation.md sections 1-3): one cell on arrays, and files -> corpus. */
 #include "scfm/corpus.h"
 #include "scfm/io.h"
 

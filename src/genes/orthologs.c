@@ -1,5 +1,9 @@
 /* Ortholog tables: Ensembl BioMart exports (csv[.gz], either direction) and HGNC HCOP
  * (tsv[.gz], babelgene layout with support_n). Result: source-species ID -> target ID.
+ * A BioMart export without stable-ID columns but with gene-name columns ("Gene name",
+ * "<Species> gene name") gives symbol -> symbol pairs instead (scfm_orthologs_by_symbol);
+ * BioMart's column titles are matched case-insensitively with '.' and '_' read as spaces, so
+ * the R-style names of the same export ("gene.name", "human.homology.type") are read too.
  *
  * Rules (recorded by scfm_orthologs_rule):
  *  - rows are filtered first: BioMart by homology type (one2one_only: ortholog_one2one;
@@ -14,6 +18,7 @@
 #include "genes/genes_internal.h"
 #include "scfm/genes.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +28,7 @@ struct scfm_orthologs {
     scfm_gn_tab map; /* source ID -> index in targets */
     const char **targets, **sources; /* kept pairs in file order */
     size_t n, cap;
+    int by_symbol; /* pairs of gene symbols (normalized), not Ensembl IDs */
     char rule[160];
     scfm_ortholog_stats st;
 };
@@ -35,6 +41,7 @@ typedef struct {
     opair *pairs;
     size_t n, cap;
     scfm_ortholog_stats *st;
+    int symbols; /* pairs are gene symbols: any non-empty identifier is taken */
 } pairset;
 
 static int pairset_add(pairset *ps, const char *src_raw, const char *dst_raw) {
@@ -44,7 +51,10 @@ static int pairset_add(pairset *ps, const char *src_raw, const char *dst_raw) {
     strcpy(dst, dst_raw);
     scfm_gene_normalize(src);
     scfm_gene_normalize(dst);
-    if (!scfm_is_ensembl_id(src) || !scfm_is_ensembl_id(dst)) { ps->st->n_not_id++; return SCFM_OK; }
+    if (ps->symbols ? !src[0] || !dst[0] : !scfm_is_ensembl_id(src) || !scfm_is_ensembl_id(dst)) {
+        ps->st->n_not_id++;
+        return SCFM_OK;
+    }
     snprintf(both, sizeof both, "%s\t%s", src, dst);
     if (scfm_gn_tab_get(&ps->seen, both) >= 0) { ps->st->n_duplicate++; return SCFM_OK; }
     const char *b = scfm_gn_pool_add(&ps->pool, both, strlen(both));
@@ -73,22 +83,43 @@ static long col(char **f, size_t nf, const char *name, int prefix) {
 
 #define MAXF 64
 
-/* from_is_file_source: 1 if `from` is the species of the file's first ID column. */
-static int read_biomart(const char *path, char *buf, size_t len, char **hf, size_t nh, size_t pos, const char *from,
-                        const scfm_ortholog_opts *o, pairset *ps) {
-    long cg = col(hf, nh, "Gene stable ID", 0), cp = -1;
-    char sp[32] = "";
+/* BioMart column title as compared: lower case, '.' and '_' as spaces ("Human homology type"
+ * and R's "human.homology.type" both become "human homology type"). */
+static void title_norm(char *s) {
+    for (; *s; s++) *s = *s == '.' || *s == '_' ? ' ' : (char)tolower((unsigned char)*s);
+}
+
+/* Gene column `self` ("gene stable id") and partner column "<species> gene stable id": their
+ * indices and the partner species' name, or -1. */
+static void biomart_key_cols(char **hf, size_t nh, const char *self, long *cg, long *cp, char *sp, size_t spcap) {
+    *cg = col(hf, nh, self, 0);
+    *cp = -1;
+    char suf[40];
+    snprintf(suf, sizeof suf, " %s", self);
     for (size_t k = 0; k < nh; k++) {
-        const char *suf = " gene stable ID";
         size_t l = strlen(hf[k]), ls = strlen(suf);
-        if ((long)k != cg && l > ls && l - ls < sizeof sp && !strcmp(hf[k] + l - ls, suf)) {
-            cp = (long)k;
+        if ((long)k != *cg && l > ls && l - ls < spcap && !strcmp(hf[k] + l - ls, suf)) {
+            *cp = (long)k;
             memcpy(sp, hf[k], l - ls);
             sp[l - ls] = 0;
         }
     }
-    if (cg < 0 || cp < 0) return scfm_error(SCFM_EFORMAT, "%s: BioMart header lacks 'Gene stable ID' / '<Species> gene stable ID'", path);
-    const char *partner = !strcmp(sp, "Mouse") ? "mouse" : !strcmp(sp, "Human") ? "human" : NULL;
+}
+
+static int read_biomart(const char *path, char *buf, size_t len, char **hf, size_t nh, size_t pos, const char *from,
+                        const scfm_ortholog_opts *o, pairset *ps) {
+    for (size_t k = 0; k < nh; k++) title_norm(hf[k]);
+    long cg, cp;
+    char sp[32] = "";
+    biomart_key_cols(hf, nh, "gene stable id", &cg, &cp, sp, sizeof sp);
+    if (cg < 0 || cp < 0) {
+        biomart_key_cols(hf, nh, "gene name", &cg, &cp, sp, sizeof sp);
+        ps->symbols = cg >= 0 && cp >= 0;
+    }
+    if (cg < 0 || cp < 0)
+        return scfm_error(SCFM_EFORMAT, "%s: BioMart header lacks 'Gene stable ID' / '<Species> gene stable ID' "
+                          "(or 'Gene name' / '<Species> gene name')", path);
+    const char *partner = !strcmp(sp, "mouse") ? "mouse" : !strcmp(sp, "human") ? "human" : NULL;
     if (!partner) return scfm_error(SCFM_EINVAL, "%s: partner species '%s' is not supported (human, mouse)", path, sp);
     char name[64];
     snprintf(name, sizeof name, "%s homology type", sp);
@@ -207,6 +238,18 @@ static int build_map(scfm_orthologs *r, pairset *ps, int one2one) {
 }
 
 /* Header of neither layout: names the columns seen and the ones expected. */
+/* A BioMart export has a homology-type column ("<Species> homology type", any title style). */
+static int biomart_like(char **hf, size_t nh) {
+    for (size_t k = 0; k < nh; k++) {
+        char t[128];
+        snprintf(t, sizeof t, "%s", hf[k]);
+        title_norm(t);
+        size_t n = strlen(t);
+        if (n >= 13 && !strcmp(t + n - 13, "homology type")) return 1;
+    }
+    return 0;
+}
+
 static int unknown_columns(const char *path, char **hf, size_t nh) {
     char seen[256] = "";
     size_t used = 0;
@@ -216,7 +259,7 @@ static int unknown_columns(const char *path, char **hf, size_t nh) {
         used += (size_t)n < sizeof seen - used ? (size_t)n : sizeof seen - used - 1;
     }
     return scfm_error(SCFM_EFORMAT, "%s: unknown ortholog table columns (%s): expected an Ensembl BioMart export "
-                      "(csv: 'Gene stable ID', '<Species> gene stable ID', '<Species> homology type') or an HGNC HCOP "
+                      "(csv: 'Gene stable ID' or 'Gene name', '<Species> gene stable ID' or '<Species> gene name', '<Species> homology type') or an HGNC HCOP "
                       "table (tsv: human_ensembl, ensembl, support_n)", path, seen);
 }
 
@@ -248,7 +291,7 @@ scfm_orthologs *scfm_orthologs_load(const char *path, const char *from, const ch
     if (!rc) {
         hcop = strchr(header, '\t') != NULL;
         size_t nh = scfm_gn_split(header, hcop ? '\t' : ',', hf, MAXF);
-        if (hcop ? col(hf, nh, "human_ensembl", 0) < 0 : col(hf, nh, "Gene stable ID", 0) < 0)
+        if (hcop ? col(hf, nh, "human_ensembl", 0) < 0 : !biomart_like(hf, nh))
             rc = unknown_columns(path, hf, nh);
         else
             rc = hcop ? read_hcop(path, buf, len, hf, nh, pos, from, o, &ps)
@@ -258,11 +301,12 @@ scfm_orthologs *scfm_orthologs_load(const char *path, const char *from, const ch
     if (!rc) r->st.n_kept = r->n;
     if (!rc && r->n == 0) rc = scfm_error(SCFM_EDATA, "%s: no %s -> %s ortholog pair passes the filters", path, from, to);
     if (!rc) {
+        r->by_symbol = ps.symbols;
         if (hcop)
             snprintf(r->rule, sizeof r->rule, "hcop:%s->%s:%s:support>=%d", from, to,
                      o->one2one_only ? "one2one" : "many2one", o->min_support);
         else
-            snprintf(r->rule, sizeof r->rule, "biomart:%s->%s:%s:conf>=%d", from, to,
+            snprintf(r->rule, sizeof r->rule, "%s:%s->%s:%s:conf>=%d", ps.symbols ? "biomart-names" : "biomart", from, to,
                      o->one2one_only ? "one2one" : "many2one", o->min_confidence);
     }
     free(ps.pairs);
@@ -294,6 +338,8 @@ const char *scfm_orthologs_pair(const scfm_orthologs *o, size_t k, const char **
     *target = o->targets[k];
     return o->sources[k];
 }
+
+int scfm_orthologs_by_symbol(const scfm_orthologs *o) { return o ? o->by_symbol : 0; }
 const char *scfm_orthologs_rule(const scfm_orthologs *o) { return o ? o->rule : ""; }
 
 void scfm_orthologs_free(scfm_orthologs *o) {

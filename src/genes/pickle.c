@@ -1,5 +1,5 @@
 /* Restricted pickle reader: one dict of str -> int / float / str / numpy scalar / 1-D float
- * ndarray (see pickle.h and FORMATS.md section 6). A small stack machine over an object pool; strings are
+ * ndarray (see pickle.h and docs/formats.md section 6). A small stack machine over an object pool; strings are
  * referenced in the input buffer (never copied until the result is built); nothing from the
  * file is ever executed. */
 #include "scfm/pickle.h"

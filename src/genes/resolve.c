@@ -23,8 +23,12 @@ int scfm_genes_resolve(const char *const *genes, size_t n_genes, const scfm_voca
         strcpy(buf, genes[g]);
         scfm_gene_normalize(buf);
         const char *id = buf;
-        if (!scfm_is_ensembl_id(id)) id = names ? scfm_gene_map_lookup(names, buf) : NULL;
-        if (!id) { out->n_not_id++; continue; }
+        if (!(orth && scfm_orthologs_by_symbol(orth)) && !scfm_is_ensembl_id(id)) {
+            const char *m = names ? scfm_gene_map_lookup(names, buf) : NULL;
+            if (m) id = m;
+            else if (orth || scfm_vocab_lookup(v, buf) < 0) { out->n_not_id++; continue; }
+            /* else: a vocabulary keyed by symbols holds the symbol itself */
+        }
         if (orth && !(id = scfm_orthologs_lookup(orth, id))) { out->n_no_ortholog++; continue; }
         int64_t k = scfm_vocab_lookup(v, id);
         if (k < 0 || k > INT32_MAX) { out->n_not_in_vocab++; continue; }

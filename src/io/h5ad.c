@@ -1,4 +1,4 @@
-/* AnnData .h5ad reader (FORMATS.md section 1).
+/* AnnData .h5ad reader (docs/formats.md section 1).
  *
  * Matrix: opts->matrix = NULL/"X", "raw/X" (genes from raw/var), "layers/<name>" (or a bare
  * layer name); legacy "raw.X" with "raw.var". Dense 2-D datasets are streamed by row blocks,

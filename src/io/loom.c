@@ -1,4 +1,4 @@
-/* Loom reader (FORMATS.md section 3). /matrix (or /layers/<name>, opts->matrix) is genes x
+/* Loom reader (docs/formats.md section 3). /matrix (or /layers/<name>, opts->matrix) is genes x
  * cells; it is read in column blocks of at most chunk_cells cells (and about 4M values).
  * Genes: /row_attrs/<opts->gene_column>, else "ensembl_id", "Accession" or "Gene", whichever
  * exists first. Cells: /col_attrs/CellID when present. Every other 1-D /col_attrs dataset is an

@@ -1,4 +1,4 @@
-/* 10x Genomics filtered_feature_bc_matrix.h5 reader (FORMATS.md section 2).
+/* 10x Genomics filtered_feature_bc_matrix.h5 reader (docs/formats.md section 2).
  *
  * v3 (Cell Ranger >= 3): /matrix/{data,indices,indptr,shape,barcodes,features/{id,name,...}}.
  * v2 (Cell Ranger <= 2): /<genome>/{data,indices,indptr,shape,barcodes,genes,gene_names};

@@ -4,7 +4,8 @@
 # missing checkpoint, vocabulary mismatch (scfm_vocab_hash, vocab.tsv, vocab size), bad
 # output extension, <cls> pooling on a V1 corpus, layer out of range, unknown obs column.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 geneformer/v2 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)

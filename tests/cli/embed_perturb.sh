@@ -5,10 +5,11 @@
 # scipy.stats.mannwhitneyu (asymptotic, no continuity) of each gene's shifts against all
 # shifts and Benjamini-Hochberg FDR. Skipped while `scfm perturb` is not registered.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
-if ! "$BIN" perturb --help > /dev/null 2>&1; then echo "skip: scfm perturb is not registered in tools/commands.def"; exit 0; fi
+if ! "$BIN" perturb --help > /dev/null 2>&1; then echo "SKIP: scfm perturb is not registered in tools/commands.def"; exit 77; fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 V1=$D/geneformer/v1

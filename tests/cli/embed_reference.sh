@@ -6,7 +6,8 @@
 #  - gene embeddings (--genes) equal the per-gene mean of token states;
 #  - V2 corpus with --pool cls; .h5ad output read back by anndata (when built with HDF5).
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 geneformer/v2 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)

@@ -5,7 +5,8 @@
 # stratified split, accuracy above the majority-class share, predict reproduces the test
 # predictions, and transformers' BertForSequenceClassification gives the same probabilities.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

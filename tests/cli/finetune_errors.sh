@@ -2,7 +2,8 @@
 # scfm finetune / predict on bad input: a clear message, a non-zero exit, and no OUT (nor
 # OUT.tmp.*) left behind.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 geneformer/v2 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT

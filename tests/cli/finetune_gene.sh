@@ -8,7 +8,8 @@
 # BertForTokenClassification against the per-token probabilities. (Whether held-out genes
 # score near chance with random labels: finetune_gene_split.sh.)
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 genes/human_ensembl_genes.csv.gz human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Every layout of the reader fixtures (tests/fixtures/io: the same 30 real pbmc4k cells x 50
 # genes as h5ad dense/CSR/CSC/layers/anndata-0.7/legacy, 10x h5 v2/v3, loom, mtx, csv) gives a
-# byte-identical Geneformer corpus through `scfm tokenize`; corrupt files fail with a message
-# naming the file.
+# byte-identical corpus through `scfm tokenize`; corrupt files fail with a message naming the
+# file. Two vocabularies: one built from the fixtures themselves by `scfm vocab build` (keyed
+# by symbols for the symbol inputs, by Ensembl IDs for the ID inputs; needs nothing else), and,
+# when the team's ../shared/data is there, Geneformer's V1 dictionaries with a gene table.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # D (../shared/data)
 BIN=${SCFM_BIN:-build/scfm}
 FX=tests/fixtures/io
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-V1=$D/geneformer/v1
-TOK=(--vocab $V1/token_dictionary.tsv.gz --medians $V1/gene_median_dictionary.tsv.gz --gene-names $D/genes/human_ensembl_genes.csv.gz)
+"$BIN" vocab build "$FX/mtx_plain" -o "$T/vocab_sym" --symbols 2> /dev/null
+"$BIN" vocab build "$FX/mtx_gz" -o "$T/vocab_id" 2> /dev/null
 
-tok() { # name, input, extra options...
+tok() { # name, input, extra options...: symbol inputs use TOKS, names starting id_ use TOKI
     local name=$1 in=$2; shift 2
-    "$BIN" tokenize "$in" -o "$T/$name" "${TOK[@]}" --ignore-n-counts "$@" 2> "$T/$name.log" ||
+    local -a opts=("${TOKS[@]}")
+    case $name in id_*) opts=("${TOKI[@]}") ;; esac
+    rm -rf "$T/$name"
+    "$BIN" tokenize "$in" -o "$T/$name" "${opts[@]}" --ignore-n-counts "$@" 2> "$T/$name.log" ||
         { echo "tokenize $in failed:"; cat "$T/$name.log"; exit 1; }
 }
 same() { # reference, others...
@@ -24,14 +29,16 @@ same() { # reference, others...
     done
 }
 
+check_route() { # what
 # gene symbols
 tok sym_mtx "$FX/mtx_plain"
 tok sym_csv "$FX/cells_rows.csv"
 same sym_mtx sym_csv
-"$BIN" tokenize "$FX/csr.h5ad" -o "$T/probe" "${TOK[@]}" > "$T/probe.log" 2>&1 || true
+rm -rf "$T/probe"
+"$BIN" tokenize "$FX/csr.h5ad" -o "$T/probe" "${TOKS[@]}" > "$T/probe.log" 2>&1 || true
 if grep -q "without HDF5" "$T/probe.log"; then
-    echo "io_formats: scfm built without HDF5: h5ad/10x h5/loom refused with a clear error; mtx and csv ok"
-    exit 0
+    echo "io_formats ($1): scfm built without HDF5: h5ad/10x h5/loom refused with a clear error; mtx and csv ok"
+    return 0
 fi
 tok sym_csr "$FX/csr.h5ad"
 tok sym_csc "$FX/csc.h5ad"
@@ -55,6 +62,23 @@ same id_mtx id_10x id_10x2
 same id_loom id_h5ad
 # the corpus is not empty
 test "$(stat -c %s "$T/id_mtx/shard-00000.bin")" -gt 100
+
+echo "io_formats ($1): every layout gives the same corpus ($(stat -c %s "$T/sym_mtx/shard-00000.bin") and $(stat -c %s "$T/id_mtx/shard-00000.bin") bytes)"
+}
+
+TOKS=(--vocab "$T/vocab_sym/vocab.tsv" --medians "$T/vocab_sym/medians.tsv")
+TOKI=(--vocab "$T/vocab_id/vocab.tsv" --medians "$T/vocab_id/medians.tsv")
+check_route "vocabulary built from the fixtures"
+TOK=("${TOKS[@]}")
+if [ -e "$D/geneformer/v1" ] && [ -e "$D/genes/human_ensembl_genes.csv.gz" ]; then
+    V1=$D/geneformer/v1
+    TOKS=(--vocab $V1/token_dictionary.tsv.gz --medians $V1/gene_median_dictionary.tsv.gz --gene-names $D/genes/human_ensembl_genes.csv.gz)
+    TOKI=("${TOKS[@]}")
+    TOK=("${TOKS[@]}")
+    check_route "Geneformer V1 dictionaries from $D"
+else
+    echo "io_formats: $D not found: the Geneformer-dictionary route is not checked"
+fi
 
 # corrupt inputs
 head -c 20000 "$FX/csr.h5ad" > "$T/cut.h5ad"

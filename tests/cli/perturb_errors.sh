@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scfm perturb: bad inputs give a clear message, a non-zero exit and no output file.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 geneformer/v2 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)

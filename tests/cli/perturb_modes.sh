@@ -8,7 +8,8 @@
 #     anchor + inhibit run equal transformers BertModel on those sequences;
 #  3. symbols through --gene-names give the same result as the Ensembl IDs.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 geneformer/v2 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)

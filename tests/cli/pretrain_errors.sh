@@ -5,7 +5,8 @@
 # occupied run directory, corrupt / truncated / mismatched checkpoints and training states on
 # resume, settings that cannot change on resume, bad options.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 geneformer/v2 human/pbmc1k_v2
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)

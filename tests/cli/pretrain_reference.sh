@@ -5,7 +5,8 @@
 # grad clipping): the loss of every step and the weights after the last step agree.
 # Two runs: linear schedule with clipping and weight decay; cosine with grad accumulation 2.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 human/pbmc1k_v2
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)

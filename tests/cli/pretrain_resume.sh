@@ -6,7 +6,8 @@
 # (max |difference| <= 1e-6; the kernels are deterministic for a fixed thread count, so it is
 # in practice 0). Dropout is on, so the saved RNG state matters.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 human/pbmc1k_v2
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)

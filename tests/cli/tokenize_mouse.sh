@@ -4,7 +4,8 @@
 # and every cell's tokens equal the numpy reference (BioMart and HCOP tables). Without the
 # ortholog option the low-share warning appears and points to --to-species.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 genes/mouse_ensembl_genes.csv.gz mouse/pancreas_baron_labeled orthologs
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 IN=$D/mouse/pancreas_baron_labeled

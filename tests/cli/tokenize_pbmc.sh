@@ -4,7 +4,8 @@
 # the corpus is identical for 1 and 2 threads and for different chunk/shard sizes; corpus
 # info/export and the numpy corpus reader agree.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 geneformer/v2 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 IN=$D/human/pbmc4k_labeled

@@ -4,7 +4,8 @@
 # filters (--min-cells, --biotypes) and --v2 specials; vocab merge of saved digests; the built
 # vocabulary tokenizes the data exactly like the numpy reference does with it.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 genes/human_ensembl_genes.csv.gz human/pbmc1k_v3
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 IN=$D/human/pbmc1k_v3
