@@ -84,6 +84,11 @@ static int check_homologs(const scfm_model *m, const scfm_corpus *c) {
 static int check_genecompass(pt_ctx *x, int from_config) {
     const scfm_genecompass_config *g = &x->m->cfg.genecompass;
     if (!g->enabled) return SCFM_OK;
+    if (from_config && scfm_gc_n_priors(g))
+        return scfm_error(SCFM_EINVAL, "pretrain: the model config uses %zu prior-knowledge tables, which a config "
+                          "alone does not hold; create the model with 'scfm model init --prior NAME=FILE ...' and "
+                          "pass it with --init (or switch the priors off with --set use_promoter=false ...)",
+                          scfm_gc_n_priors(g));
     for (size_t k = 0; k < x->data.n_corp; k++) {
         const scfm_corpus *c = x->data.corp[k];
         if (g->use_values && !scfm_corpus_has_values(c))
@@ -97,11 +102,6 @@ static int check_genecompass(pt_ctx *x, int from_config) {
         int rc = check_homologs(x->m, c);
         if (rc) return rc;
     }
-    if (from_config && scfm_gc_n_priors(g))
-        return scfm_error(SCFM_EINVAL, "pretrain: the model config uses %zu prior-knowledge tables, which a config "
-                          "alone does not hold; create the model with 'scfm model init --prior NAME=FILE ...' and "
-                          "pass it with --init (or switch the priors off with --set use_promoter=false ...)",
-                          scfm_gc_n_priors(g));
     return SCFM_OK;
 }
 
