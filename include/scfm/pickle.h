@@ -36,7 +36,8 @@ typedef struct {
     scfm_pkl_item *items; /* in insertion order */
     size_t n;
     char *strings;        /* storage for keys and string values */
-    float *floats;        /* storage for array values (NULL if none) */
+    float *floats;        /* storage for array values, item after item in insertion order (each
+                             vec points into it; NULL if none); a caller may take it over */
 } scfm_pkl_dict;
 
 /* Parses a pickle held in memory; `what` (usually the path) prefixes error messages.

@@ -645,6 +645,10 @@ static int step(pstate *s) {
 static void convert_array(const pstate *s, const pitem *it, float *dst) {
     const unsigned char *b = (it->a_aux ? s->aux : s->p) + it->s_off;
     size_t n = it->s_len / it->a_size;
+    uint16_t one = 1;
+    unsigned char little;
+    memcpy(&little, &one, 1);
+    if (it->a_size == 4 && it->a_order == '<' && little) { memcpy(dst, b, n * 4); return; } /* common case */
     unsigned char tmp[8];
     for (size_t j = 0; j < n; j++, b += it->a_size) {
         for (uint32_t k = 0; k < it->a_size; k++) tmp[k] = it->a_order == '>' ? b[it->a_size - 1 - k] : b[k];
