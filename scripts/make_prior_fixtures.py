@@ -15,6 +15,7 @@ themselves:
     prior.safetensors      F32, keys in __metadata__["genes"]
     prior_sib.safetensors  F64, keys in prior_sib.genes.txt
     prior.pkl              pickle.dump (default protocol) of {symbol: float32 ndarray}, GeneCompass style
+    prior_npstr.pkl        the same with numpy str keys (numpy.str_ scalars, as from an array of names)
     prior_p5.pkl           protocol 5 (numpy's _frombuffer path), {ID: float64 ndarray}
     prior_p2.pkl           protocol 2, {ID: big-endian float32 ndarray}
 vocab.tsv is the vocabulary (3 specials, 8 genes, two of them absent from the table),
@@ -166,6 +167,8 @@ def main():
     write_lines("prior_sib.genes.txt", id_keys())
     with open(w("prior.pkl"), "wb") as f:
         pickle.dump({k: m[i].copy() for i, k in enumerate(sym_keys())}, f)
+    with open(w("prior_npstr.pkl"), "wb") as f:  # keys as numpy str scalars (from a numpy array of names)
+        pickle.dump({k: m[i].copy() for i, k in enumerate(np.array(sym_keys()))}, f)
     with open(w("prior_p5.pkl"), "wb") as f:
         pickle.dump({k: m[i].astype(np.float64) for i, k in enumerate(id_keys())}, f, protocol=5)
     with open(w("prior_p2.pkl"), "wb") as f:

@@ -89,7 +89,7 @@ static void test_formats(void) {
     static const struct { const char *file; int names; } fmt[] = {
         {"prior.tsv", 0},           {"prior_sym.tsv.gz", 1},      {"prior.npy", 0},     {"prior_f64.npy", 0},
         {"prior.safetensors", 0},   {"prior_sib.safetensors", 0}, {"prior.pkl", 1},     {"prior_p5.pkl", 0},
-        {"prior_p2.pkl", 0},
+        {"prior_p2.pkl", 0},        {"prior_npstr.pkl", 1},
     };
     float *first = NULL;
     for (size_t k = 0; k < sizeof fmt / sizeof *fmt; k++) {
@@ -238,8 +238,8 @@ static void test_errors(void) {
 
 /* Direct checks of the pickle reader's arrays (values, byte orders, every truncation). */
 static void test_pickle_arrays(void) {
-    static const char *const files[] = {FIX "prior.pkl", FIX "prior_p5.pkl", FIX "prior_p2.pkl"};
-    for (size_t f = 0; f < 3; f++) {
+    static const char *const files[] = {FIX "prior.pkl", FIX "prior_p5.pkl", FIX "prior_p2.pkl", FIX "prior_npstr.pkl"};
+    for (size_t f = 0; f < 4; f++) {
         scfm_pkl_dict dict;
         int rc = scfm_pickle_read_dict(files[f], &dict);
         CHECK(rc == 0, "%s: %s", files[f], scfm_last_error());
