@@ -15,14 +15,28 @@ themselves:
     prior.safetensors      F32, keys in __metadata__["genes"]
     prior_sib.safetensors  F64, keys in prior_sib.genes.txt
     prior.pkl              pickle.dump (default protocol) of {symbol: float32 ndarray}, GeneCompass style
+    prior_npstr.pkl        the same with numpy str keys (numpy.str_ scalars, as from an array of names)
     prior_p5.pkl           protocol 5 (numpy's _frombuffer path), {ID: float64 ndarray}
     prior_p2.pkl           protocol 2, {ID: big-endian float32 ndarray}
 vocab.tsv is the vocabulary (3 specials, 8 genes, two of them absent from the table),
 names.tsv the symbol -> ID map, expected.tsv the expected [V, 6] matrix: one line per token
 id: id, kind (file / zero / random), and for file rows the 6 values (repr of the float32).
 bad_*: inputs that must be rejected (see the C test for the expected messages).
+
+With shared data (--shared DIR, default ../shared/data, skipped when absent), real.tsv holds
+what scfm must find for a table keyed by the real symbols of human/pbmc1k_v3/genes.tsv
+(14,688 as published: duplicates, odd names) against Geneformer V1's vocabulary and
+gene_name_id_dict, computed here with Python's own dicts (independently of the C code):
+    dup   <row a> <row b>    the first pair of rows (1-based) that reach the same gene
+    drop  <row>              rows to leave out for a duplicate-free table
+    count <matched> <unknown> <random> <special>
+    digest <hex>             sum over matched vocabulary ids i of (i + 1) * (kept row + 1), mod 2^64
+The C test writes the table itself (row r, 0-based among kept rows: values r, -12345, r % 7).
 """
+import argparse
+import re
 import gzip
+import io
 import json
 import os
 import pickle
@@ -63,8 +77,74 @@ def write_lines(name, lines, opener=open):
             f.write(line + "\n")
 
 
+def norm_id(s):
+    s = s.strip().upper()
+    head, dot, tail = s.rpartition(".")
+    if dot and tail.isdigit() and is_ens(head):
+        return head
+    return s
+
+
+def is_ens(s):
+    return re.fullmatch(r"ENS[A-Z]*GR?[0-9]+", s) is not None
+
+
+def real_facts(shared):
+    with open(os.path.join(shared, "geneformer/v1/token_dictionary.pkl"), "rb") as f:
+        tok = pickle.load(f)
+    with open(os.path.join(shared, "geneformer/v1/gene_name_id_dict.pkl"), "rb") as f:
+        names = pickle.load(f)
+    first = {}
+    for k, v in names.items():
+        sym, i = norm_id(k), norm_id(v)
+        if sym and is_ens(i):
+            first.setdefault(sym, i)
+    with open(os.path.join(shared, "human/pbmc1k_v3/genes.tsv"), encoding="utf-8") as f:
+        keys = [line.rstrip("\n").rstrip("\r") for line in f]
+
+    def resolve(key):
+        for cand in (key, norm_id(key)):
+            if cand in tok:
+                return None if cand.startswith("<") else tok[cand]
+        i = first.get(norm_id(key))
+        return tok.get(i) if i is not None else None
+
+    out, seen_norm, seen_id, drop, dup = [], {}, {}, [], None
+    ids = []
+    for r, key in enumerate(keys):
+        n, i = norm_id(key), resolve(key)
+        clash = seen_norm.get(n)
+        if clash is None and i is not None:
+            clash = seen_id.get(i)
+        if clash is not None:
+            dup = dup or (clash + 1, r + 1)
+            drop.append(r)
+            continue
+        seen_norm[n] = r
+        if i is not None:
+            seen_id[i] = r
+        ids.append(i)
+    matched = {i: kr for kr, i in enumerate(ids) if i is not None}
+    special = sum(1 for t in tok if t.startswith("<"))
+    digest = sum((i + 1) * (kr + 1) for i, kr in matched.items()) % 2**64
+    out.append("dup\t%d\t%d" % dup)
+    out += ["drop\t%d" % (r + 1) for r in drop]
+    out.append("count\t%d\t%d\t%d\t%d" % (len(matched), len(ids) - len(matched), len(tok) - len(matched) - special,
+                                          special))
+    out.append("digest\t%016x" % digest)
+    write_lines("real.tsv", out)
+    print("real.tsv: %d rows kept, %d dropped, %d matched" % (len(ids), len(drop), len(matched)))
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default="../shared/data")
+    args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
+    if os.path.isdir(args.shared):
+        real_facts(args.shared)
+    else:
+        print("no shared data at %s: real.tsv not rewritten" % args.shared)
     rng = np.random.default_rng(20261202)
     m = rng.standard_normal((len(ROWS), D)).astype(np.float32)
     m[1, 0] = np.float32(1e-30)  # a tiny value and an exact zero survive every format
@@ -76,7 +156,8 @@ def main():
         return ["\t".join([k] + [repr(float(x)) for x in m[i]]) for i, k in enumerate(keys)]
 
     write_lines("prior.tsv", ["gene\t" + "\t".join("v%d" % (j + 1) for j in range(D))] + tsv_rows(id_keys()))
-    write_lines("prior_sym.tsv.gz", ["# symbol\tvector"] + tsv_rows(sym_keys()), opener=gzip.open)
+    write_lines("prior_sym.tsv.gz", ["# symbol\tvector"] + tsv_rows(sym_keys()),
+                opener=lambda p, m: io.TextIOWrapper(gzip.GzipFile(p, "wb", mtime=0)))  # reproducible bytes
     np.save(w("prior.npy"), m)
     write_lines("prior.genes.txt", id_keys())
     np.save(w("prior_f64.npy"), np.asfortranarray(m.astype(">f8")))
@@ -86,6 +167,8 @@ def main():
     write_lines("prior_sib.genes.txt", id_keys())
     with open(w("prior.pkl"), "wb") as f:
         pickle.dump({k: m[i].copy() for i, k in enumerate(sym_keys())}, f)
+    with open(w("prior_npstr.pkl"), "wb") as f:  # keys as numpy str scalars (from a numpy array of names)
+        pickle.dump({k: m[i].copy() for i, k in enumerate(np.array(sym_keys()))}, f)
     with open(w("prior_p5.pkl"), "wb") as f:
         pickle.dump({k: m[i].astype(np.float64) for i, k in enumerate(id_keys())}, f, protocol=5)
     with open(w("prior_p2.pkl"), "wb") as f:

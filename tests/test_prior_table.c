@@ -89,7 +89,7 @@ static void test_formats(void) {
     static const struct { const char *file; int names; } fmt[] = {
         {"prior.tsv", 0},           {"prior_sym.tsv.gz", 1},      {"prior.npy", 0},     {"prior_f64.npy", 0},
         {"prior.safetensors", 0},   {"prior_sib.safetensors", 0}, {"prior.pkl", 1},     {"prior_p5.pkl", 0},
-        {"prior_p2.pkl", 0},
+        {"prior_p2.pkl", 0},        {"prior_npstr.pkl", 1},
     };
     float *first = NULL;
     for (size_t k = 0; k < sizeof fmt / sizeof *fmt; k++) {
@@ -238,8 +238,8 @@ static void test_errors(void) {
 
 /* Direct checks of the pickle reader's arrays (values, byte orders, every truncation). */
 static void test_pickle_arrays(void) {
-    static const char *const files[] = {FIX "prior.pkl", FIX "prior_p5.pkl", FIX "prior_p2.pkl"};
-    for (size_t f = 0; f < 3; f++) {
+    static const char *const files[] = {FIX "prior.pkl", FIX "prior_p5.pkl", FIX "prior_p2.pkl", FIX "prior_npstr.pkl"};
+    for (size_t f = 0; f < 4; f++) {
         scfm_pkl_dict dict;
         int rc = scfm_pickle_read_dict(files[f], &dict);
         CHECK(rc == 0, "%s: %s", files[f], scfm_last_error());
@@ -268,6 +268,90 @@ static void test_pickle_arrays(void) {
     }
 }
 
+/* Real data (skipped without shared data): a table keyed by the symbols of
+ * human/pbmc1k_v3/genes.tsv as published (stray duplicates included) against Geneformer V1's
+ * vocabulary (25,426 tokens) and gene_name_id_dict, compared with real.tsv (Python's count). */
+static const char *sp(const char *rel) {
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tu_shared_data(), rel);
+    return buf[k];
+}
+
+static void test_real(void) {
+    FILE *g = fopen(sp("human/pbmc1k_v3/genes.tsv"), "r");
+    if (!g) { printf("shared data not found at %s: skipping the real-data test\n", tu_shared_data()); return; }
+    FILE *e = fopen(FIX "real.tsv", "r");
+    CHECK(e != NULL, "real.tsv");
+    if (!e) { fclose(g); return; }
+    long dup_a = 0, dup_b = 0, cnt[4] = {0};
+    unsigned long long digest = 0;
+    static char drop[1 << 20];
+    char line[4096];
+    while (fgets(line, sizeof line, e)) {
+        long x;
+        if (sscanf(line, "dup\t%ld\t%ld", &dup_a, &dup_b) == 2) continue;
+        if (sscanf(line, "drop\t%ld", &x) == 1 && x > 0 && x < (long)sizeof drop) drop[x] = 1;
+        sscanf(line, "count\t%ld\t%ld\t%ld\t%ld", &cnt[0], &cnt[1], &cnt[2], &cnt[3]);
+        sscanf(line, "digest\t%llx", &digest);
+    }
+    fclose(e);
+    FILE *all = fopen(tp("real_all.tsv"), "w"), *kept = fopen(tp("real_kept.tsv"), "w");
+    long row = 0, kr = 0;
+    while (fgets(line, sizeof line, g)) {
+        line[strcspn(line, "\r\n")] = 0;
+        row++;
+        fprintf(all, "%s\t%ld\t-12345\t%ld\n", line, row - 1, (row - 1) % 7);
+        if (row < (long)sizeof drop && drop[row]) continue;
+        fprintf(kept, "%s\t%ld\t-12345\t%ld\n", line, kr, kr % 7);
+        kr++;
+    }
+    fclose(g);
+    fclose(all);
+    fclose(kept);
+    scfm_vocab *v1 = scfm_vocab_load(sp("geneformer/v1/token_dictionary.tsv.gz"));
+    scfm_gene_map *nm = scfm_gene_map_new();
+    CHECK(v1 && nm && scfm_gene_map_add_file(nm, sp("geneformer/v1/gene_name_id_dict.tsv.gz")) == 0, "V1: %s",
+          scfm_last_error());
+    if (!v1) { scfm_gene_map_free(nm); return; }
+    scfm_prior_opts o = {3, 11, nm};
+    float *m = (float *)1;
+    size_t d = 0;
+    scfm_prior_report r;
+    /* as published the list has duplicates: an error naming the first pair (lines of the table) */
+    int rc = scfm_prior_table_load(tp("real_all.tsv"), v1, &o, &m, &d, &r);
+    char a[32], b[32];
+    snprintf(a, sizeof a, "line %ld)", dup_a);
+    snprintf(b, sizeof b, "line %ld)", dup_b);
+    CHECK(rc == SCFM_EFORMAT && m == NULL && err_has("duplicate gene") && err_has(a) && err_has(b),
+          "real duplicates: rc %d: %s (want lines %ld and %ld)", rc, scfm_last_error(), dup_a, dup_b);
+    m = NULL;
+    rc = scfm_prior_table_load(tp("real_kept.tsv"), v1, &o, &m, &d, &r);
+    CHECK(rc == 0 && d == 3, "real table: %s", scfm_last_error());
+    if (!rc) {
+        size_t V1 = scfm_vocab_size(v1);
+        CHECK(r.file_rows == (size_t)kr && r.matched == (size_t)cnt[0] && r.unknown_keys == (size_t)cnt[1] &&
+                  r.random_rows == (size_t)cnt[2] && r.special_rows == (size_t)cnt[3] &&
+                  r.matched + r.random_rows + r.special_rows == V1,
+              "real counts: matched %zu unknown %zu random %zu special %zu; python: %ld %ld %ld %ld", r.matched,
+              r.unknown_keys, r.random_rows, r.special_rows, cnt[0], cnt[1], cnt[2], cnt[3]);
+        unsigned long long dg = 0;
+        size_t bad = 0;
+        for (size_t i = 0; i < V1; i++) {
+            const float *x = m + i * 3;
+            if (x[1] != -12345.0f) continue; /* random or special */
+            dg += (unsigned long long)(i + 1) * (unsigned long long)(x[0] + 1);
+            bad += x[2] != (float)((long)x[0] % 7);
+        }
+        CHECK(dg == digest && bad == 0, "real rows: digest %016llx, python %016llx (%zu bad rows)", dg, digest, bad);
+        CHECK(!m[0] && !m[1] && !m[2] && !m[3] && !m[4] && !m[5], "<pad>, <mask> zero");
+    }
+    free(m);
+    scfm_vocab_free(v1);
+    scfm_gene_map_free(nm);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/scfm_test_prior.XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
@@ -280,6 +364,7 @@ int main(void) {
     test_formats();
     test_errors();
     test_pickle_arrays();
+    test_real();
     scfm_vocab_free(vocab);
     scfm_gene_map_free(names);
     char cmd[300];

@@ -102,6 +102,61 @@ static void test_roundtrip(void) {
     CHECK(scfm_st_write(path, dup, 2, meta, 1) == SCFM_EINVAL, "writer refuses duplicate names");
 }
 
+/* GeneCompass's int64 buffers and 0-d tensors (bert.embeddings.homologous_index [V] I64,
+ * position_ids [1, P] I64, emb_warmup.alpha [] F32, emb_warmup.steps [] I64): written and read
+ * back, and read from the header the Python safetensors writer produces for them. */
+static void test_int64_and_scalars(void) {
+    int64_t hom[5] = {0, 1, 2, 2, 4}, pos[4] = {0, 1, 2, 3}, steps = 7;
+    float alpha = 1.0f;
+    scfm_st_entry e[] = {
+        {.name = "bert.embeddings.homologous_index", .dtype = SCFM_DT_I64, .ndim = 1, .shape = {5}, .data = hom},
+        {.name = "bert.embeddings.position_ids", .dtype = SCFM_DT_I64, .ndim = 2, .shape = {1, 4}, .data = pos},
+        {.name = "emb_warmup.alpha", .dtype = SCFM_DT_F32, .ndim = 0, .data = &alpha},
+        {.name = "emb_warmup.steps", .dtype = SCFM_DT_I64, .ndim = 0, .data = &steps},
+    };
+    snprintf(path, sizeof path, "%s/gc.safetensors", tmpdir);
+    CHECK(scfm_st_write(path, e, 4, NULL, 0) == 0, "write: %s", scfm_last_error());
+    char *buf = NULL;
+    size_t len = 0;
+    CHECK(scfm_read_file(path, &buf, &len) == 0 && len > 8, "read back");
+    CHECK(buf && strstr(buf + 8, "\"emb_warmup.steps\":{\"dtype\":\"I64\",\"shape\":[]"), "0-d written as shape []");
+    free(buf);
+    scfm_safetensors *st = scfm_st_open(path);
+    CHECK(st != NULL, "open: %s", scfm_last_error());
+    if (!st) return;
+    int64_t o[5];
+    float f = 0;
+    const scfm_st_tensor *t = scfm_st_find(st, "bert.embeddings.homologous_index");
+    CHECK(t && t->dtype == SCFM_DT_I64 && t->ndim == 1 && scfm_st_read_i64(st, t, o, 5) == 0 && !memcmp(o, hom, sizeof hom),
+          "homologous_index");
+    t = scfm_st_find(st, "bert.embeddings.position_ids");
+    CHECK(t && t->ndim == 2 && t->shape[0] == 1 && t->shape[1] == 4 && scfm_st_read_i64(st, t, o, 4) == 0 &&
+              !memcmp(o, pos, sizeof pos), "position_ids [1, P]");
+    t = scfm_st_find(st, "emb_warmup.steps");
+    CHECK(t && t->ndim == 0 && t->numel == 1 && scfm_st_read_i64(st, t, o, 1) == 0 && o[0] == 7, "0-d I64");
+    t = scfm_st_find(st, "emb_warmup.alpha");
+    CHECK(t && t->ndim == 0 && scfm_st_read_f32(st, t, &f, 1) == 0 && f == 1.0f, "0-d F32");
+    scfm_st_close(st);
+    /* the Python writer's image of emb_warmup.steps = 7 and alpha = 1.0 (F32 sorted after I64) */
+    const char hdr[] = "{\"emb_warmup.steps\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},"
+                       "\"emb_warmup.alpha\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[8,12]}}";
+    unsigned char img[512] = {0};
+    size_t hl = sizeof hdr - 1;
+    img[0] = (unsigned char)hl;
+    memcpy(img + 8, hdr, hl);
+    img[8 + hl] = 7;
+    memcpy(img + 8 + hl + 8, &alpha, 4);
+    st = scfm_st_open_mem(img, 8 + hl + 12, "py.safetensors");
+    CHECK(st != NULL, "python-style 0-d header: %s", scfm_last_error());
+    if (!st) return;
+    t = scfm_st_find(st, "emb_warmup.steps");
+    CHECK(t && t->ndim == 0 && scfm_st_read_i64(st, t, o, 1) == 0 && o[0] == 7, "python 0-d I64");
+    t = scfm_st_find(st, "emb_warmup.alpha");
+    CHECK(t && scfm_st_read_f32(st, t, &f, 1) == 0 && f == 1.0f, "python 0-d F32");
+    CHECK(t && scfm_st_read_i64(st, t, o, 1) == SCFM_EFORMAT, "F32 is not read as an integer");
+    scfm_st_close(st);
+}
+
 static void test_bad_files(void) {
     unsigned char data[64] = {0};
     snprintf(path, sizeof path, "%s/bad.safetensors", tmpdir);
@@ -373,6 +428,7 @@ static void test_config(void) {
 int main(void) {
     if (!mkdtemp(tmpdir)) { fprintf(stderr, "mkdtemp failed\n"); return 1; }
     test_roundtrip();
+    test_int64_and_scalars();
     test_bad_files();
     test_nonfinite();
     test_config();

@@ -32,7 +32,8 @@ static void model_help(void) {
            "         GeneCompass presets (genecompass-base, genecompass-small) use four prior tables:\n"
            "         --prior NAME=FILE (NAME promoter, co_exp, gene_family, peca_grn; FILE .tsv/.npy/\n"
            "         .safetensors/.pkl keyed by Ensembl ID, or by symbol with --gene-names) for each, or\n"
-           "         --prior-random for seeded random tables (tests, ablations); --homologs FILE (the\n"
+           "         --prior-random for seeded random tables (the rule of docs/priors.md for genes a table\n"
+           "         lacks; tests, ablations); --homologs FILE (the\n"
            "         homologs.tsv of a joint vocabulary) sets the mouse->human prior remap.\n"
            "info     prints the configuration, the tensor table and the parameter count, and checks that the\n"
            "         checkpoint loads.\n"
@@ -147,12 +148,9 @@ static int fill_genecompass(scfm_model *m, const gc_args *g, const scfm_vocab *v
             size_t V = scfm_vocab_size(v);
             width = gc->prior_dim;
             if (!(t = calloc(V * width, sizeof *t))) { rc = cli_errorf(CMD, "out of memory"); break; }
-            scfm_rng r;
-            scfm_rng_seed(&r, o.seed);
-            for (size_t i = 0; i < V; i++) {
+            for (size_t i = 0; i < V; i++) { /* the loader's rule for genes a table lacks; specials zero */
                 const char *tok = scfm_vocab_token(v, i);
-                if (tok && tok[0] == '<') continue; /* specials: zero rows */
-                for (size_t j = 0; j < width; j++) t[i * width + j] = (float)scfm_rng_normal(&r);
+                if (tok && tok[0] != '<') scfm_prior_random_row(o.seed, tok, t + i * width, width);
             }
         }
         if (scfm_model_set_prior(m, k, t, scfm_vocab_size(v), width)) rc = cli_fail(CMD);

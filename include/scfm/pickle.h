@@ -1,7 +1,8 @@
 /* Restricted Python pickle reader for Geneformer's dictionary pickles (docs/formats.md section 6)
  * and GeneCompass's prior-knowledge pickles (gene -> numpy vector).
  *
- * Reads one top-level dict whose keys are str and whose values are int, float, bool, str,
+ * Reads one top-level dict whose keys are str (or numpy str scalars, numpy.str_: dtype U<n>,
+ * UTF-32 decoded to UTF-8) and whose values are int, float, bool, str,
  * numpy scalars (numpy.core.multiarray.scalar(dtype, raw bytes), dtypes i1 i2 i4 i8 u1 u2 u4
  * u8 f4 f8 b1, either byte order) or 1-D float32/float64 numpy arrays (either byte order; as
  * numpy pickles them: protocols 2-4 `_reconstruct(ndarray, (0,), b'b')` then BUILD with
@@ -36,7 +37,8 @@ typedef struct {
     scfm_pkl_item *items; /* in insertion order */
     size_t n;
     char *strings;        /* storage for keys and string values */
-    float *floats;        /* storage for array values (NULL if none) */
+    float *floats;        /* storage for array values, item after item in insertion order (each
+                             vec points into it; NULL if none); a caller may take it over */
 } scfm_pkl_dict;
 
 /* Parses a pickle held in memory; `what` (usually the path) prefixes error messages.

@@ -32,8 +32,9 @@ typedef struct {
     int type;
     int64_t i;
     double f;
-    size_t s_off, s_len; /* SCFM_PKL_STR: in the input; SCFM_PKL_FARRAY: raw bytes (input or aux) */
-    uint8_t a_aux;       /* SCFM_PKL_FARRAY: bytes in aux */
+    size_t s_off, s_len; /* SCFM_PKL_STR: the string; SCFM_PKL_FARRAY: raw bytes */
+    uint8_t key_aux;     /* key bytes live in aux (decoded numpy str), else in the input */
+    uint8_t a_aux;       /* SCFM_PKL_STR / _FARRAY: s_off is in aux, else in the input */
     char a_order;        /* SCFM_PKL_FARRAY: '<' or '>' */
     uint32_t a_size;     /* SCFM_PKL_FARRAY: 4 or 8 */
 } pitem;
@@ -147,6 +148,9 @@ static const unsigned char *obj_bytes(const pstate *s, const pobj *o) {
     return o->aux ? s->aux + o->u.r.off : s->p + o->u.r.off;
 }
 
+static const unsigned char *item_key(const pstate *s, const pitem *it) { return (it->key_aux ? s->aux : s->p) + it->key_off; }
+static const unsigned char *item_val(const pstate *s, const pitem *it) { return (it->a_aux ? s->aux : s->p) + it->s_off; }
+
 static int str_is(const pstate *s, const pobj *o, const char *lit) {
     size_t n = strlen(lit);
     return o->t == O_STR && o->u.r.len == n && !memcmp(obj_bytes(s, o), lit, n);
@@ -242,6 +246,17 @@ static int make_dtype(pstate *s, const pobj *args) {
     o.t = O_DTYPE;
     o.order = '<';
     if (n && strchr("<>|=", b[0])) o.order = b[k++];
+    if (k < n && b[k] == 'U' && n - k >= 2 && n - k <= 8) { /* numpy str: U<chars>, UTF-32 */
+        uint32_t chars = 0;
+        for (size_t j = k + 1; j < n; j++) {
+            if (b[j] < '0' || b[j] > '9') return perr(s, "numpy dtype '%.*s' is not supported", (int)n, b);
+            chars = chars * 10 + (uint32_t)(b[j] - '0');
+        }
+        if (chars == 0 || chars > (1u << 20)) return perr(s, "numpy dtype '%.*s' is not supported", (int)n, b);
+        o.kind = 'U';
+        o.size = 4 * chars;
+        return push(s, o);
+    }
     if (k >= n || !strchr("iufb", b[k]) || n - k != 2 || b[k + 1] < '1' || b[k + 1] > '8')
         return perr(s, "numpy dtype '%.*s' is not supported (i1-i8, u1-u8, f4, f8, b1)", (int)(n > 16 ? 16 : n), b);
     o.kind = b[k];
@@ -252,12 +267,45 @@ static int make_dtype(pstate *s, const pobj *args) {
     return push(s, o);
 }
 
+/* A numpy str scalar (UTF-32, NUL-padded) -> an O_STR of UTF-8 in the aux buffer. */
+static int make_str_scalar(pstate *s, const pobj *dt, const pobj *by) {
+    size_t n = by->u.r.len / 4, off = s->naux, m = 0;
+    int rc = grow(s, (void **)&s->aux, &s->cap_aux, s->naux + 4 * n + 1, 1);
+    if (rc) return rc;
+    const unsigned char *b = obj_bytes(s, by); /* after grow: by may live in aux */
+    while (n && !b[4 * n - 1] && !b[4 * n - 2] && !b[4 * n - 3] && !b[4 * n - 4]) n--;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *q = b + 4 * i;
+        uint32_t c = dt->order == '>' ? (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3]
+                                      : (uint32_t)q[3] << 24 | (uint32_t)q[2] << 16 | (uint32_t)q[1] << 8 | q[0];
+        unsigned char *w = s->aux + off + m;
+        if (c == 0 || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return perr(s, "numpy str holds an invalid character");
+        if (c < 0x80) { w[0] = (unsigned char)c; m += 1; }
+        else if (c < 0x800) { w[0] = (unsigned char)(0xC0 | c >> 6); w[1] = (unsigned char)(0x80 | (c & 0x3F)); m += 2; }
+        else if (c < 0x10000) {
+            w[0] = (unsigned char)(0xE0 | c >> 12); w[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            w[2] = (unsigned char)(0x80 | (c & 0x3F)); m += 3;
+        } else {
+            w[0] = (unsigned char)(0xF0 | c >> 18); w[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+            w[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F)); w[3] = (unsigned char)(0x80 | (c & 0x3F)); m += 4;
+        }
+    }
+    s->naux += m;
+    pobj o = {0};
+    o.t = O_STR;
+    o.aux = 1;
+    o.u.r.off = off;
+    o.u.r.len = m;
+    return push(s, o);
+}
+
 static int make_scalar(pstate *s, const pobj *args) {
     if (args->u.r.len != 2 || kid(s, args, 0)->t != O_DTYPE || kid(s, args, 1)->t != O_BYTES)
         return perr(s, "numpy scalar() needs (dtype, bytes)");
     const pobj *dt = kid(s, args, 0), *by = kid(s, args, 1);
     if (by->u.r.len != dt->size)
         return perr(s, "numpy scalar of dtype %c%u has %zu bytes", dt->kind, (unsigned)dt->size, by->u.r.len);
+    if (dt->kind == 'U') return make_str_scalar(s, dt, by);
     const unsigned char *b = obj_bytes(s, by);
     unsigned char tmp[8];
     for (uint32_t k = 0; k < dt->size; k++) tmp[k] = dt->order == '>' ? b[dt->size - 1 - k] : b[k];
@@ -443,7 +491,7 @@ static int tab_rehash(pstate *s, size_t cap) {
     size_t *t = scfm_calloc(cap, sizeof *t);
     if (!t) return SCFM_ENOMEM;
     for (size_t k = 0; k < s->nitems; k++) {
-        size_t h = (size_t)hash_bytes(s->p + s->items[k].key_off, s->items[k].key_len) & (cap - 1);
+        size_t h = (size_t)hash_bytes(item_key(s, &s->items[k]), s->items[k].key_len) & (cap - 1);
         while (t[h]) h = (h + 1) & (cap - 1);
         t[h] = k + 1;
     }
@@ -456,10 +504,10 @@ static int tab_rehash(pstate *s, size_t cap) {
 static int dict_set(pstate *s, size_t ki, size_t vi) {
     const pobj *k = &s->objs[ki], *v = &s->objs[vi];
     if (k->t != O_STR) return perr(s, "dict key is a %s, not a str", type_name(k->t));
-    pitem it = {k->u.r.off, k->u.r.len, 0, 0, 0, 0, 0, 0, 0, 0};
+    pitem it = {k->u.r.off, k->u.r.len, 0, 0, 0, 0, 0, k->aux, 0, 0, 0};
     if (v->t == O_INT || v->t == O_BOOL) { it.type = SCFM_PKL_INT; it.i = v->u.i; it.f = (double)v->u.i; }
     else if (v->t == O_FLOAT) { it.type = SCFM_PKL_FLOAT; it.f = v->u.f; }
-    else if (v->t == O_STR) { it.type = SCFM_PKL_STR; it.s_off = v->u.r.off; it.s_len = v->u.r.len; }
+    else if (v->t == O_STR) { it.type = SCFM_PKL_STR; it.s_off = v->u.r.off; it.s_len = v->u.r.len; it.a_aux = v->aux; }
     else if (v->t == O_ARRAY) {
         it.type = SCFM_PKL_FARRAY;
         it.s_off = v->u.r.off;
@@ -469,15 +517,15 @@ static int dict_set(pstate *s, size_t ki, size_t vi) {
         it.a_size = v->size;
     } else
         return perr(s, "value of key '%.*s' is a %s, not a number, str or float array", (int)(k->u.r.len > 64 ? 64 : k->u.r.len),
-                    (const char *)s->p + k->u.r.off, type_name(v->t));
+                    (const char *)obj_bytes(s, k), type_name(v->t));
     if (2 * (s->nitems + 1) > s->cap_tab) {
         int rc = tab_rehash(s, s->cap_tab ? 2 * s->cap_tab : 1024);
         if (rc) return rc;
     }
-    size_t h = (size_t)hash_bytes(s->p + it.key_off, it.key_len) & (s->cap_tab - 1);
+    size_t h = (size_t)hash_bytes(item_key(s, &it), it.key_len) & (s->cap_tab - 1);
     for (; s->tab[h]; h = (h + 1) & (s->cap_tab - 1)) {
         pitem *o = &s->items[s->tab[h] - 1];
-        if (o->key_len == it.key_len && !memcmp(s->p + o->key_off, s->p + it.key_off, it.key_len)) {
+        if (o->key_len == it.key_len && !memcmp(item_key(s, o), item_key(s, &it), it.key_len)) {
             *o = it; /* repeated key: overwrite in place */
             return SCFM_OK;
         }
@@ -643,8 +691,12 @@ static int step(pstate *s) {
 
 /* Raw bytes of an array item -> float32 (float64 values rounded to nearest). */
 static void convert_array(const pstate *s, const pitem *it, float *dst) {
-    const unsigned char *b = (it->a_aux ? s->aux : s->p) + it->s_off;
+    const unsigned char *b = item_val(s, it);
     size_t n = it->s_len / it->a_size;
+    uint16_t one = 1;
+    unsigned char little;
+    memcpy(&little, &one, 1);
+    if (it->a_size == 4 && it->a_order == '<' && little) { memcpy(dst, b, n * 4); return; } /* common case */
     unsigned char tmp[8];
     for (size_t j = 0; j < n; j++, b += it->a_size) {
         for (uint32_t k = 0; k < it->a_size; k++) tmp[k] = it->a_order == '>' ? b[it->a_size - 1 - k] : b[k];
@@ -669,7 +721,7 @@ static int finish(pstate *s, scfm_pkl_dict *out) {
     for (size_t k = 0; k < s->nitems; k++) {
         const pitem *it = &s->items[k];
         scfm_pkl_item *o = &out->items[k];
-        memcpy(w, s->p + it->key_off, it->key_len);
+        memcpy(w, item_key(s, it), it->key_len);
         w[it->key_len] = 0;
         o->key = w;
         w += it->key_len + 1;
@@ -677,7 +729,7 @@ static int finish(pstate *s, scfm_pkl_dict *out) {
         o->i = it->i;
         o->f = it->f;
         if (it->type == SCFM_PKL_STR) {
-            memcpy(w, s->p + it->s_off, it->s_len);
+            memcpy(w, item_val(s, it), it->s_len);
             w[it->s_len] = 0;
             o->s = w;
             w += it->s_len + 1;

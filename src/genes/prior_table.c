@@ -252,6 +252,11 @@ static int read_npy(const char *path, raw_table *t) {
     if (!rc) {
         const unsigned char *p = u + off;
         unsigned char tmp[8];
+        uint16_t one = 1;
+        unsigned char little;
+        memcpy(&little, &one, 1);
+        if (esz == 4 && !fortran && little && order != '>') memcpy(t->m, p, numel * 4); /* common case */
+        else
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < d; j++) {
                 const unsigned char *e = p + (fortran ? j * n + i : i * d + j) * esz;
@@ -330,13 +335,12 @@ static int read_pickle(const char *path, raw_table *t) {
                             it->key, it->vec_len, d);
     }
     if (!rc && n && d == 0) rc = scfm_error(SCFM_EFORMAT, "%s: vectors of width 0", path);
-    size_t numel = 0;
-    if (!rc && scfm_mul_size(n, d, &numel)) rc = scfm_error(SCFM_ENOMEM, "%s: table too large", path);
-    if (!rc && !(t->m = scfm_malloc(numel ? numel * sizeof(float) : 1))) rc = SCFM_ENOMEM;
-    for (size_t k = 0; !rc && k < n; k++) {
-        memcpy(t->m + k * d, dict.items[k].vec, d * sizeof(float));
-        rc = raw_add_key(t, dict.items[k].key, strlen(dict.items[k].key), k + 1);
-    }
+    /* the reader stores the vectors one after the other in item order: that is the [n, d] matrix */
+    for (size_t k = 0; !rc && k < n; k++)
+        if (dict.items[k].vec != dict.floats + k * d)
+            rc = scfm_error(SCFM_EFORMAT, "%s: internal: vectors not contiguous", path);
+    if (!rc && n) { t->m = dict.floats; dict.floats = NULL; }
+    for (size_t k = 0; !rc && k < n; k++) rc = raw_add_key(t, dict.items[k].key, strlen(dict.items[k].key), k + 1);
     t->d = d;
     scfm_pkl_dict_free(&dict);
     return rc;
