@@ -4,7 +4,8 @@
 Library use:
     from corpus_to_numpy import read_corpus
     c = read_corpus("corpus_dir")      # dict: meta, offsets (int64 [n+1]), tokens (int32),
-                                       # values (float32 or None), cell_ids, obs {col: [..]}
+                                       # values (float32 or None), cell_ids, obs {col: [..]},
+                                       # species (int8 [n]: 0 human, 1 mouse, -1 unknown)
     cell_i = c["tokens"][c["offsets"][i]:c["offsets"][i + 1]]
 
 Command line:
@@ -93,7 +94,25 @@ def read_corpus(d):
     if n != meta["n_cells"] or len(tokens) != meta["n_tokens"]:
         raise ValueError(f"{d}: totals disagree with corpus.json")
     cell_ids, obs = _read_obs(os.path.join(d, "obs.tsv"), meta["obs_columns"], n)
-    return {"meta": meta, "offsets": offsets, "tokens": tokens, "values": values, "cell_ids": cell_ids, "obs": obs}
+    return {"meta": meta, "offsets": offsets, "tokens": tokens, "values": values, "cell_ids": cell_ids, "obs": obs,
+            "species": _read_species(d, meta, n)}
+
+
+def _read_species(d, meta, n):
+    """Per-cell species: species.u8 (0 human, 1 mouse, 255 unknown) with its CRC-32, or, for corpora
+    written before it existed, the corpus's species for every cell."""
+    cs = meta.get("cell_species")
+    if cs is None:
+        code = {"human": 0, "mouse": 1}.get(meta.get("species", ""), -1)
+        return np.full(n, code, np.int8)
+    with open(os.path.join(d, cs["file"]), "rb") as f:
+        buf = f.read()
+    if len(buf) != n or zlib.crc32(buf) != cs["crc32"]:
+        raise ValueError(f"{d}: species.u8 size or CRC-32 disagrees with corpus.json")
+    a = np.frombuffer(buf, np.uint8)
+    if np.any((a > 1) & (a != 255)):
+        raise ValueError(f"{d}: species.u8 holds codes other than 0, 1, 255")
+    return np.where(a == 255, -1, a).astype(np.int8)
 
 
 def main():

@@ -20,7 +20,7 @@ Rules implemented (as in docs/computation.md):
     token id; V1 <= max_len genes, V2 <cls> + max_len-2 genes + <eos>; empty cells dropped;
   - optional values (as `scfm tokenize`): --values log2(1 + counts / median) (GeneCompass, no
     per-cell step), --values-per-cell log2(1 + x); with values, genes without a median get
-    median 1 (--missing-median auto|one|drop);
+    median 1 (--missing-median auto|one|drop); with --values cells are ranked by counts / median;
   - joint vocabulary (--joint DIR, written by `scfm vocab build --human ... --mouse ...`, with
     --species): genes outside the species' token range (vocab.json ranges) are dropped; for mouse
     cells, a gene with a pair in DIR/homologs.tsv is written with the pair's human token, its
@@ -237,7 +237,8 @@ def tokenize_matrix(X, vid, med, a, cls, eos, written=None):
         n = vsum[c] if a.norm == "vocab-sum" else total[c]
         x = cnt / n * 10000.0 / med[ids]
         out_ids = written[ids] if written is not None else ids
-        order = np.lexsort((out_ids, -x))[:max_genes]
+        key = cnt / med[ids] if a.values and not a.values_per_cell else x  # GeneCompass: by value
+        order = np.lexsort((out_ids, -key))[:max_genes]
         toks = out_ids[order].astype(np.int32)
         vals = None
         if a.values:

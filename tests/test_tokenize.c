@@ -28,7 +28,9 @@ static size_t naive_tokenize(const scfm_tokenizer_params *p, const int32_t *gv, 
     size_t m = 0;
     for (size_t v = 0; v < p->vocab_size; v++)
         if (acc[v] > 0 && p->medians[v] > 0 && isfinite(p->medians[v]))
-            it[m++] = (nitem){acc[v] / n * 10000.0 / p->medians[v], acc[v], (int32_t)v};
+            it[m++] = (nitem){p->values == SCFM_VALUES_RAW_MEDIAN ? acc[v] / p->medians[v] /* GeneCompass: by value */
+                                                                  : acc[v] / n * 10000.0 / p->medians[v],
+                              acc[v], (int32_t)v};
     qsort(it, m, sizeof *it, ncmp);
     if (m > p->max_genes) m = p->max_genes;
     size_t o = 0;

@@ -213,7 +213,8 @@ void scfm_tok_work_free(scfm_tok_work *w);
 /* Tokenizes one cell given as nnz (gene index, count) pairs of the input file and
  * gene_vocab[n_genes] (vocabulary id of each input gene, -1 = dropped; duplicates summed).
  * n_counts: the cell's total (used for SCFM_NORM_N_COUNTS; ignored for VOCAB_SUM).
- * Rank key x = count / n * 10000 / median (n = n_counts or the sum over vocabulary genes),
+ * Rank key x = count / n * 10000 / median (n = n_counts or the sum over vocabulary genes;
+ * RAW_MEDIAN values: x = count / median, the same order without the per-cell rounding),
  * non-zero only, sorted by x descending, ties by ascending token id, truncated to
  * max_genes. Values: NORMALIZED log2(1 + x), RAW_MEDIAN log2(1 + count / median).
  * Writes *len tokens (<= max_genes + 2) to tokens and, when values are on, to values.

@@ -153,8 +153,7 @@ static void emit_cell(const scfm_tokenizer_params *p, const scfm_tok_work *w, si
     for (size_t k = 0; k < m; k++, o++) {
         tokens[o] = it[k].id;
         if (!values) continue;
-        int32_t id = it[k].id;
-        double v = p->values == SCFM_VALUES_RAW_MEDIAN ? w->acc[id] / p->medians[id] : x_of(it[k].key);
+        double v = x_of(it[k].key); /* x, or counts / median for RAW_MEDIAN (the rank key) */
         values[o] = (float)log2(1.0 + v);
     }
     if (p->eos_id >= 0) { tokens[o] = p->eos_id; if (values) values[o] = 0.0f; o++; }
@@ -176,7 +175,10 @@ int scfm_tokenize_cell(const scfm_tokenizer_params *p, const int32_t *gene_vocab
         int32_t v = w->touched[k];
         double c = w->acc[v], med = p->medians[v];
         if (!(c > 0.0) || !(med > 0.0) || !isfinite(med)) continue;
-        w->items[q++] = (tok_item){key_of(c / n * TARGET_SUM / med), v};
+        /* GeneCompass values rank by the value's own ratio (counts / median): the same order as x
+         * within a cell, but without x's rounding, so the top genes are exactly the top by value */
+        const double x = p->values == SCFM_VALUES_RAW_MEDIAN ? c / med : c / n * TARGET_SUM / med;
+        w->items[q++] = (tok_item){key_of(x), v};
     }
     if (q == 0) return SCFM_OK;
     if (!(n > 0.0) || !isfinite(n))
@@ -399,8 +401,9 @@ static int run_settings(tok_run *t) {
     if (!rc) rc = scfm_corpus_writer_setting_str(w, "n_counts_source", o->ignore_file_n_counts ?
                  "sum over all genes of the file" : "file obs n_counts if present, else sum over all genes of the file");
     if (!rc) rc = scfm_corpus_writer_setting(w, "target_sum", "10000");
-    if (!rc) rc = scfm_corpus_writer_setting_str(w, "rank", "x = counts / n * 10000 / median, non-zero, descending, "
-                                                           "ties by ascending token id");
+    if (!rc) rc = scfm_corpus_writer_setting_str(w, "rank", o->values == SCFM_VALUES_RAW_MEDIAN ?
+                 "counts / median (the value), non-zero, descending, ties by ascending token id" :
+                 "x = counts / n * 10000 / median, non-zero, descending, ties by ascending token id");
     snprintf(buf, sizeof buf, "%zu", t->tp.max_genes);
     if (!rc) rc = scfm_corpus_writer_setting(w, "max_genes", buf);
     if (!rc) rc = scfm_corpus_writer_setting_str(w, "filter_pass", "cells with obs filter_pass present and != 1 dropped");
