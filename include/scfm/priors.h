@@ -14,8 +14,10 @@
 /* ---- gene pairs (src/priors/pairs.c) ------------------------------------------------- */
 /* Genes are interned strings (normalized Ensembl IDs); pairs are unordered (a < b after
  * scfm_pairs_finish, which sorts them and drops duplicates and self-pairs). w holds the
- * Pearson r of co-expression pairs (0 for the other kinds). */
+ * Pearson r of co-expression pairs (0 for the other kinds). With directed set (before adding)
+ * pairs keep their order (a = TF, b = target: reference networks). */
 typedef struct {
+    int directed;
     char **genes;
     size_t n_genes, cap_genes;
     uint32_t *a, *b;

@@ -13,7 +13,9 @@ void scfm_pairs_free(scfm_pairs *p) {
     free(p->b);
     free(p->w);
     free(p->slot);
+    int directed = p->directed;
     memset(p, 0, sizeof *p);
+    p->directed = directed;
 }
 
 static uint64_t str_hash(const char *s) {
@@ -84,8 +86,9 @@ int scfm_pairs_add(scfm_pairs *p, uint32_t a, uint32_t b, double w) {
         p->w = nw;
         p->cap = c;
     }
-    p->a[p->n] = a < b ? a : b;
-    p->b[p->n] = a < b ? b : a;
+    int swap = !p->directed && a > b;
+    p->a[p->n] = swap ? b : a;
+    p->b[p->n] = swap ? a : b;
     p->w[p->n] = w;
     p->n++;
     return SCFM_OK;
