@@ -3,9 +3,9 @@
 # (every human folder + the mouse pancreas, BioMart one-to-one homologs), both species
 # tokenized with values and merged, then three small GeneCompass models pretrained with the
 # same steps, batch and seed:
-#   full      values + four priors (co-expression and GRN priors built by `scfm priors build`
-#             when this build has it, else seeded random tables; promoter and gene family
-#             random) + species row
+#   full      values + four priors (co-expression from two human PBMC sets and a DoRothEA A-C
+#             GRN prior built by `scfm priors build`, keyed by human Ensembl IDs; mouse-only
+#             genes, promoter and gene family: seeded random vectors) + species row
 #   ablation  the same architecture with values and priors off (species row kept)
 #   mouse     the full configuration pretrained on the mouse cells only
 # Reported: held-out masked-gene top-1 / top-10 and value MSE per species (full vs ablation),
@@ -52,10 +52,12 @@ grep "cells per species" "$OUT/joint.info" | sed 's/^/  /'
 # prior tables: co-expression and GRN from the data and DoRothEA where `scfm priors` exists
 PRIORS=(--prior-random)
 if "$BIN" priors --help > /dev/null 2>&1; then
-    [ -f "$OUT/coexp.tsv" ] || "$BIN" priors build coexpression "$OUT/hs" "$OUT/mm" --dim 128 -o "$OUT/coexp.tsv" \
+    [ -f "$OUT/coexp.tsv" ] || "$BIN" priors build coexpression "$D/human/pbmc4k_labeled" "$D/human/pbmc_donorA" \
+        --gene-names "$HG" --vocab "$OUT/vocab/vocab.tsv" --dim 128 --epochs 10 -o "$OUT/coexp" \
         > "$OUT/priors_coexp.log" 2>&1 || true
-    [ -f "$OUT/grn.tsv" ] || "$BIN" priors build grn "$D/grn/dorothea_human.tsv.gz" --vocab "$OUT/vocab/vocab.tsv" \
-        --dim 128 -o "$OUT/grn.tsv" > "$OUT/priors_grn.log" 2>&1 || true
+    [ -f "$OUT/grn.tsv" ] || "$BIN" priors build grn "$D/grn/dorothea_human.tsv.gz" --confidence A,B,C \
+        --gene-names "$HG" --vocab "$OUT/vocab/vocab.tsv" --dim 128 --epochs 10 -o "$OUT/grn" \
+        > "$OUT/priors_grn.log" 2>&1 || true
     [ -s "$OUT/coexp.tsv" ] && PRIORS+=(--prior co_exp="$OUT/coexp.tsv")
     [ -s "$OUT/grn.tsv" ] && PRIORS+=(--prior peca_grn="$OUT/grn.tsv")
 fi
