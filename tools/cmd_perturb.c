@@ -3,6 +3,7 @@
  * states, gene-embedding shifts, a null run of random genes. Output: docs/perturb.md. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,12 @@ static void perturb_help(void) {
         "  --gene-shifts FILE   per (perturbed gene, affected gene): perturbed perturbed_token affected\n"
         "                       affected_token n_cells mean_cos (cosine of the affected gene's contextual\n"
         "                       embedding before and after, averaged over the cells having it)\n"
+        "  --mixture FILE.tsv   Geneformer's mixture_model: a two-component Gaussian mixture (EM, as\n"
+        "                       scikit-learn's GaussianMixture) over the genes' mean shifts: gene token_id\n"
+        "                       name n_cells mean_shift impact_prob impact (the component further from no\n"
+        "                       effect: shift 0 with --goal, cosine 1 without)\n"
+        "  --mixture-reg X      added to the variances (scikit-learn's reg_covar, default 1e-6; cosine\n"
+        "                       shifts are small: use about 1e-3 of their variance)\n"
         "  --dump-tokens FILE   debugging: every embedded sequence: cell kind gene tokens...\n"
         "  --layer N, --pool mean|cls, --batch-tokens N, --batch-cells N, --truncate, --threads N\n"
         "                       as in scfm embed\n");
@@ -72,7 +79,7 @@ static void perturb_help(void) {
 #define MAX_NAMES 8
 
 typedef struct {
-    const char *corpus, *model, *out, *genes, *gene_file, *anchor, *cells, *goal, *shifts, *gene_shifts, *dump,
+    const char *corpus, *model, *out, *genes, *gene_file, *anchor, *cells, *goal, *shifts, *gene_shifts, *dump, *mixture,
         *pool, *layer;
     const char *names[MAX_NAMES];
     size_t n_names;
@@ -81,6 +88,7 @@ typedef struct {
     const char *cell_specs[MAX_NAMES]; /* --cells, repeatable: all must hold (AND) */
     size_t n_cell_specs;
     long max_cells, goal_cells, batch_tokens, batch_cells, threads, null_genes, seed;
+    double mixture_reg;
     double shift_fraction;
     int mode, truncate, together, null_fixed;
 } args;
@@ -129,6 +137,8 @@ static int parse_args(args *a, int argc, char **argv) {
             a->alt[a->n_alt++] = v;
         } else if (!strcmp(o, "--shifts")) a->shifts = v;
         else if (!strcmp(o, "--gene-shifts")) a->gene_shifts = v;
+        else if (!strcmp(o, "--mixture")) a->mixture = v;
+        else if (!strcmp(o, "--mixture-reg")) { if (cli_double(CMD, o, v, 0, 1e6, &a->mixture_reg)) return 2; }
         else if (!strcmp(o, "--dump-tokens")) a->dump = v;
         else if (!strcmp(o, "--pool")) a->pool = v;
         else if (!strcmp(o, "--layer")) a->layer = v;
@@ -424,6 +434,44 @@ static int write_stats(const char *path, const scfm_perturb_stat *s, size_t n, c
     return finish_file(f, tmp, path);
 }
 
+/* --mixture: Geneformer's mixture_model mode: a two-component Gaussian mixture over the
+ * units' mean shifts; each unit's probability of the impact component (mean further from 0). */
+static int write_mixture(const char *path, const scfm_perturb_stat *s, size_t n, const namer *nm, double reg,
+                         double ref) {
+    double *x = calloc(n ? n : 1, sizeof *x), *r = calloc(n ? n : 1, sizeof *r);
+    if (!x || !r) { free(x); free(r); return cli_errorf(CMD, "out of memory"); }
+    for (size_t i = 0; i < n; i++) x[i] = s[i].mean_shift;
+    scfm_gmm2 g;
+    double mu = 0, var = 0;
+    for (size_t i = 0; i < n; i++) mu += x[i] / (double)n;
+    for (size_t i = 0; i < n; i++) var += (x[i] - mu) * (x[i] - mu) / (double)n;
+    if (n && reg > var)
+        fprintf(stderr, "scfm perturb: warning: --mixture-reg %g exceeds the variance of the mean shifts (%.3g): the "
+                "components cannot separate; lower it (e.g. --mixture-reg %.1g)\n", reg, var, var * 1e-3);
+    int rc = scfm_gmm2_fit(x, n, reg, 1e-10, 10000, &g, r) ? cli_fail(CMD) : 0;
+    if (!rc) g.impact = fabs(g.mean[1] - ref) >= fabs(g.mean[0] - ref); /* no effect: shift 0 (goal) or cos 1 */
+    char tmp[4096];
+    FILE *f = rc ? NULL : open_tmp(path, tmp, sizeof tmp);
+    if (!rc && !f) rc = 1;
+    if (f) {
+        fprintf(f, "gene\ttoken_id\tname\tn_cells\tmean_shift\timpact_prob\timpact\n");
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            double p = g.impact ? r[i] : 1 - r[i];
+            k += p > 0.5;
+            fprintf(f, "%s\t%d\t%s\t%zu\t%.9g\t%.9g\t%d\n", slot_id(nm, s[i].slot), (int)s[i].token,
+                    slot_name(nm, s[i].slot), s[i].n, s[i].mean_shift, p, p > 0.5);
+        }
+        rc = finish_file(f, tmp, path);
+        fprintf(stderr, "mixture model: components mean %.4g / %.4g, sd %.4g / %.4g, weight %.3f / %.3f (%zu EM "
+                "iterations%s); impact component %d: %zu of %zu genes\n", g.mean[0], g.mean[1], sqrt(g.var[0]),
+                sqrt(g.var[1]), g.weight[0], g.weight[1], g.n_iter, g.converged ? "" : ", not converged", g.impact, k, n);
+    }
+    free(x);
+    free(r);
+    return rc;
+}
+
 static int write_shifts(const char *path, const scfm_perturb_result *r, const scfm_corpus *c, const namer *nm,
                         const args *a) {
     char tmp[4096];
@@ -602,6 +650,7 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
     if (!rc && scfm_perturb_stats(&r, &st, &nstat)) rc = cli_fail(CMD);
     if (!rc && a->shifts) rc = write_shifts(a->shifts, &r, c, &nm, a);
     if (!rc && a->gene_shifts) rc = write_gene_shifts(a->gene_shifts, &r, &nm);
+    if (!rc && a->mixture) rc = write_mixture(a->mixture, st, nstat, &nm, a->mixture_reg, a->goal ? 0.0 : 1.0);
     if (!rc) rc = write_stats(a->out, st, nstat, &nm, a);
     if (!rc) {
         size_t sig = 0;
@@ -632,14 +681,16 @@ int cmd_perturb(int argc, char **argv) {
     }
     args a;
     memset(&a, 0, sizeof a);
+    a.mixture_reg = 1e-6;
     int rc = parse_args(&a, argc, argv);
     if (rc) return rc;
     if (!a.corpus) return cli_usage_error(CMD, "no corpus given");
     if (!a.model) return cli_usage_error(CMD, "-m MODEL_DIR is required");
     if (!a.out) return cli_usage_error(CMD, "-o OUT.tsv is required");
     {
-        const char *files[] = {a.out, a.shifts, a.gene_shifts}, *opts[] = {"-o", "--shifts", "--gene-shifts"};
-        for (int k = 0; k < 3; k++) {
+        const char *files[] = {a.out, a.shifts, a.gene_shifts, a.mixture};
+        const char *opts[] = {"-o", "--shifts", "--gene-shifts", "--mixture"};
+        for (int k = 0; k < 4; k++) {
             size_t l = files[k] ? strlen(files[k]) : 0;
             if (files[k] && !(l >= 4 && (!strcmp(files[k] + l - 4, ".tsv") || !strcmp(files[k] + l - 4, ".txt"))))
                 return cli_usage_error(CMD, "%s %s: perturbation tables are tab-separated: name the file .tsv", opts[k],

@@ -180,6 +180,22 @@ int scfm_h5ad_out_obsm(scfm_h5ad_out *o, const char *key, const float *m, size_t
 int scfm_h5ad_out_uns_strings(scfm_h5ad_out *o, const char *key, const char *const *v, size_t k) SCFM_WUR;
 int scfm_h5ad_out_close(scfm_h5ad_out *o, int commit, const char *command);
 
+/* Two-component Gaussian mixture over values x[n] (src/analysis/mixture.c): Geneformer's
+ * mixture_model statistics (scikit-learn GaussianMixture(n_components=2)). Initialised from
+ * the exact 1-D 2-means split (scikit-learn: k-means), then EM with variances + reg_covar
+ * (scikit-learn's default 1e-6) until the mean log-likelihood changes by less than tol or
+ * max_iter iterations. Component 0 holds the lower values at the start. resp[n] (may be
+ * NULL) receives P(component 1 | x_i) under the final parameters; impact = the component
+ * whose mean is further from 0. SCFM_EINVAL (n < 2, a value not finite), SCFM_ENOMEM. */
+typedef struct {
+    double weight[2], mean[2], var[2];
+    double log_likelihood;  /* mean per value */
+    size_t n_iter;
+    int converged, impact;
+} scfm_gmm2;
+int scfm_gmm2_fit(const double *x, size_t n, double reg_covar, double tol, size_t max_iter, scfm_gmm2 *g,
+                  double *resp) SCFM_WUR;
+
 /* ======================================================================================
  * In-silico perturbation (src/analysis/perturb.c, SPEC section 7)
  * ====================================================================================== */

@@ -54,6 +54,45 @@ got = {r["cell_id"] for r in rows}
 print(f"--cells label=B,MNP --cells donor=d1: {len(got)} cells (expected {len(want)})")
 assert want and got == want, (sorted(got), sorted(want))
 PYEOF
+# --mixture (Geneformer's mixture_model) over every gene of 30 cells, against scikit-learn's
+# GaussianMixture started from the same exact 1-D 2-means split (then both run EM to tol 1e-10;
+# reg_covar 1e-12, since the cosine shifts vary by about 1e-6)
+"$BIN" perturb "$T/c" -m "$T/m" -o "$T/all.tsv" --delete --max-cells 30 --mixture "$T/mix.tsv" --mixture-reg 1e-12 \
+    --threads 1 \
+    > /dev/null 2> "$T/err" || { cat "$T/err"; exit 1; }
+grep "mixture model" "$T/err"
+"$PY" - "$T" <<'PYEOF'
+import sys, numpy as np, pandas as pd
+from sklearn.mixture import GaussianMixture
+T = sys.argv[1]
+st = pd.read_csv(f"{T}/all.tsv", sep="\t", keep_default_na=False)
+mx = pd.read_csv(f"{T}/mix.tsv", sep="\t", keep_default_na=False)
+assert list(mx.columns) == ["gene", "token_id", "name", "n_cells", "mean_shift", "impact_prob", "impact"]
+assert sorted(mx.gene) == sorted(st.gene) and len(mx) > 50, len(mx)
+x = mx.mean_shift.values.astype(np.float64)
+s = np.sort(x)
+best, cut = np.inf, None
+for k in range(1, len(s)):
+    if s[k] == s[k - 1]:
+        continue
+    ss = ((s[:k] - s[:k].mean()) ** 2).sum() + ((s[k:] - s[k:].mean()) ** 2).sum()
+    if ss < best:
+        best, cut = ss, (s[k - 1] + s[k]) / 2
+hard = x > cut
+w0 = np.array([(~hard).mean(), hard.mean()])
+m0 = np.array([x[~hard].mean(), x[hard].mean()])
+v0 = np.array([x[~hard].var(), x[hard].var()]) + 1e-12
+gm = GaussianMixture(2, tol=1e-10, max_iter=10000, reg_covar=1e-12, weights_init=w0, means_init=m0[:, None],
+                     precisions_init=(1 / v0)[:, None, None]).fit(x[:, None])
+impact = int(np.argmax(np.abs(gm.means_[:, 0] - 1)))  # no --goal: no effect = cosine 1
+p = gm.predict_proba(x[:, None])[:, impact]
+d = np.abs(p - mx.impact_prob.values).max()
+print(f"mixture model vs sklearn GaussianMixture ({len(x)} genes): max |d impact_prob| = {d:.2e}; "
+      f"{int((p > 0.5).sum())} genes in the impact component")
+assert d < 1e-4, d
+assert 0 < (p > 0.5).sum() < len(p), "the two components should split the genes"
+assert ((mx.impact_prob.values > 0.5).astype(int) == mx.impact.values).all()
+PYEOF
 # a filter no cell passes names all of them
 if "$BIN" perturb "$T/c" -m "$T/m" -o "$T/x.tsv" --delete --genes "$G" \
     --cells label=B --cells donor=nosuch > /dev/null 2> "$T/err"; then echo "expected failure"; exit 1; fi
