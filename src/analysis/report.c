@@ -168,7 +168,7 @@ static char *sidecar_command(const char *path) {
 static void fig_row(rbuf *b, const char *label, const char *key, double v, const char *fmt) {
     rb_puts(b, "<tr><th>");
     rb_esc(b, label);
-    rb_printf(b, "</th><td class=\"num\" data-key=\"%s\">", key);
+    rb_printf(b, "</th><td class=\"num\" data-key=\"%s\" data-value=\"%.9g\">", key, v);
     if (v == v) rb_printf(b, fmt ? fmt : "%.4g", v);
     else rb_puts(b, "&ndash;");
     rb_puts(b, "</td></tr>\n");
@@ -177,7 +177,7 @@ static void fig_row(rbuf *b, const char *label, const char *key, double v, const
 static void summary_row(scfm_report *r, const char *part_id, const char *what, const char *key, double v, const char *fmt) {
     rb_printf(&r->summary, "<tr><td><a href=\"#%s\">%s</a></td><th>", part_id, part_id);
     rb_esc(&r->summary, what);
-    rb_printf(&r->summary, "</th><td class=\"num\" data-key=\"summary.%s.%s\">", part_id, key);
+    rb_printf(&r->summary, "</th><td class=\"num\" data-key=\"summary.%s.%s\" data-value=\"%.9g\">", part_id, key, v);
     if (v == v) rb_printf(&r->summary, fmt ? fmt : "%.4g", v);
     else rb_puts(&r->summary, "&ndash;");
     rb_puts(&r->summary, "</td></tr>\n");
@@ -495,8 +495,8 @@ static int add_finetune(scfm_report *r, const char *dir) {
         rb_puts(b, "</td>");
         static const char *f[] = {"precision", "recall", "f1", "support"};
         for (int q = 0; q < 4; q++) {
-            rb_printf(b, "<td class=\"num\" data-key=\"%s.class%zu.%s\">", id, c, f[q]);
             double v = jnum(e, f[q]);
+            rb_printf(b, "<td class=\"num\" data-key=\"%s.class%zu.%s\" data-value=\"%.9g\">", id, c, f[q], v);
             if (v == v) rb_printf(b, q == 3 ? "%.0f" : "%.4f", v);
             rb_puts(b, "</td>");
         }
@@ -663,7 +663,7 @@ static int add_perturb(scfm_report *r, const char *path) {
         if (e) *e = 0;
         for (int q = 0; q < NC; q++)
             if (!strcmp(f, want[q])) at[q] = ncol;
-        if (!e) break;
+        if (!e) { ncol++; break; }
         f = e + 1;
     }
     for (int q = 0; q < NC && !rc; q++)
@@ -742,7 +742,9 @@ static int add_perturb(scfm_report *r, const char *path) {
             rb_esc(b, names[i]);
             rb_printf(b, "</td><td class=\"num\">%.0f</td>", v[i * 6]);
             static const char *f[] = {"mean_shift", "z", "p", "fdr"};
-            for (int q = 0; q < 4; q++) rb_printf(b, "<td class=\"num\" data-key=\"%s.row%zu.%s\">%.3g</td>", id, i, f[q], v[i * 6 + 1 + q]);
+            for (int q = 0; q < 4; q++)
+                rb_printf(b, "<td class=\"num\" data-key=\"%s.row%zu.%s\" data-value=\"%.9g\">%.3g</td>", id, i, f[q], v[i * 6 + 1 + q],
+                          v[i * 6 + 1 + q]);
             rb_printf(b, "<td>%s</td></tr>\n", v[i * 6 + 5] == 1 ? "yes" : "no");
         }
         rb_puts(b, "</table>\n");
