@@ -31,6 +31,8 @@ static void vocab_help(void) {
         "  --gene-table CSV         gene table with gene_id, gene_name, biotype columns\n"
         "  --min-cells N            keep genes expressed in at least N cells (default 1)\n"
         "  --v2                     add <cls> and <eos> (ids 2, 3)\n"
+        "  --symbols                (build) keep identifiers that are not Ensembl IDs (gene symbols) as tokens,\n"
+        "                           upper-cased; scfm tokenize then finds them in the vocabulary as they are\n"
         "  --digest-out FILE        (build) also save the per-gene digests for a later merge\n"
         "  --force                  replace an existing vocabulary directory\n");
 }
@@ -96,12 +98,17 @@ static void strmap_free(strmap *m) {
 }
 
 /* ---- building ------------------------------------------------------------------------------ */
+/* --symbols: identifiers that are neither Ensembl IDs nor mapped by --gene-names are kept as
+ * they are (normalized), for data that has gene symbols only. */
+static int keep_symbols;
+
 /* Normalized Ensembl ID of a file's gene identifier, or NULL when it maps to none. */
 static const char *gene_to_id(const char *raw, const scfm_gene_map *names, char *buf, size_t cap) {
     snprintf(buf, cap, "%s", raw);
     scfm_gene_normalize(buf);
     if (scfm_is_ensembl_id(buf)) return buf;
-    return names ? scfm_gene_map_lookup(names, buf) : NULL;
+    const char *id = names ? scfm_gene_map_lookup(names, buf) : NULL;
+    return id ? id : keep_symbols && *buf ? buf : NULL;
 }
 
 /* Per-file map from gene index to global index (-1: no ID). */
@@ -121,8 +128,9 @@ static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map 
         map[g] = (long)k;
         found++;
     }
-    fprintf(stderr, "vocab: %s (%s): %zu cells, %zu genes, %zu with an Ensembl ID%s\n", path, scfm_reader_format(r),
-            scfm_reader_n_cells(r), n, found, found * 2 < n ? " (symbols need --gene-names)" : "");
+    fprintf(stderr, "vocab: %s (%s): %zu cells, %zu genes, %zu with %s%s\n", path, scfm_reader_format(r),
+            scfm_reader_n_cells(r), n, found, keep_symbols ? "an identifier (--symbols)" : "an Ensembl ID",
+            found * 2 < n && !keep_symbols ? " (symbols need --gene-names or --symbols)" : "");
     *out = map;
     return 0;
 }
@@ -381,6 +389,7 @@ static int parse_vocab_args(vocab_args *a, int argc, char **argv) {
         if (o[0] != '-') { a->inputs[a->n_inputs++] = o; continue; }
         if (!strcmp(o, "--v2")) { a->v2 = 1; continue; }
         if (!strcmp(o, "--force")) { a->force = 1; continue; }
+        if (!strcmp(o, "--symbols")) { keep_symbols = 1; continue; }
         int known = 0;
         for (const char *const *v = val_opts; *v; v++) known |= !strcmp(o, *v);
         if (!known) return cli_usage_error(CMD, "unknown option '%s'", o);

@@ -23,7 +23,11 @@ int scfm_genes_resolve(const char *const *genes, size_t n_genes, const scfm_voca
         strcpy(buf, genes[g]);
         scfm_gene_normalize(buf);
         const char *id = buf;
-        if (!scfm_is_ensembl_id(id)) id = names ? scfm_gene_map_lookup(names, buf) : NULL;
+        if (!scfm_is_ensembl_id(id)) {
+            id = names ? scfm_gene_map_lookup(names, buf) : NULL;
+            /* a vocabulary of symbols (scfm vocab build --symbols) holds the identifier itself */
+            if (!id && !orth && scfm_vocab_lookup(v, buf) >= 0) id = buf;
+        }
         if (!id) { out->n_not_id++; continue; }
         if (orth && !(id = scfm_orthologs_lookup(orth, id))) { out->n_no_ortholog++; continue; }
         int64_t k = scfm_vocab_lookup(v, id);
