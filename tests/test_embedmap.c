@@ -6,9 +6,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef SCFM_HAVE_OPENMP
 #include <omp.h>
 #endif
+#include "scfm/analysis.h"
 #include "scfm/embedmap.h"
 #include "scfm/rng.h"
 #include "testutil.h"
@@ -108,7 +110,30 @@ static void test_subsample(void) {
     free(idx);
 }
 
+/* .h5ad written by scfm embed's writer reads back: matrix, ids, obs columns, command. */
+static void test_h5ad_roundtrip(void) {
+    if (!scfm_have_hdf5()) return;
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    const char *ids[3] = {"c1", "c2", "c3"}, *names[2] = {"cell_type", "species"};
+    const char *obs[6] = {"beta", "human", "alpha", "mouse", "beta", "mouse"};
+    char path[] = "/tmp/test_embedmap_XXXXXX.h5ad";
+    int fd = mkstemps(path, 5);
+    CHECK(fd >= 0, "temp file");
+    close(fd);
+    CHECK(scfm_h5ad_write_embedding(path, "X_scfm", x, 3, 2, ids, names, 2, obs, "scfm embed C -m M -o e.h5ad") == 0, "write");
+    scfm_emb_table t;
+    CHECK(scfm_emb_table_read(path, NULL, &t) == 0, "read h5ad: %s", scfm_last_error());
+    CHECK(t.n == 3 && t.d == 2 && t.x[5] == 6, "matrix");
+    CHECK(t.n_obs == 2 && !strcmp(t.obs_names[1], "species") && !strcmp(t.obs[1 * 2 + 1], "mouse"), "obs columns");
+    CHECK(!strcmp(t.ids[2], "c3"), "ids");
+    CHECK(t.command && !strcmp(t.command, "scfm embed C -m M -o e.h5ad"), "command from uns");
+    scfm_emb_table_free(&t);
+    CHECK(scfm_emb_table_read(path, "X_other", &t) == SCFM_ENOTFOUND, "missing obsm key");
+    remove(path);
+}
+
 int main(void) {
+    test_h5ad_roundtrip();
     test_pca();
     test_clusters();
     test_subsample();

@@ -201,6 +201,7 @@ static int h5_strings(hid_t loc, const char *name, size_t n, char **out) {
     if (ok && H5Tis_variable_str(ft) > 0) {
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         char **v = calloc(n ? n : 1, sizeof *v);
         ok = v && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
         for (size_t i = 0; ok && i < n; i++) ok = (out[i] = strdup(v[i] ? v[i] : "")) != NULL;
@@ -212,6 +213,7 @@ static int h5_strings(hid_t loc, const char *name, size_t n, char **out) {
         char *buf = calloc(n ? n : 1, sz + 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz + 1);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         ok = buf && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
         for (size_t i = 0; ok && i < n; i++) ok = (out[i] = strndup(buf + i * (sz + 1), sz)) != NULL;
         free(buf);
@@ -314,6 +316,7 @@ static int attr_strings(hid_t obj, const char *name, name_list *l) {
         hssize_t k = H5Sget_simple_extent_npoints(sp);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         char **v = calloc(k > 0 ? (size_t)k : 1, sizeof *v);
         if (v && H5Aread(a, mt, v) >= 0) {
             for (hssize_t i = 0; i < k && !rc; i++) rc = collect_name(obj, v[i] ? v[i] : "", NULL, l) ? -1 : 0;
@@ -327,6 +330,7 @@ static int attr_strings(hid_t obj, const char *name, name_list *l) {
         char *buf = calloc(k > 0 ? (size_t)k : 1, sz + 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz + 1);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         if (buf && H5Aread(a, mt, buf) >= 0) {
             for (hssize_t i = 0; i < k && !rc; i++) {
                 char *s = strndup(buf + i * (sz + 1), sz);
@@ -419,14 +423,16 @@ done_om:
     if (!rc && H5Lexists(f, "uns/scfm_command", H5P_DEFAULT) > 0) {
         hid_t u = H5Gopen2(f, "uns", H5P_DEFAULT);
         hid_t cd = H5Dopen2(u, "scfm_command", H5P_DEFAULT);
-        hid_t mt = H5Tcopy(H5T_C_S1);
+        hid_t mt = H5Tcopy(H5T_C_S1), ft = cd >= 0 ? H5Dget_type(cd) : -1;
         H5Tset_size(mt, H5T_VARIABLE);
+        if (ft >= 0) H5Tset_cset(mt, H5Tget_cset(ft));
         char *s = NULL;
         if (cd >= 0 && H5Dread(cd, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0 && s) {
             t->command = strdup(s);
             H5free_memory(s);
         }
         H5Tclose(mt);
+        if (ft >= 0) H5Tclose(ft);
         if (cd >= 0) H5Dclose(cd);
         H5Gclose(u);
     }

@@ -134,8 +134,10 @@ total = sum(int(x) for row in conf for x in row)
 assert total == m["n_test"], (total, m["n_test"])
 # embeddings: 400 cells, 300 on the map, one point per cell per obs column (+ legend dots)
 close("embedding-1.cells", 400); close("embedding-1.cells_mapped", 300)
-maps = [s for s in h.svg_circles if s and s.startswith("embedding-1-map")]
-assert maps, "no map drawn"
+maps = [s for s in h.svg_circles if s and s.startswith("embedding-1-map-")]
+assert len(maps) == 1, ("one map per obs column (label)", maps)
+assert "coloured by label" in open(f"{T}/report.html").read()
+assert " embed " in open(f"{T}/report.html").read(), "the embedding's command (uns/scfm_command) is shown"
 for s in maps: assert h.svg_circles[s] >= 300, (s, h.svg_circles[s])
 # perturbation: the table's rows, in order
 rows = [l.split("\t") for l in open(f"{R}/perturb.tsv").read().splitlines()]
