@@ -1,0 +1,6 @@
+build2/src/nn/gemm.o: src/nn/gemm.c src/nn/gemm.h \
+ /usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h \
+ /usr/include/x86_64-linux-gnu/openblas-openmp/openblas_config.h
+src/nn/gemm.h:
+/usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h:
+/usr/include/x86_64-linux-gnu/openblas-openmp/openblas_config.h:

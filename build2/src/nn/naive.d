@@ -1,0 +1,4 @@
+build2/src/nn/naive.o: src/nn/naive.c include/scfm/nn.h \
+ include/scfm/rng.h
+include/scfm/nn.h:
+include/scfm/rng.h:

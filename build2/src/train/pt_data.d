@@ -1,0 +1,13 @@
+build2/src/train/pt_data.o: src/train/pt_data.c \
+ src/train/pretrain_internal.h include/scfm/corpus.h include/scfm/core.h \
+ include/scfm/genes.h include/scfm/json.h include/scfm/train.h \
+ include/scfm/model.h include/scfm/nn.h include/scfm/rng.h
+src/train/pretrain_internal.h:
+include/scfm/corpus.h:
+include/scfm/core.h:
+include/scfm/genes.h:
+include/scfm/json.h:
+include/scfm/train.h:
+include/scfm/model.h:
+include/scfm/nn.h:
+include/scfm/rng.h:

@@ -1,0 +1,14 @@
+build2/tests/test_embedmap: tests/test_embedmap.c include/scfm/analysis.h \
+ include/scfm/core.h include/scfm/corpus.h include/scfm/genes.h \
+ include/scfm/json.h include/scfm/model.h include/scfm/nn.h \
+ include/scfm/embedmap.h include/scfm/rng.h tests/testutil.h
+include/scfm/analysis.h:
+include/scfm/core.h:
+include/scfm/corpus.h:
+include/scfm/genes.h:
+include/scfm/json.h:
+include/scfm/model.h:
+include/scfm/nn.h:
+include/scfm/embedmap.h:
+include/scfm/rng.h:
+tests/testutil.h:

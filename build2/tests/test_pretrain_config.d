@@ -1,0 +1,11 @@
+build2/tests/test_pretrain_config: tests/test_pretrain_config.c \
+ include/scfm/train.h include/scfm/core.h include/scfm/model.h \
+ include/scfm/json.h include/scfm/nn.h include/scfm/rng.h \
+ tests/testutil.h
+include/scfm/train.h:
+include/scfm/core.h:
+include/scfm/model.h:
+include/scfm/json.h:
+include/scfm/nn.h:
+include/scfm/rng.h:
+tests/testutil.h:

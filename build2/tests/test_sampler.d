@@ -1,0 +1,10 @@
+build2/tests/test_sampler: tests/test_sampler.c include/scfm/rng.h \
+ include/scfm/train.h include/scfm/core.h include/scfm/model.h \
+ include/scfm/json.h include/scfm/nn.h tests/testutil.h
+include/scfm/rng.h:
+include/scfm/train.h:
+include/scfm/core.h:
+include/scfm/model.h:
+include/scfm/json.h:
+include/scfm/nn.h:
+tests/testutil.h:
