@@ -91,6 +91,9 @@ const char *io_src_inflater(void);                   /* "isa-l" or "zlib" */
 /* Line reader over a plain or gzip file (an io_src). Lines come without "\n"/"\r\n",
  * NUL-terminated, writable until the next call. */
 typedef struct io_lines io_lines;
+/* Longest line a file may hold: 64 x its size on disk, at least 16 MiB, at most 1 GiB
+ * (1 GiB for a pipe or a file that cannot be stat'ed). */
+size_t io_lines_limit(const char *path);
 io_lines *io_lines_open(const char *path);          /* NULL on error (message names path) */
 /* 1 = line, 0 = end of file, < 0 error (truncated gzip, read error). */
 int io_lines_next(io_lines *lr, char **line, size_t *len) SCFM_WUR;
