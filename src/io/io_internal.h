@@ -59,6 +59,10 @@ int io_open_csv(scfm_reader *r, const scfm_reader_opts *o, char delim) SCFM_WUR;
 int io_open_h5ad(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
 int io_open_tenx_h5(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
 int io_open_loom(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
+/* Runs an HDF5 backend's open in a child process with memory and CPU limits (h5guard.c):
+ * r gets a proxy backend that forwards reads to it. */
+typedef int (*io_open_fn)(scfm_reader *r, const scfm_reader_opts *o);
+int io_open_hdf5_guarded(scfm_reader *r, const scfm_reader_opts *o, io_open_fn open_fn) SCFM_WUR;
 
 /* In-memory CSR (cells x genes) used by layouts that are transposed or loaded at open. */
 typedef struct {

@@ -212,7 +212,7 @@ int scfm_model_save(const scfm_model *m, const char *dir) {
     }
     static const char *const meta[] = {"format", "pt"};
     rc = join(path, sizeof path, dir, "model.safetensors");
-    if (!rc) rc = scfm_st_write(path, e, m->n_tensors, meta, 1);
+    if (!rc) rc = scfm_st_write_checked(path, e, m->n_tensors, meta, 1) /* + per-tensor CRC-32 */;
     free(e);
     char *json = NULL;
     size_t len = 0;
