@@ -13,6 +13,7 @@
 #include "scfm/io.h"
 #include "scfm/json.h"
 #include "scfm/pickle.h"
+#include "scfm/safetensors.h"
 #include "testutil.h"
 
 #define RG "tests/fuzz/regress/"
@@ -153,7 +154,69 @@ static void test_hdf5(void) {
     CHECK(open_fails(RG "hdf5/obs_index_2e31.h5ad", "h5ad",
                      "obs/_index has 2147483648 entries but the matrix shape says 3"),
           "2^31 obs index");
+    /* malformed files on which libhdf5 1.10 itself segfaults (found by mutating the fixtures):
+     * the reader process dies, scfm reports it */
+    CHECK(open_fails(RG "hdf5/libhdf5_segv_1.h5ad", "h5ad", "libhdf5 crashed (signal 11"), "libhdf5 SEGV (h5ad)");
+    CHECK(open_fails(RG "hdf5/libhdf5_segv_2.loom", "loom", "libhdf5 crashed (signal 11"), "libhdf5 SEGV (loom)");
+    CHECK(open_fails(RG "hdf5/libhdf5_segv_3.loom", "loom", "libhdf5 crashed (signal 11"), "libhdf5 SEGV (loom)");
+    /* and a valid file still reads through the reader process, every cell */
+    scfm_reader_opts o;
+    memset(&o, 0, sizeof o);
+    o.path = "tests/fixtures/io/csr.h5ad";
+    o.chunk_cells = 7;
+    scfm_reader *r = scfm_reader_open(&o);
+    scfm_cells_chunk ch;
+    memset(&ch, 0, sizeof ch);
+    size_t cells = 0;
+    int rc = r ? SCFM_OK : -1;
+    while (r && (rc = scfm_reader_next(r, &ch)) == 1) cells += ch.n_cells;
+    CHECK(r && rc == 0 && cells == 30, "csr.h5ad through the reader process: %zu cells, %s", cells,
+          rc ? scfm_last_error() : "ok");
+    scfm_cells_chunk_free(&ch);
+    scfm_reader_close(r);
 #endif
+}
+
+/* Checkpoint tensors carry CRC-32s (scfm_st_write_checked); a flipped byte names the tensor. */
+static void test_tensor_crc(void) {
+    float a[4] = {1, 2, 3, 4}, b[6] = {5, 6, 7, 8, 9, 10}, c[2] = {11, 12};
+    scfm_st_entry e[3] = {{"alpha", SCFM_DT_F32, 1, {4}, a}, {"beta", SCFM_DT_F32, 2, {2, 3}, b},
+                          {"gamma", SCFM_DT_F32, 1, {2}, c}};
+    const char *meta[] = {"format", "pt"};
+    const char *p = tp("ck.safetensors");
+    CHECK(scfm_st_write_checked(p, e, 3, meta, 1) == SCFM_OK, "write: %s", scfm_last_error());
+    scfm_safetensors *st = scfm_st_open(p);
+    CHECK(st && scfm_st_meta(st, SCFM_ST_CRC_KEY) && strlen(scfm_st_meta(st, SCFM_ST_CRC_KEY)) == 3 * 9 - 1 &&
+              scfm_st_meta(st, "format"), "checked file opens, 3 CRCs: %s", st ? "ok" : scfm_last_error());
+    size_t beta_off = st ? st->data_start + scfm_st_find(st, "beta")->begin : 0;
+    scfm_st_close(st);
+    char *d = NULL;
+    size_t n = 0;
+    CHECK(scfm_read_all(p, &d, &n) == SCFM_OK && beta_off > 0 && beta_off + 5 < n, "read back");
+    if (!d || !beta_off) return;
+    d[beta_off + 5] ^= 0x10; /* one bit of beta */
+    write_file(tp("flip.safetensors"), d, n);
+    st = scfm_st_open(tp("flip.safetensors"));
+    CHECK(!st && has("tensor 'beta': CRC-32") && has("flip.safetensors"), "flipped bit: %s",
+          st ? "opened" : scfm_last_error());
+    scfm_st_close(st);
+    d[beta_off + 5] ^= 0x10;
+    /* a corrupted checksum string is an error too */
+    char *k = memmem(d, n, SCFM_ST_CRC_KEY "\":\"", strlen(SCFM_ST_CRC_KEY) + 3);
+    CHECK(k != NULL, "key in header");
+    if (k) {
+        k[strlen(SCFM_ST_CRC_KEY) + 3] = 'z';
+        write_file(tp("badkey.safetensors"), d, n);
+        st = scfm_st_open(tp("badkey.safetensors"));
+        CHECK(!st && has("no valid checksum for tensor"), "bad checksum text: %s", st ? "opened" : scfm_last_error());
+        scfm_st_close(st);
+    }
+    free(d);
+    /* files without checksums (transformers, Geneformer) open as before */
+    CHECK(scfm_st_write(tp("plain.safetensors"), e, 3, meta, 1) == SCFM_OK, "plain write");
+    st = scfm_st_open(tp("plain.safetensors"));
+    CHECK(st && !scfm_st_meta(st, SCFM_ST_CRC_KEY), "plain file has no CRCs and opens");
+    scfm_st_close(st);
 }
 
 int main(void) {
@@ -168,6 +231,7 @@ int main(void) {
     test_json_dups();
     test_text();
     test_hdf5();
+    test_tensor_crc();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpd);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpd);
