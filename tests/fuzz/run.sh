@@ -53,7 +53,7 @@ for t in $TARGETS; do
     $B/fuzz/fuzz_$t -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 \
         -max_len=131072 -artifact_prefix=$B/crashes/$t- -print_final_stats=1 "$c" > "$log" 2>&1
     rc=$?
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
+    runs=$(grep -o "stat::number_of_executed_units: *[0-9]*" "$log" | tail -1 | grep -o "[0-9]*$")
     if [ $rc -eq 0 ]; then
         echo "fuzz $t: ok, ${runs:-?} runs in ${SECS}s"
     else
