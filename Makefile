@@ -2,6 +2,7 @@
 #   make            library (build/libscfm.a) and tool (build/scfm)
 #   make test       build and run every test (tests/run_tests.sh)
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make asan-unit  only the C tests and fuzz regression replays under ASan + UBSan
 #   make bench      benchmark binaries (bench/)
 #   make fuzz       libFuzzer targets (clang) built in build-fuzz/, each run FUZZ_SECONDS (tests/fuzz/run.sh)
 BUILD   ?= build
@@ -67,7 +68,7 @@ BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libscfm.a
 TOOL     := $(BUILD)/scfm
 
-.PHONY: all test asan bench clean features fuzz fuzz-targets
+.PHONY: all test asan asan-unit bench clean features fuzz fuzz-targets
 all: features $(TOOL) $(TEST_BIN) $(REPLAY_BIN)
 
 features:
@@ -102,6 +103,12 @@ test: all
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+
+# The C tests and the fuzz regression replays under ASan + UBSan (the part of `make asan`
+# that fits in CI: see docs/robustness.md).
+asan-unit:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	SCFM_BUILD=build-asan SCFM_TEST_FILTER='^(test_|cli/fuzz_regress$$)' bash tests/run_tests.sh
 
 bench: $(TOOL) $(BENCH_BIN)
 

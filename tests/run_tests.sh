@@ -2,7 +2,8 @@
 # Runs every C test binary (build/tests/test_*) and every CLI test (tests/cli/*.sh) from the
 # repository root, then prints the totals as "N passed, N failed". Exit status 1 on any failure.
 # Environment: SCFM_BUILD (default build), SCFM_SHARED_DATA (default ../shared/data),
-# SCFM_PYTHON (python with torch/transformers for reference checks; default .venv/bin/python).
+# SCFM_PYTHON (python with torch/transformers for reference checks; default .venv/bin/python),
+# SCFM_TEST_FILTER (extended regex on test names such as test_io or cli/faults: run only those).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${SCFM_BUILD:-build}
@@ -14,6 +15,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 pass=0; fail=0; failed=()
 run() { # name, command...
     local name=$1; shift
+    if [ -n "${SCFM_TEST_FILTER:-}" ] && ! [[ $name =~ $SCFM_TEST_FILTER ]]; then return 0; fi
     local log; log=$(mktemp)
     local t0=$SECONDS
     if "$@" >"$log" 2>&1; then
