@@ -181,6 +181,16 @@ static int child_lost(guard_state *g, int timed_out, const char *doing) {
                       w > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1, doing, g->mem_limit >> 20);
 }
 
+/* A reply that breaks the protocol (cannot come from a healthy reader process). */
+static int bad_reply(guard_state *g, const char *doing) {
+    if (g->pid > 0) {
+        kill(g->pid, SIGKILL);
+        waitpid(g->pid, NULL, 0);
+        g->pid = -1;
+    }
+    return scfm_error(SCFM_EFORMAT, "%s: the HDF5 reader process sent a malformed reply while %s", g->file, doing);
+}
+
 static int get_or_lost(guard_state *g, void *p, size_t n, const char *doing) {
     if (g->pid <= 0) return scfm_error(SCFM_EFORMAT, "%s: the HDF5 reader process is gone", g->file);
     int r = get(g->fd, p, n, g->wall_limit);
@@ -193,7 +203,7 @@ static int get_status(guard_state *g, const char *doing) {
     if (rc || s == SCFM_OK) return rc;
     uint32_t n;
     if ((rc = get_or_lost(g, &n, sizeof n, doing))) return rc;
-    if (n > 65536) return child_lost(g, 1, doing);
+    if (n > 65536) return bad_reply(g, doing);
     char *m = scfm_malloc((size_t)n + 1);
     if (!m) return SCFM_ENOMEM;
     if ((rc = get_or_lost(g, m, n, doing))) { free(m); return rc; }
@@ -211,7 +221,7 @@ static int get_strlist(guard_state *g, io_strlist *l, size_t expect, const char 
     if (!rc) rc = get_or_lost(g, &bytes, 8, doing);
     if (rc) return rc;
     if ((expect != SIZE_MAX && n != expect) || bytes < n || bytes > ((uint64_t)1 << 40))
-        return child_lost(g, 1, doing);
+        return bad_reply(g, doing);
     char *buf = scfm_malloc((size_t)bytes ? (size_t)bytes : 1);
     if (!buf) return SCFM_ENOMEM;
     rc = get_or_lost(g, buf, (size_t)bytes, doing);
@@ -219,7 +229,7 @@ static int get_strlist(guard_state *g, io_strlist *l, size_t expect, const char 
     for (uint64_t i = 0; !rc && i < n; i++) {
         const char *s = buf + at;
         size_t len = strnlen(s, (size_t)bytes - at);
-        if (at + len >= bytes) { rc = child_lost(g, 1, doing); break; }
+        if (at + len >= bytes) { rc = bad_reply(g, doing); break; }
         rc = io_strlist_push(l, s, len);
         at += len + 1;
     }
@@ -243,8 +253,8 @@ static int guard_read(scfm_reader *r, size_t first, size_t n, scfm_cells_chunk *
     if ((rc = get_or_lost(g, ch->indptr, (n + 1) * sizeof *ch->indptr, "reading the matrix"))) return rc;
     size_t nnz = ch->indptr[n];
     for (size_t i = 0; i < n; i++)
-        if (ch->indptr[i] > ch->indptr[i + 1]) return child_lost(g, 1, "reading the matrix");
-    if (ch->indptr[0] != 0 || nnz > ((size_t)1 << 40)) return child_lost(g, 1, "reading the matrix");
+        if (ch->indptr[i] > ch->indptr[i + 1]) return bad_reply(g, "reading the matrix");
+    if (ch->indptr[0] != 0 || nnz > ((size_t)1 << 40)) return bad_reply(g, "reading the matrix");
     if ((rc = io_chunk_reserve(ch, n, nnz))) return rc;
     if ((rc = get_or_lost(g, ch->indices, nnz * sizeof *ch->indices, "reading the matrix"))) return rc;
     return get_or_lost(g, ch->data, nnz * sizeof *ch->data, "reading the matrix");
