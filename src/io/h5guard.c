@@ -95,6 +95,7 @@ static int put_strlist(int fd, const io_strlist *l) {
 }
 
 /* ---- child ---------------------------------------------------------------------------------- */
+#if !defined(__SANITIZE_ADDRESS__)
 static size_t mapped_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     unsigned long pages = 0;
@@ -104,6 +105,7 @@ static size_t mapped_bytes(void) {
     }
     return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
 }
+#endif
 
 static void child_main(int fd, const scfm_reader_opts *o, io_open_fn open_fn, const guard_state *g) {
     struct rlimit rl;
