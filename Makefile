@@ -2,7 +2,9 @@
 #   make            library (build/libscfm.a) and tool (build/scfm)
 #   make test       build and run every test (tests/run_tests.sh)
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make asan-unit  only the C tests and fuzz regression replays under ASan + UBSan
 #   make bench      benchmark binaries (bench/)
+#   make fuzz       libFuzzer targets (clang) built in build-fuzz/, each run FUZZ_SECONDS (tests/fuzz/run.sh)
 BUILD   ?= build
 CC      ?= cc
 OPT     ?= -O2 -g
@@ -55,6 +57,10 @@ LIB_SRC  := $(sort $(wildcard src/*/*.c))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -62,8 +68,8 @@ BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libscfm.a
 TOOL     := $(BUILD)/scfm
 
-.PHONY: all test asan bench clean features
-all: features $(TOOL) $(TEST_BIN)
+.PHONY: all test asan asan-unit bench clean features fuzz fuzz-targets
+all: features $(TOOL) $(TEST_BIN) $(REPLAY_BIN)
 
 features:
 	@echo "scfm build: OpenMP=$(or $(HAVE_OPENMP),no) BLAS=$(or $(HAVE_BLAS),no)$(if $(BLAS_DIR), ($(BLAS_DIR)),) HDF5=$(or $(HAVE_HDF5),no) MPI=$(or $(HAVE_MPI),no) ISA-L=$(or $(HAVE_ISAL),no) SAN=$(or $(SAN),none)"
@@ -98,9 +104,31 @@ test: all
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
+# The C tests and the fuzz regression replays under ASan + UBSan (the part of `make asan`
+# that fits in CI: see docs/robustness.md).
+asan-unit:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	SCFM_BUILD=build-asan SCFM_TEST_FILTER='^(test_|cli/fuzz_regress$$)' bash tests/run_tests.sh
+
 bench: $(TOOL) $(BENCH_BIN)
 
+# Fuzz targets: replay_<name> (any compiler; replays files, run by the test suite) and
+# fuzz_<name> (libFuzzer: built by tests/fuzz/run.sh with clang into build-fuzz/).
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz_util.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz $< tests/fuzz/replay.c $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz $< $(LIB) $(LDLIBS) -o $@
+
+fuzz-targets: $(FUZZ_BIN)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)

@@ -8,6 +8,7 @@
 # Environment: SCFM_BUILD (default build), SCFM_SHARED_DATA (default ../shared/data),
 # SCFM_PYTHON (python with torch/transformers for reference checks; default .venv/bin/python),
 # SCFM_DATA_CACHE (registry data, default .cache/scfm-data), CI (true: skips fail).
+# SCFM_TEST_FILTER (extended regex on test names such as test_io or cli/faults: run only those).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${SCFM_BUILD:-build}
@@ -20,6 +21,7 @@ CI=${CI:-}
 pass=0; fail=0; skip=0; failed=(); skipped=()
 run() { # name, command...
     local name=$1; shift
+    if [ -n "${SCFM_TEST_FILTER:-}" ] && ! [[ $name =~ $SCFM_TEST_FILTER ]]; then return 0; fi
     local log; log=$(mktemp)
     local t0=$SECONDS rc=0
     "$@" >"$log" 2>&1 || rc=$?

@@ -1,5 +1,6 @@
 /* scfm: the command-line tool. Dispatches to one function per subcommand (tools/cmd_*.c). */
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,9 @@ int main(int argc, char **argv) {
         off += (size_t)snprintf(cmdline + off, sizeof cmdline - off, "%s%s", i ? " " : "", argv[i]);
     if (off >= sizeof cmdline) off = sizeof cmdline - 1;
     scfm_set_log_fn(log_to_stderr, NULL);
+    /* A file-size limit (ulimit -f) or a full quota must end in "File too large" from
+     * write(), reported like any write error, not in a silent kill by SIGXFSZ. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
         printf("scfm %s (built with:%s%s%s%s%s)\n", SCFM_VERSION,

@@ -91,4 +91,11 @@ typedef struct {
 } scfm_st_entry;
 int scfm_st_write(const char *path, const scfm_st_entry *e, size_t n,
                   const char *const *meta_kv, size_t n_meta) SCFM_WUR;
+/* The same, adding __metadata__ SCFM_ST_CRC_KEY: the CRC-32 of every tensor's bytes (8 hex
+ * digits each, in data-offset order, space-separated). scfm_st_open / scfm_st_open_mem
+ * verify it whenever it is present: a changed byte is SCFM_EFORMAT naming the file and the
+ * tensor. Other readers (transformers, safetensors) ignore metadata. */
+#define SCFM_ST_CRC_KEY "scfm_crc32"
+int scfm_st_write_checked(const char *path, const scfm_st_entry *e, size_t n,
+                          const char *const *meta_kv, size_t n_meta) SCFM_WUR;
 #endif

@@ -295,7 +295,7 @@ static int template_index(scfm_h5ad_out *o, const char *tpl, io_strlist *idx) {
         snprintf(path, sizeof path, k == H5I_GROUP ? "%s/values" : "%s", name);
         hid_t d = H5Dopen2(obs, path, H5P_DEFAULT);
         rc = d < 0 ? scfm_error(SCFM_EFORMAT, "%s: obs index '%s' cannot be read", tpl, name)
-                   : h5u_read_strings(d, idx, tpl, "obs index");
+                   : h5u_read_strings(d, H5U_ANY_LEN, idx, tpl, "obs index");
         if (d >= 0) H5Dclose(d);
     }
     H5Gclose(obs);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,11 +298,46 @@ const scfm_json *scfm_json_get(const scfm_json *obj, const char *key) {
     return NULL;
 }
 
-const char *scfm_json_dup_key(const scfm_json *j) {
-    if (j->type == SCFM_JSON_OBJECT)
-        for (size_t i = 0; i < j->n; i++)
-            for (size_t k = i + 1; k < j->n; k++)
+static uint64_t key_hash(const char *k) {
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h;
+}
+
+/* First key of obj that repeats an earlier one: one pass over an open-addressing table (linear
+ * in the number of keys; a small object is compared directly). */
+static const char *dup_in_object(const scfm_json *j) {
+    if (j->n <= 16) {
+        for (size_t i = 1; i < j->n; i++)
+            for (size_t k = 0; k < i; k++)
                 if (strcmp(j->keys[i], j->keys[k]) == 0) return j->keys[i];
+        return NULL;
+    }
+    size_t cap = 64;
+    while (cap < 2 * j->n) cap *= 2;
+    size_t *tab = calloc(cap, sizeof *tab); /* key index + 1; 0 = empty */
+    if (!tab) { /* no memory for the table: fall back to the direct comparison */
+        for (size_t i = 1; i < j->n; i++)
+            for (size_t k = 0; k < i; k++)
+                if (strcmp(j->keys[i], j->keys[k]) == 0) return j->keys[i];
+        return NULL;
+    }
+    const char *dup = NULL;
+    for (size_t i = 0; i < j->n && !dup; i++) {
+        size_t h = (size_t)key_hash(j->keys[i]) & (cap - 1);
+        for (; tab[h]; h = (h + 1) & (cap - 1))
+            if (strcmp(j->keys[tab[h] - 1], j->keys[i]) == 0) { dup = j->keys[i]; break; }
+        if (!dup) tab[h] = i + 1;
+    }
+    free(tab);
+    return dup;
+}
+
+const char *scfm_json_dup_key(const scfm_json *j) {
+    if (j->type == SCFM_JSON_OBJECT) {
+        const char *d = dup_in_object(j);
+        if (d) return d;
+    }
     if (j->type == SCFM_JSON_OBJECT || j->type == SCFM_JSON_ARRAY)
         for (size_t i = 0; i < j->n; i++) {
             const char *d = scfm_json_dup_key(&j->items[i]);

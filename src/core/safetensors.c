@@ -123,7 +123,41 @@ static int cmp_offsets(const void *a, const void *b) {
     return 0;
 }
 
-/* Offsets sorted by begin must tile [0, buffer) exactly. */
+/* scfm's checkpoints carry "scfm_crc32" in __metadata__: the CRC-32 of every tensor's bytes
+ * as 8 hex digits, in data-offset order, separated by spaces (transformers ignores it).
+ * Verified at open when present; files from elsewhere have none. ord: tensors by offset. */
+static int verify_crcs(const scfm_safetensors *st, const size_t *ord) {
+    const char *v = scfm_st_meta(st, SCFM_ST_CRC_KEY);
+    if (!v) return SCFM_OK;
+    const unsigned char *data = st->map + st->data_start;
+    for (size_t k = 0; k < st->n; k++) {
+        const scfm_st_tensor *t = &st->t[ord[k]];
+        uint32_t want = 0;
+        for (int d = 0; d < 8; d++) {
+            char c = v[d];
+            int x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (x < 0)
+                return scfm_error(SCFM_EFORMAT, "%s: __metadata__ %s has no valid checksum for tensor '%s' (entry %zu)",
+                                  st->path, SCFM_ST_CRC_KEY, t->name, k + 1);
+            want = want << 4 | (uint32_t)x;
+        }
+        v += 8;
+        if (*v && *v != ' ')
+            return scfm_error(SCFM_EFORMAT, "%s: __metadata__ %s is malformed after entry %zu", st->path, SCFM_ST_CRC_KEY,
+                              k + 1);
+        if (*v) v++;
+        uint32_t got = scfm_crc32(0, data + t->begin, t->end - t->begin);
+        if (got != want)
+            return scfm_error(SCFM_EFORMAT, "%s: tensor '%s': CRC-32 %08x does not match the stored %08x (file corrupt)",
+                              st->path, t->name, (unsigned)got, (unsigned)want);
+    }
+    if (*v)
+        return scfm_error(SCFM_EFORMAT, "%s: __metadata__ %s has more checksums than the %zu tensors", st->path,
+                          SCFM_ST_CRC_KEY, st->n);
+    return SCFM_OK;
+}
+
+/* Offsets sorted by begin must tile [0, buffer) exactly; then the checksums (if any). */
 static int check_layout(scfm_safetensors *st) {
     size_t buf = st->size - st->data_start, *ord = scfm_malloc((st->n ? st->n : 1) * sizeof(size_t));
     if (!ord) return SCFM_ENOMEM;
@@ -148,6 +182,7 @@ static int check_layout(scfm_safetensors *st) {
     if (!rc && pos != buf)
         rc = scfm_error(SCFM_EFORMAT, "%s: %zu bytes after the last tensor (buffer %zu, tensors end at %zu)",
                         st->path, buf - pos, buf, pos);
+    if (!rc) rc = verify_crcs(st, ord);
     free(ord);
     return rc;
 }
@@ -428,7 +463,35 @@ static int write_all(FILE *f, const scfm_st_entry *e, const size_t *ord, size_t 
     return ok ? 0 : -1;
 }
 
+/* The SCFM_ST_CRC_KEY value for entries in write order ord (malloc'd). */
+static int crc_meta(const scfm_st_entry *e, const size_t *ord, size_t n, char **out) {
+    char *v = scfm_malloc(9 * n + 1);
+    if (!v) return SCFM_ENOMEM;
+    size_t len = 0;
+    v[0] = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t nb = 0;
+        if (entry_bytes(&e[ord[k]], &nb)) { free(v); return SCFM_EINVAL; }
+        len += (size_t)snprintf(v + len, 10, "%s%08x", k ? " " : "", (unsigned)scfm_crc32(0, e[ord[k]].data, nb));
+    }
+    *out = v;
+    return SCFM_OK;
+}
+
+static int st_write(const char *path, const scfm_st_entry *e, size_t n, const char *const *meta_kv, size_t n_meta,
+                    int with_crc);
+
 int scfm_st_write(const char *path, const scfm_st_entry *e, size_t n, const char *const *meta_kv, size_t n_meta) {
+    return st_write(path, e, n, meta_kv, n_meta, 0);
+}
+
+int scfm_st_write_checked(const char *path, const scfm_st_entry *e, size_t n, const char *const *meta_kv,
+                          size_t n_meta) {
+    return st_write(path, e, n, meta_kv, n_meta, 1);
+}
+
+static int st_write(const char *path, const scfm_st_entry *e, size_t n, const char *const *meta_kv, size_t n_meta,
+                    int with_crc) {
     size_t *ord = scfm_malloc((n ? n : 1) * sizeof *ord);
     if (!ord) return SCFM_ENOMEM;
     for (size_t i = 0; i < n; i++) ord[i] = i;
@@ -442,7 +505,20 @@ int scfm_st_write(const char *path, const scfm_st_entry *e, size_t n, const char
         }
     char *hdr = NULL, tmp[4096];
     size_t hlen = 0;
-    int rc = build_header(e, ord, n, meta_kv, n_meta, &hdr, &hlen);
+    int rc = SCFM_OK;
+    const char **meta = (const char **)meta_kv;
+    char *crcs = NULL;
+    if (with_crc) { /* the caller's pairs, then SCFM_ST_CRC_KEY */
+        meta = scfm_calloc(2 * n_meta + 2, sizeof *meta);
+        rc = meta ? crc_meta(e, ord, n, &crcs) : SCFM_ENOMEM;
+        if (!rc) {
+            for (size_t i = 0; i < 2 * n_meta; i++) meta[i] = meta_kv[i];
+            meta[2 * n_meta] = SCFM_ST_CRC_KEY;
+            meta[2 * n_meta + 1] = crcs;
+        }
+    }
+    if (!rc) rc = build_header(e, ord, n, meta, n_meta + (with_crc ? 1 : 0), &hdr, &hlen);
+    if (with_crc) { free((void *)meta); free(crcs); }
     if (rc) { free(ord); return rc; }
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
         free(ord); free(hdr);

@@ -545,11 +545,12 @@ static int op_setitems(pstate *s, int many) {
     else { first = s->nstack - 2; n = 2; rc = s->nstack < mark_floor(s) + 2 ? perr(s, "stack underflow") : SCFM_OK; }
     if (rc) return rc;
     if (n % 2) return perr(s, "SETITEMS with an odd number (%zu) of items", n);
-    size_t *sv = s->stack + first; /* still valid: only popped, nothing pushed */
     if (!many) s->nstack = first;
     if ((rc = top(s, &di))) return rc;
     if (s->objs[di].t != O_DICT) return perr(s, "SETITEM(S) on a %s", type_name(s->objs[di].t));
-    for (size_t k = 0; k < n && !rc; k += 2) rc = dict_set(s, sv[k], sv[k + 1]);
+    /* the items are still in s->stack[first, first + n): only popped, nothing pushed (indices,
+     * not a pointer: the stack may not exist yet when n == 0) */
+    for (size_t k = 0; k < n && !rc; k += 2) rc = dict_set(s, s->stack[first + k], s->stack[first + k + 1]);
     return rc;
 }
 
@@ -558,7 +559,11 @@ static int memo_put(pstate *s, size_t idx) {
     size_t oi = 0;
     int rc = top(s, &oi);
     if (rc) return rc;
-    if (idx >= PKL_CAP) return perr(s, "memo index %zu too large", idx);
+    /* Python numbers memo entries 0, 1, 2, ... (pickletools.optimize leaves gaps but never
+     * raises an index): a pickle of len bytes cannot need an index >= len, so the memo table
+     * stays proportional to the input */
+    if (idx >= PKL_CAP || idx >= s->len)
+        return perr(s, "memo index %zu too large for a %zu-byte pickle", idx, s->len);
     if (idx >= s->nmemo) {
         if ((rc = grow(s, (void **)&s->memo, &s->cap_memo, idx + 1, sizeof *s->memo))) return rc;
         for (size_t k = s->nmemo; k <= idx; k++) s->memo[k] = SIZE_MAX;

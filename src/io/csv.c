@@ -117,8 +117,12 @@ static int read_header(csv_state *s, io_strlist *names) {
     if (rc == 0) return scfm_error(SCFM_EFORMAT, "%s: empty file (no header line)", s->file);
     if (s->nf < 2) return scfm_error(SCFM_EFORMAT, "%s: the header line has no columns after the first", s->file);
     if (names) {
-        for (size_t i = 1; i < s->nf; i++)
+        for (size_t i = 1; i < s->nf; i++) {
+            if (!s->f[i][0]) /* also stops a header of nothing but delimiters from being taken as names */
+                return scfm_error(SCFM_EFORMAT, "%s: header column %zu is empty (every column needs a name)", s->file,
+                                  i + 1);
             if ((rc = io_strlist_push(names, s->f[i], strlen(s->f[i])))) return rc;
+        }
         return io_strlist_finish(names);
     }
     return SCFM_OK;
@@ -168,6 +172,7 @@ static int open_cells_rows(scfm_reader *r, csv_state *s) {
     if (rc < 0) return rc;
     if ((rc = io_strlist_finish(&r->cells))) return rc;
     r->n_cells = r->cells.n;
+    if (!r->n_cells) return scfm_error(SCFM_EFORMAT, "%s: no data rows after the header (0 cells)", s->file);
     if ((rc = io_lines_rewind(s->lr))) return rc;
     return read_header(s, NULL);
 }
@@ -190,6 +195,7 @@ static int open_genes_rows(scfm_reader *r, csv_state *s) {
     }
     if (!rc) rc = io_strlist_finish(&r->genes);
     r->n_genes = r->genes.n;
+    if (!rc && !r->n_genes) rc = scfm_error(SCFM_EFORMAT, "%s: no data rows after the header (0 genes)", s->file);
     if (!rc && r->n_genes > UINT32_MAX)
         rc = scfm_error(SCFM_EFORMAT, "%s: %zu genes is more than this reader supports", s->file, r->n_genes);
     if (!rc) rc = io_csr_alloc(&s->csr, r->n_cells, counts);

@@ -73,9 +73,10 @@ static int compound_index_name(hid_t ds, char *buf, size_t cap) {
 }
 
 /* Strings (or any values as text) of a dataset or nullable-string-array group at path. */
-static int read_text_any(hid_t f, const char *path, io_strlist *out, const char *file);
+static int read_text_any(hid_t f, const char *path, size_t expect, io_strlist *out, const char *file);
 
-static int read_index(hid_t f, const char *df, io_strlist *out, const char *file) {
+/* expect: the entries the matrix shape calls for (H5U_ANY_LEN: not known). */
+static int read_index(hid_t f, const char *df, size_t expect, io_strlist *out, const char *file) {
     H5I_type_t k = h5u_kind(f, df);
     if (k == H5I_BADID) return scfm_error(SCFM_ENOTFOUND, "%s: no '%s' dataframe", file, df);
     if (k == H5I_DATASET) {
@@ -83,7 +84,7 @@ static int read_index(hid_t f, const char *df, io_strlist *out, const char *file
         char name[256];
         int rc = ds < 0 || compound_index_name(ds, name, sizeof name)
                      ? scfm_error(SCFM_EFORMAT, "%s: '%s' is a dataset but not a record array", file, df)
-                     : h5u_read_text_column(ds, name, out, file, df);
+                     : h5u_read_text_column(ds, name, expect, out, file, df);
         if (ds >= 0) H5Dclose(ds);
         return rc;
     }
@@ -97,7 +98,7 @@ static int read_index(hid_t f, const char *df, io_strlist *out, const char *file
     snprintf(path, sizeof path, "%s/%s", df, idx);
     if (h5u_kind(f, path) == H5I_BADID)
         return scfm_error(SCFM_ENOTFOUND, "%s: %s: index dataset '%s' missing", file, df, idx);
-    return read_text_any(f, path, out, file);
+    return read_text_any(f, path, expect, out, file);
 }
 
 static int is_reserved_member(const char *name, const char *index) {
@@ -180,9 +181,11 @@ static int map_codes(const int64_t *codes, size_t n, const io_strlist *cats, io_
     return rc;
 }
 
-static int codes_from_dataset(hid_t ds, const io_strlist *cats, io_strlist *out, const char *file, const char *what) {
+static int codes_from_dataset(hid_t ds, const io_strlist *cats, size_t expect, io_strlist *out, const char *file,
+                              const char *what) {
     size_t n;
     int rc = h5u_len(ds, &n, file, what);
+    if (!rc) rc = h5u_check_len(n, expect, file, what);
     if (rc) return rc;
     int64_t *codes = scfm_calloc(n ? n : 1, sizeof *codes);
     if (!codes) return SCFM_ENOMEM;
@@ -216,17 +219,17 @@ static int open_ds(hid_t f, const char *path, hid_t *ds, const char *file) {
     return SCFM_OK;
 }
 
-static int read_dataset_text(hid_t f, const char *path, io_strlist *out, const char *file) {
+static int read_dataset_text(hid_t f, const char *path, size_t expect, io_strlist *out, const char *file) {
     hid_t ds;
     int rc = open_ds(f, path, &ds, file);
     if (rc) return rc;
-    rc = h5u_read_text_column(ds, NULL, out, file, path);
+    rc = h5u_read_text_column(ds, NULL, expect, out, file, path);
     H5Dclose(ds);
     return rc;
 }
 
 /* Group encodings: categorical, nullable-*. */
-static int read_group_column(hid_t f, const char *path, io_strlist *out, const char *file) {
+static int read_group_column(hid_t f, const char *path, size_t expect, io_strlist *out, const char *file) {
     hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
     if (g < 0) return scfm_error(SCFM_EFORMAT, "%s: cannot open '%s'", file, path);
     char enc[64];
@@ -239,9 +242,9 @@ static int read_group_column(hid_t f, const char *path, io_strlist *out, const c
         hid_t ds;
         snprintf(a, sizeof a, "%s/categories", path);
         snprintf(b, sizeof b, "%s/codes", path);
-        if ((rc = read_dataset_text(f, a, &cats, file))) return rc;
+        if ((rc = read_dataset_text(f, a, H5U_ANY_LEN, &cats, file))) return rc;
         if (!(rc = open_ds(f, b, &ds, file))) {
-            rc = codes_from_dataset(ds, &cats, out, file, b);
+            rc = codes_from_dataset(ds, &cats, expect, out, file, b);
             H5Dclose(ds);
         }
         io_strlist_free(&cats);
@@ -251,9 +254,9 @@ static int read_group_column(hid_t f, const char *path, io_strlist *out, const c
         io_strlist vals, mask;
         snprintf(a, sizeof a, "%s/values", path);
         snprintf(b, sizeof b, "%s/mask", path);
-        if ((rc = read_dataset_text(f, a, &vals, file))) return rc;
+        if ((rc = read_dataset_text(f, a, expect, &vals, file))) return rc;
         if (h5u_kind(f, b) == H5I_BADID) { *out = vals; return SCFM_OK; }
-        if ((rc = read_dataset_text(f, b, &mask, file))) { io_strlist_free(&vals); return rc; }
+        if ((rc = read_dataset_text(f, b, expect, &mask, file))) { io_strlist_free(&vals); return rc; }
         if (mask.n != vals.n)
             rc = scfm_error(SCFM_EFORMAT, "%s: %s: mask has %zu values for %zu", file, path, mask.n, vals.n);
         memset(out, 0, sizeof *out);
@@ -271,7 +274,7 @@ static int read_group_column(hid_t f, const char *path, io_strlist *out, const c
 }
 
 /* anndata 0.7: codes dataset with an object-reference attribute "categories". */
-static int read_old_categorical(hid_t ds, const char *path, io_strlist *out, const char *file) {
+static int read_old_categorical(hid_t ds, const char *path, size_t expect, io_strlist *out, const char *file) {
     hid_t a = H5Aopen(ds, "categories", H5P_DEFAULT);
     if (a < 0) return scfm_error(SCFM_EFORMAT, "%s: %s: cannot open attribute 'categories'", file, path);
     hid_t t = H5Aget_type(a);
@@ -289,23 +292,23 @@ static int read_old_categorical(hid_t ds, const char *path, io_strlist *out, con
         return scfm_error(SCFM_EFORMAT, "%s: %s: its 'categories' reference is broken", file, path);
     }
     io_strlist cats;
-    rc = h5u_read_text_column(cd, NULL, &cats, file, path);
+    rc = h5u_read_text_column(cd, NULL, H5U_ANY_LEN, &cats, file, path);
     H5Oclose(cd);
     if (rc) return rc;
-    rc = codes_from_dataset(ds, &cats, out, file, path);
+    rc = codes_from_dataset(ds, &cats, expect, out, file, path);
     io_strlist_free(&cats);
     return rc;
 }
 
-static int read_text_any(hid_t f, const char *path, io_strlist *out, const char *file) {
+static int read_text_any(hid_t f, const char *path, size_t expect, io_strlist *out, const char *file) {
     H5I_type_t k = h5u_kind(f, path);
-    if (k == H5I_GROUP) return read_group_column(f, path, out, file);
+    if (k == H5I_GROUP) return read_group_column(f, path, expect, out, file);
     if (k != H5I_DATASET) return scfm_error(SCFM_ENOTFOUND, "%s: '%s' missing", file, path);
     hid_t ds;
     int rc = open_ds(f, path, &ds, file);
     if (rc) return rc;
-    if (H5Aexists(ds, "categories") > 0) rc = read_old_categorical(ds, path, out, file);
-    else rc = h5u_read_text_column(ds, NULL, out, file, path);
+    if (H5Aexists(ds, "categories") > 0) rc = read_old_categorical(ds, path, expect, out, file);
+    else rc = h5u_read_text_column(ds, NULL, expect, out, file, path);
     H5Dclose(ds);
     return rc;
 }
@@ -317,7 +320,7 @@ static int list_has(const io_strlist *l, const char *s) {
 }
 
 /* Column `col` of dataframe `df` as text; SCFM_ENOTFOUND with the available names if absent. */
-static int df_column(hid_t f, const char *df, const char *col, io_strlist *out, const char *file) {
+static int df_column(hid_t f, const char *df, const char *col, size_t expect, io_strlist *out, const char *file) {
     io_strlist cols;
     int rc = df_columns(f, df, &cols, file);
     if (rc) return rc;
@@ -338,16 +341,16 @@ static int df_column(hid_t f, const char *df, const char *col, io_strlist *out, 
     char path[700];
     if (!df_is_compound(f, df)) {
         snprintf(path, sizeof path, "%s/%s", df, col);
-        return read_text_any(f, path, out, file);
+        return read_text_any(f, path, expect, out, file);
     }
     hid_t ds;
     if ((rc = open_ds(f, df, &ds, file))) return rc;
-    rc = h5u_read_text_column(ds, col, out, file, df);
+    rc = h5u_read_text_column(ds, col, expect, out, file, df);
     H5Dclose(ds);
     snprintf(path, sizeof path, "uns/%s_categories", col);
     if (!rc && h5u_kind(f, path) == H5I_DATASET) {
         io_strlist cats, codes = *out;
-        if (!(rc = read_dataset_text(f, path, &cats, file))) {
+        if (!(rc = read_dataset_text(f, path, H5U_ANY_LEN, &cats, file))) {
             rc = codes_from_text(&codes, &cats, out, file, path);
             io_strlist_free(&cats);
         }
@@ -420,6 +423,25 @@ static int sparse_kind(hid_t g, const char *file, const char *mpath, int *csc, s
     shape[0] = (size_t)sh[0];
     shape[1] = (size_t)sh[1];
     return SCFM_OK;
+}
+
+/* Rows x columns of the dense dataset or the sparse group's shape attribute. */
+static int matrix_dims(hid_t f, const char *mpath, size_t d[2], const char *file) {
+    if (h5u_kind(f, mpath) == H5I_DATASET) {
+        hid_t ds;
+        int rank = 0, rc = open_ds(f, mpath, &ds, file);
+        if (rc) return rc;
+        rc = h5u_dims(ds, &rank, d, file, mpath);
+        H5Dclose(ds);
+        if (!rc && rank != 2) rc = scfm_error(SCFM_EFORMAT, "%s: matrix '%s' is not 2-D", file, mpath);
+        return rc;
+    }
+    hid_t g = H5Gopen2(f, mpath, H5P_DEFAULT);
+    if (g < 0) return scfm_error(SCFM_EFORMAT, "%s: cannot open '%s'", file, mpath);
+    int csc = 0;
+    int rc = sparse_kind(g, file, mpath, &csc, d);
+    H5Gclose(g);
+    return rc;
 }
 
 static int shape_mismatch(const scfm_reader *r, const char *file, const char *mpath, size_t a, size_t b,
@@ -500,7 +522,7 @@ static int h5ad_read(scfm_reader *r, size_t first, size_t n, scfm_cells_chunk *c
 
 static int h5ad_load_obs(scfm_reader *r, size_t i, io_strlist *out) {
     h5ad_state *s = r->st;
-    return df_column(s->f, "obs", r->obs_names.v[i], out, s->file);
+    return df_column(s->f, "obs", r->obs_names.v[i], r->n_cells, out, s->file);
 }
 
 static const io_backend h5ad_backend = {h5ad_read, h5ad_load_obs, h5ad_close};
@@ -520,10 +542,12 @@ int io_open_h5ad(scfm_reader *r, const scfm_reader_opts *o) {
     if (h5u_kind(s->f, s->mpath) == H5I_BADID) return missing_matrix(s->f, s->file, s->mpath);
     if (h5u_kind(s->f, var) == H5I_BADID)
         return scfm_error(SCFM_ENOTFOUND, "%s: no '%s' dataframe for the genes of '%s'", s->file, var, s->mpath);
-    rc = o->gene_column && *o->gene_column ? df_column(s->f, var, o->gene_column, &r->genes, s->file)
-                                           : read_index(s->f, var, &r->genes, s->file);
+    size_t d[2]; /* the matrix shape first: the indexes' lengths are checked against it before reading */
+    if ((rc = matrix_dims(s->f, s->mpath, d, s->file))) return rc;
+    rc = o->gene_column && *o->gene_column ? df_column(s->f, var, o->gene_column, d[1], &r->genes, s->file)
+                                           : read_index(s->f, var, d[1], &r->genes, s->file);
     if (rc) return rc;
-    if ((rc = read_index(s->f, "obs", &r->cells, s->file))) return rc;
+    if ((rc = read_index(s->f, "obs", d[0], &r->cells, s->file))) return rc;
     r->n_genes = r->genes.n;
     r->n_cells = r->cells.n;
     if ((rc = df_columns(s->f, "obs", &r->obs_names, s->file))) return rc;

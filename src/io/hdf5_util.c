@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int h5u_open(const char *path, hid_t *out) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -279,10 +280,28 @@ void h5u_format_number(double x, int single, char *buf, size_t cap) {
     snprintf(buf, cap, "%.17g", x);
 }
 
-int h5u_read_text_column(hid_t ds, const char *field, io_strlist *out, const char *file, const char *what) {
+int h5u_check_len(size_t n, size_t expect, const char *file, const char *what) {
+    if (expect != H5U_ANY_LEN) {
+        if (n != expect)
+            return scfm_error(SCFM_EMISMATCH, "%s: %s has %zu entries but the matrix shape says %zu", file, what, n,
+                              expect);
+        return SCFM_OK;
+    }
+    struct stat st;
+    size_t size = stat(file, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
+    size_t lim = size > (SIZE_MAX - ((size_t)1 << 20)) / 64 ? SIZE_MAX : 64 * size + ((size_t)1 << 20);
+    if (n > lim)
+        return scfm_error(SCFM_EFORMAT, "%s: %s declares %zu entries, more than a file of %zu bytes can hold "
+                          "(limit 64 x file size + 2^20)", file, what, n, size);
+    return SCFM_OK;
+}
+
+int h5u_read_text_column(hid_t ds, const char *field, size_t expect, io_strlist *out, const char *file,
+                         const char *what) {
     memset(out, 0, sizeof *out);
     size_t n;
     int rc = h5u_len(ds, &n, file, what);
+    if (!rc) rc = h5u_check_len(n, expect, file, what);
     if (rc) return rc;
     hid_t ft = H5Dget_type(ds), et = -1, mt = -1, rt = -1, sp = -1;
     void *buf = NULL;
@@ -340,6 +359,7 @@ int h5u_read_text_column(hid_t ds, const char *field, io_strlist *out, const cha
         goto done;
     }
     if (n && H5Dread(ds, rt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        /* strings read before the failure are still owned by buf: reclaimed below */
         rc = scfm_error(SCFM_EFORMAT, "%s: %s: read failed (corrupt or truncated file?)", file, what);
         goto done;
     }
@@ -378,11 +398,11 @@ int h5u_read_text_column(hid_t ds, const char *field, io_strlist *out, const cha
         }
         rc = io_strlist_push(out, num, strlen(num));
     }
-    if (vlen && n) {
+done:
+    if (vlen && n && buf) {
         sp = H5Dget_space(ds);
         if (sp >= 0) H5Dvlen_reclaim(rt, sp, H5P_DEFAULT, buf);
     }
-done:
     free(buf);
     if (sp >= 0) H5Sclose(sp);
     if (rt >= 0) H5Tclose(rt);
@@ -394,11 +414,11 @@ done:
     return rc;
 }
 
-int h5u_read_strings(hid_t ds, io_strlist *out, const char *file, const char *what) {
+int h5u_read_strings(hid_t ds, size_t expect, io_strlist *out, const char *file, const char *what) {
     int s = h5u_is_string(ds, file, what);
     if (s < 0) return s;
     if (!s) return scfm_error(SCFM_EFORMAT, "%s: %s: expected strings", file, what);
-    return h5u_read_text_column(ds, NULL, out, file, what);
+    return h5u_read_text_column(ds, NULL, expect, out, file, what);
 }
 
 /* ---- compressed sparse --------------------------------------------------------------------- */

@@ -26,8 +26,17 @@ int h5u_attr_ints(hid_t obj, const char *attr, int64_t *v, size_t n, const char 
 int h5u_dims(hid_t ds, int *rank, size_t dims[2], const char *file, const char *what) SCFM_WUR;
 /* Length of a 1-D dataset (error if not 1-D). */
 int h5u_len(hid_t ds, size_t *n, const char *file, const char *what) SCFM_WUR;
-/* 1-D dataset of strings (vlen or fixed; trailing NULs/spaces trimmed) into out (finished). */
-int h5u_read_strings(hid_t ds, io_strlist *out, const char *file, const char *what) SCFM_WUR;
+/* Expected length of a column not tied to the matrix shape (categories): its declared length
+ * is then bounded by the file's size instead (h5u_check_len). */
+#define H5U_ANY_LEN ((size_t)-1)
+/* Checks a dataset's declared length before anything is sized from it: == expect when the
+ * shape is known (SCFM_EMISMATCH otherwise), else at most 64 x the file's size + 2^20 entries
+ * (no real column is larger: vlen string data is stored uncompressed, and a fixed-width or
+ * numeric column compresses far less than 64:1 unless it is constant). */
+int h5u_check_len(size_t n, size_t expect, const char *file, const char *what) SCFM_WUR;
+/* 1-D dataset of strings (vlen or fixed; trailing NULs/spaces trimmed) into out (finished);
+ * its length must be `expect` (or H5U_ANY_LEN, see h5u_check_len). */
+int h5u_read_strings(hid_t ds, size_t expect, io_strlist *out, const char *file, const char *what) SCFM_WUR;
 /* Elements [off, off+n) of a 1-D integer dataset as int64 (any int width/sign; uint64 above
  * INT64_MAX is an error). */
 int h5u_read_i64(hid_t ds, size_t off, size_t n, int64_t *out, const char *file, const char *what) SCFM_WUR;
@@ -41,8 +50,10 @@ int h5u_is_string(hid_t ds, const char *file, const char *what) SCFM_WUR;
 
 /* Column of n values as text: strings as stored, integers as integers, floats shortest
  * round-trip text in their stored precision (integral values as integers), bools 1/0,
- * NaN as "". For a compound dataset, `field` names the member (else NULL). */
-int h5u_read_text_column(hid_t ds, const char *field, io_strlist *out, const char *file, const char *what) SCFM_WUR;
+ * NaN as "". For a compound dataset, `field` names the member (else NULL). The length is
+ * checked against `expect` (h5u_check_len) before anything is allocated. */
+int h5u_read_text_column(hid_t ds, const char *field, size_t expect, io_strlist *out, const char *file,
+                         const char *what) SCFM_WUR;
 /* Shortest %g text that reads back to x (in float precision when single). */
 void h5u_format_number(double x, int single, char *buf, size_t cap);
 

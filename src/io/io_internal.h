@@ -59,6 +59,10 @@ int io_open_csv(scfm_reader *r, const scfm_reader_opts *o, char delim) SCFM_WUR;
 int io_open_h5ad(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
 int io_open_tenx_h5(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
 int io_open_loom(scfm_reader *r, const scfm_reader_opts *o) SCFM_WUR;
+/* Runs an HDF5 backend's open in a child process with memory and CPU limits (h5guard.c):
+ * r gets a proxy backend that forwards reads to it. */
+typedef int (*io_open_fn)(scfm_reader *r, const scfm_reader_opts *o);
+int io_open_hdf5_guarded(scfm_reader *r, const scfm_reader_opts *o, io_open_fn open_fn) SCFM_WUR;
 
 /* In-memory CSR (cells x genes) used by layouts that are transposed or loaded at open. */
 typedef struct {
@@ -91,6 +95,9 @@ const char *io_src_inflater(void);                   /* "isa-l" or "zlib" */
 /* Line reader over a plain or gzip file (an io_src). Lines come without "\n"/"\r\n",
  * NUL-terminated, writable until the next call. */
 typedef struct io_lines io_lines;
+/* Longest line a file may hold: 64 x its size on disk, at least 16 MiB, at most 1 GiB
+ * (1 GiB for a pipe or a file that cannot be stat'ed). */
+size_t io_lines_limit(const char *path);
 io_lines *io_lines_open(const char *path);          /* NULL on error (message names path) */
 /* 1 = line, 0 = end of file, < 0 error (truncated gzip, read error). */
 int io_lines_next(io_lines *lr, char **line, size_t *len) SCFM_WUR;

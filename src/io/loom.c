@@ -25,6 +25,7 @@ typedef struct {
     char mpath[512];
     double *buf;
     size_t buf_cap;
+    size_t n_rows; /* genes, from the matrix shape */
 } loom_state;
 
 static void loom_close(void *p) {
@@ -66,11 +67,11 @@ static int loom_read(scfm_reader *r, size_t first, size_t n, scfm_cells_chunk *c
     return SCFM_OK;
 }
 
-static int read_attr_column(loom_state *s, const char *path, io_strlist *out) {
+static int read_attr_column(loom_state *s, const char *path, size_t expect, io_strlist *out) {
     if (h5u_kind(s->f, path) != H5I_DATASET) return scfm_error(SCFM_ENOTFOUND, "%s: '%s' missing", s->file, path);
     hid_t ds = H5Dopen2(s->f, path, H5P_DEFAULT);
     if (ds < 0) return scfm_error(SCFM_EFORMAT, "%s: cannot open '%s' (corrupt file?)", s->file, path);
-    int rc = h5u_read_text_column(ds, NULL, out, s->file, path);
+    int rc = h5u_read_text_column(ds, NULL, expect, out, s->file, path);
     H5Dclose(ds);
     return rc;
 }
@@ -79,7 +80,7 @@ static int loom_load_obs(scfm_reader *r, size_t i, io_strlist *out) {
     loom_state *s = r->st;
     char p[600];
     snprintf(p, sizeof p, "col_attrs/%s", r->obs_names.v[i]);
-    return read_attr_column(s, p, out);
+    return read_attr_column(s, p, r->n_cells, out);
 }
 
 static const io_backend loom_backend = {loom_read, loom_load_obs, loom_close};
@@ -157,7 +158,7 @@ static int read_genes(scfm_reader *r, loom_state *s, const char *gene_column) {
             return scfm_error(SCFM_ENOTFOUND, "%s: no gene names: row_attrs has none of ensembl_id, Accession, Gene "
                               "(name one with the gene column option)", s->file);
     }
-    return read_attr_column(s, p, &r->genes);
+    return read_attr_column(s, p, s->n_rows, &r->genes);
 }
 
 int io_open_loom(scfm_reader *r, const scfm_reader_opts *o) {
@@ -181,9 +182,10 @@ int io_open_loom(scfm_reader *r, const scfm_reader_opts *o) {
     size_t d[2];
     if ((rc = h5u_dims(s->m, &rank, d, s->file, s->mpath))) return rc;
     if (rank != 2) return scfm_error(SCFM_EFORMAT, "%s: '%s' is not a 2-D matrix", s->file, s->mpath);
+    s->n_rows = d[0];
     if ((rc = read_genes(r, s, o->gene_column))) return rc;
     if (h5u_kind(s->f, "col_attrs/CellID") == H5I_DATASET) {
-        if ((rc = read_attr_column(s, "col_attrs/CellID", &r->cells))) return rc;
+        if ((rc = read_attr_column(s, "col_attrs/CellID", d[1], &r->cells))) return rc;
     } else if ((rc = io_strlist_finish(&r->cells))) {
         return rc;
     }

@@ -195,9 +195,15 @@ static int open_backend(scfm_reader *r, const scfm_reader_opts *o, const char *f
     if (!strcmp(fmt, "mtx")) { r->format = "mtx"; return io_open_mtx(r, o); }
     if (!strcmp(fmt, "csv")) { r->format = "csv"; return io_open_csv(r, o, ','); }
     if (!strcmp(fmt, "tsv")) { r->format = "tsv"; return io_open_csv(r, o, '\t'); }
+#ifdef SCFM_HAVE_HDF5 /* libhdf5 runs in a child process with limits (h5guard.c) */
+    if (!strcmp(fmt, "h5ad")) { r->format = "h5ad"; return io_open_hdf5_guarded(r, o, io_open_h5ad); }
+    if (!strcmp(fmt, "10x-h5")) { r->format = "10x-h5"; return io_open_hdf5_guarded(r, o, io_open_tenx_h5); }
+    if (!strcmp(fmt, "loom")) { r->format = "loom"; return io_open_hdf5_guarded(r, o, io_open_loom); }
+#else
     if (!strcmp(fmt, "h5ad")) { r->format = "h5ad"; return io_open_h5ad(r, o); }
     if (!strcmp(fmt, "10x-h5")) { r->format = "10x-h5"; return io_open_tenx_h5(r, o); }
     if (!strcmp(fmt, "loom")) { r->format = "loom"; return io_open_loom(r, o); }
+#endif
     return scfm_error(SCFM_EINVAL, "%s: unknown format '%s' (expected h5ad, mtx, 10x-h5, loom, csv or tsv)", o->path,
                       fmt);
 }

@@ -51,11 +51,11 @@ static int tenx_load_obs(scfm_reader *r, size_t i, io_strlist *out) {
 
 static const io_backend tenx_backend = {tenx_read, tenx_load_obs, tenx_close};
 
-static int read_strings_at(hid_t f, const char *path, io_strlist *out, const char *file) {
+static int read_strings_at(hid_t f, const char *path, size_t expect, io_strlist *out, const char *file) {
     if (h5u_kind(f, path) != H5I_DATASET) return scfm_error(SCFM_ENOTFOUND, "%s: dataset '%s' missing", file, path);
     hid_t ds = H5Dopen2(f, path, H5P_DEFAULT);
     if (ds < 0) return scfm_error(SCFM_EFORMAT, "%s: cannot open '%s' (corrupt file?)", file, path);
-    int rc = h5u_read_strings(ds, out, file, path);
+    int rc = h5u_read_strings(ds, expect, out, file, path);
     H5Dclose(ds);
     return rc;
 }
@@ -124,24 +124,23 @@ int io_open_tenx_h5(scfm_reader *r, const scfm_reader_opts *o) {
         snprintf(p, sizeof p, "%s/%s", grp, !strcmp(gc, "id") ? "genes" : !strcmp(gc, "name") ? "gene_names" : gc);
     if (h5u_kind(s->f, p) != H5I_DATASET)
         return scfm_error(SCFM_ENOTFOUND, "%s: gene column '%s' not found (no dataset '%s')", s->file, gc, p);
-    if ((rc = read_strings_at(s->f, p, &r->genes, s->file))) return rc;
-    snprintf(p, sizeof p, "%s/barcodes", grp);
-    if ((rc = read_strings_at(s->f, p, &r->cells, s->file))) return rc;
-    r->n_genes = r->genes.n;
-    r->n_cells = r->cells.n;
-    snprintf(p, sizeof p, "%s/shape", grp);
-    if (h5u_kind(s->f, p) != H5I_DATASET) return scfm_error(SCFM_ENOTFOUND, "%s: dataset '%s' missing", s->file, p);
-    hid_t ds = H5Dopen2(s->f, p, H5P_DEFAULT);
+    char sp[700]; /* the shape first: feature and barcode counts are checked against it before reading */
+    snprintf(sp, sizeof sp, "%s/shape", grp);
+    if (h5u_kind(s->f, sp) != H5I_DATASET) return scfm_error(SCFM_ENOTFOUND, "%s: dataset '%s' missing", s->file, sp);
+    hid_t ds = H5Dopen2(s->f, sp, H5P_DEFAULT);
     size_t n;
     int64_t sh[2] = {0, 0};
-    rc = ds < 0 ? scfm_error(SCFM_EFORMAT, "%s: cannot open '%s'", s->file, p) : h5u_len(ds, &n, s->file, p);
-    if (!rc && n != 2) rc = scfm_error(SCFM_EFORMAT, "%s: '%s' must hold 2 values (has %zu)", s->file, p, n);
-    if (!rc) rc = h5u_read_i64(ds, 0, 2, sh, s->file, p);
+    rc = ds < 0 ? scfm_error(SCFM_EFORMAT, "%s: cannot open '%s'", s->file, sp) : h5u_len(ds, &n, s->file, sp);
+    if (!rc && n != 2) rc = scfm_error(SCFM_EFORMAT, "%s: '%s' must hold 2 values (has %zu)", s->file, sp, n);
+    if (!rc) rc = h5u_read_i64(ds, 0, 2, sh, s->file, sp);
     if (ds >= 0) H5Dclose(ds);
     if (rc) return rc;
-    if ((uint64_t)sh[0] != r->n_genes || (uint64_t)sh[1] != r->n_cells)
-        return scfm_error(SCFM_EMISMATCH, "%s: %s/shape is %lld x %lld but there are %zu features and %zu barcodes",
-                          s->file, grp, (long long)sh[0], (long long)sh[1], r->n_genes, r->n_cells);
+    if (sh[0] < 0 || sh[1] < 0) return scfm_error(SCFM_EFORMAT, "%s: '%s' is negative", s->file, sp);
+    if ((rc = read_strings_at(s->f, p, (size_t)sh[0], &r->genes, s->file))) return rc;
+    snprintf(p, sizeof p, "%s/barcodes", grp);
+    if ((rc = read_strings_at(s->f, p, (size_t)sh[1], &r->cells, s->file))) return rc;
+    r->n_genes = r->genes.n;
+    r->n_cells = r->cells.n;
     hid_t g = H5Gopen2(s->f, grp, H5P_DEFAULT);
     if (g < 0) return scfm_error(SCFM_EFORMAT, "%s: cannot open '%s'", s->file, grp);
     rc = h5u_sparse_open(&s->sp, g, r->n_cells, r->n_genes, s->file, grp);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct io_lines {
     io_src *f;
@@ -14,7 +15,17 @@ struct io_lines {
     size_t cap, beg, end; /* unread bytes are buf[beg..end) */
     int eof;
     size_t lineno;
+    size_t max_line; /* io_lines_limit */
 };
+
+size_t io_lines_limit(const char *path) {
+    struct stat st;
+    const size_t floor = (size_t)16 << 20, cap = (size_t)1 << 30;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return cap;
+    size_t size = st.st_size > 0 ? (size_t)st.st_size : 0;
+    size_t lim = size > cap / 64 ? cap : 64 * size;
+    return lim < floor ? floor : lim;
+}
 
 io_lines *io_lines_open(const char *path) {
     io_src *f = io_src_open(path);
@@ -22,6 +33,7 @@ io_lines *io_lines_open(const char *path) {
     io_lines *lr = scfm_calloc(1, sizeof *lr);
     if (lr) {
         lr->cap = (size_t)1 << 20;
+        lr->max_line = io_lines_limit(path);
         lr->buf = scfm_calloc(lr->cap + IO_LINES_SLACK, 1);
         lr->path = scfm_strdup(path);
     }
@@ -61,13 +73,17 @@ static int fill(io_lines *lr) {
         lr->beg = 0;
     }
     if (lr->end == lr->cap) {
-        if (lr->cap > ((size_t)1 << 30)) return scfm_error(SCFM_EFORMAT, "%s: line %zu longer than 1 GiB", lr->path,
-                                                           lr->lineno + 1);
-        char *nb = scfm_realloc(lr->buf, lr->cap * 2 + IO_LINES_SLACK);
+        /* the buffer never grows past the line limit (plus slack): a huge line in a small
+         * compressed file fails here, before it costs more memory than the file can justify */
+        if (lr->cap >= lr->max_line)
+            return scfm_error(SCFM_EFORMAT, "%s: line %zu is longer than %zu bytes (the line limit: 64 x the file's "
+                              "size on disk, at least 16 MiB, at most 1 GiB)", lr->path, lr->lineno + 1, lr->max_line);
+        size_t nc = lr->cap * 2 < lr->max_line ? lr->cap * 2 : lr->max_line;
+        char *nb = scfm_realloc(lr->buf, nc + IO_LINES_SLACK);
         if (!nb) return SCFM_ENOMEM;
-        memset(nb + lr->cap + IO_LINES_SLACK, 0, lr->cap);
+        memset(nb + lr->cap + IO_LINES_SLACK, 0, nc - lr->cap);
         lr->buf = nb;
-        lr->cap *= 2;
+        lr->cap = nc;
     }
     size_t got;
     int rc = io_src_read(lr->f, lr->buf + lr->end, lr->cap - lr->end, &got);

@@ -325,7 +325,7 @@ int scfm_model_save(const scfm_model *m, const char *dir) {
     }
     static const char *const meta[] = {"format", "pt"};
     if (!rc) rc = join(path, sizeof path, dir, "model.safetensors");
-    if (!rc) rc = scfm_st_write(path, e, n, meta, 1);
+    if (!rc) rc = scfm_st_write_checked(path, e, n, meta, 1); /* + per-tensor CRC-32 */
     free(e);
     free(bn);
     free(posids);

@@ -1,0 +1,4 @@
+build2/fuzz/replay_hdf5: tests/fuzz/replay.c include/scfm/core.h \
+ include/scfm/io.h
+include/scfm/core.h:
+include/scfm/io.h:

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Faults (docs/robustness.md): a SIGKILL in the middle of scfm tokenize, embed and finetune
+# leaves no output that looks complete (OUT is absent, or a previous OUT is untouched; at
+# most a stale OUT.tmp.<pid> remains); a file-size limit (ulimit -f, as on a full disk)
+# makes tokenize and embed fail with "File too large" naming the file, and a previous output
+# at the same path (--force) stays intact; a flipped byte in a checkpoint is an error naming
+# the tensor. Real data: human/pbmc4k_labeled (skipped when ../shared/data is absent).
+set -euo pipefail
+D=${SCFM_SHARED_DATA:-../shared/data}
+BIN=${SCFM_BIN:-build/scfm}
+[ -d "$D/human/pbmc4k_labeled" ] || { echo "skip: $D/human/pbmc4k_labeled not found (set SCFM_SHARED_DATA)"; exit 0; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+V1=$D/geneformer/v1
+TOK=(--vocab $V1/token_dictionary.tsv.gz --medians $V1/gene_median_dictionary.tsv.gz --gene-names $V1/gene_name_id_dict.tsv.gz)
+
+# kill_mid NAME OUT CMD...: runs CMD once to completion (timing it), then again twice,
+# SIGKILLed at 50% and at 90% of that time; after each kill OUT must not exist.
+kill_mid() {
+    local name=$1 out=$2; shift 2
+    rm -rf "$out"
+    local t0; t0=$(date +%s.%N)
+    "$@" > /dev/null 2>&1
+    local full; full=$(echo "$(date +%s.%N) - $t0" | bc)
+    [ -e "$out" ] || { echo "$name: the uninterrupted run wrote no $out"; exit 1; }
+    local f
+    for f in 0.5 0.9; do
+        rm -rf "$out" "$out".tmp.*
+        "$@" > /dev/null 2>&1 &
+        local pid=$!
+        sleep "$(echo "$full * $f" | bc)"
+        if ! kill -9 $pid 2> /dev/null; then wait $pid || true; echo "$name: finished before the kill at $f"; continue; fi
+        wait $pid 2> /dev/null || true
+        if [ -e "$out" ]; then echo "$name: killed at $f of ${full}s but $out exists"; ls -la "$out"; exit 1; fi
+        echo "$name: SIGKILL at $f of ${full}s: no $out ($(ls -d "$out".tmp.* 2> /dev/null | wc -l) partial $out.tmp.*)"
+    done
+}
+
+# a finished corpus (cells cut to 64 tokens: the model steps stay fast) and a checkpoint
+"$BIN" tokenize "$D/human/pbmc4k_labeled" -o "$T/c" "${TOK[@]}" --obs label --max-len 64 2> /dev/null
+"$BIN" model init --config tiny --vocab "$T/c/vocab.tsv" -o "$T/m" > /dev/null 2>&1
+"$BIN" corpus info "$T/c" > /dev/null
+
+kill_mid tokenize "$T/c2" "$BIN" tokenize "$D/human/pbmc4k_labeled" -o "$T/c2" "${TOK[@]}" --obs label --threads 1
+kill_mid embed "$T/e.npy" "$BIN" embed "$T/c" -m "$T/m" -o "$T/e.npy" --threads 1
+kill_mid finetune "$T/ft" "$BIN" finetune "$T/c" -m "$T/m" -o "$T/ft" --label label --max-steps 40 --eval-every 20 --threads 1
+
+# a previous output survives a killed --force run over it
+cp -r "$T/c" "$T/c_ref"
+for d in 0.3 0.6 1 2; do
+    "$BIN" tokenize "$D/human/pbmc4k_labeled" -o "$T/c" "${TOK[@]}" --obs label --max-len 64 --force --threads 1 > /dev/null 2>&1 &
+    pid=$!; sleep $d
+    if kill -9 $pid 2> /dev/null; then wait $pid 2> /dev/null || true; break; fi
+    wait $pid || true
+done
+diff -r -x corpus.json "$T/c" "$T/c_ref" > /dev/null || { echo "killed --force run changed the previous corpus"; exit 1; }
+"$BIN" corpus info "$T/c" > /dev/null
+echo "tokenize --force killed: previous corpus intact"
+
+# full disk: RLIMIT_FSIZE of 256 KiB (the corpus needs about 1 MB)
+set +e
+(ulimit -f 256; exec "$BIN" tokenize "$D/human/pbmc4k_labeled" -o "$T/c" "${TOK[@]}" --obs label --max-len 64 --force) 2> "$T/fs.log"
+rc=$?
+set -e
+[ $rc -ne 0 ] && [ $rc -lt 128 ] || { echo "tokenize under ulimit -f: exit $rc (killed by a signal?)"; cat "$T/fs.log"; exit 1; }
+grep -q "File too large" "$T/fs.log" || { echo "no clear error:"; cat "$T/fs.log"; exit 1; }
+grep -q "$T/c" "$T/fs.log" || { echo "error does not name the output:"; cat "$T/fs.log"; exit 1; }
+diff -r -x corpus.json "$T/c" "$T/c_ref" > /dev/null && "$BIN" corpus info "$T/c" > /dev/null ||
+    { echo "previous corpus damaged by the failed run"; exit 1; }
+[ -z "$(ls -d "$T"/c.tmp.* 2> /dev/null)" ] || { echo "tmp left after a reported failure"; exit 1; }
+echo "tokenize under ulimit -f: $(grep -m1 'File too large' "$T/fs.log")"
+
+rm -f "$T/e.npy"
+"$BIN" embed "$T/c" -m "$T/m" -o "$T/e.npy" --max-cells 50 > /dev/null 2>&1
+cp "$T/e.npy" "$T/e_ref.npy"
+set +e
+(ulimit -f 16; exec "$BIN" embed "$T/c" -m "$T/m" -o "$T/e.npy") 2> "$T/fe.log"
+rc=$?
+set -e
+[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "File too large" "$T/fe.log" ||
+    { echo "embed under ulimit -f: exit $rc"; cat "$T/fe.log"; exit 1; }
+cmp -s "$T/e.npy" "$T/e_ref.npy" || { echo "previous embedding damaged"; exit 1; }
+echo "embed under ulimit -f: $(grep -m1 'File too large' "$T/fe.log")"
+
+# a flipped byte in a checkpoint scfm wrote: an error naming the file and the tensor
+cp -r "$T/m" "$T/mf"
+python3 - "$T/mf/model.safetensors" <<'PY'
+import struct, sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+b[8 + n + 1000] ^= 0x01
+open(p, "wb").write(b)
+PY
+set +e
+"$BIN" model info "$T/mf" > /dev/null 2> "$T/crc.log"; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "model.safetensors: tensor '.*': CRC-32 .* does not match" "$T/crc.log" ||
+    { echo "flipped checkpoint byte: exit $rc"; cat "$T/crc.log"; exit 1; }
+echo "flipped byte: $(head -1 "$T/crc.log")"
