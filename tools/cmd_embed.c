@@ -1,4 +1,4 @@
-/* scfm embed: cell (and gene) embeddings from a checkpoint and a token corpus (SPEC 7). */
+/* scfm embed: cell (and gene) embeddings from a checkpoint and a token corpus (docs/computation.md section 7). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

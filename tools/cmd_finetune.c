@@ -1,5 +1,5 @@
 /* scfm finetune / scfm predict: cell (obs column) or gene classification from a
- * checkpoint (SPEC section 7), and predictions of the fine-tuned model. */
+ * checkpoint (docs/computation.md section 7), and predictions of the fine-tuned model. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +28,7 @@ static void finetune_help(void) {
            "  --train-fraction F   keep a stratified share F of the training cells / genes (1)\n"
            "  --min-class-fraction F  leave out classes below share F of the labelled cells / genes (0)\n"
            "  --max-cells-per-class N at most N cells (genes) per class, seeded (0: all)\n"
-           "training (SPEC 7 defaults):\n"
+           "training (docs/computation.md section 7 defaults):\n"
            "  --epochs E 10        --max-steps N (overrides --epochs)    --batch-size N 12\n"
            "  --lr X 5e-5          --schedule linear|cosine|constant|constant_with_warmup\n"
            "  --warmup-steps N 500 --weight-decay X 0.001   --max-grad-norm X 1.0 (0: off)\n"

@@ -1,4 +1,4 @@
-/* scfm grn: targets of transcription factors by in-silico deletion (GeneCompass, SPEC 7),
+/* scfm grn: targets of transcription factors by in-silico deletion (GeneCompass, docs/computation.md section 7),
  * ranked genes with a test against random genes' deletions, an edge table, and scores
  * against a reference network (precision at k, AUPRC; and the gene-embedding cosine route).
  * Output: docs/grn.md. */

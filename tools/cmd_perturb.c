@@ -1,5 +1,5 @@
 /* scfm perturb: in-silico deletion / overexpression / inhibition / activation with per-gene
- * statistics (SPEC 7): single genes, gene sets, anchor combinations, goal and alternative
+ * statistics (docs/computation.md section 7): single genes, gene sets, anchor combinations, goal and alternative
  * states, gene-embedding shifts, a null run of random genes. Output: docs/perturb.md. */
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-/* scfm pretrain: masked-gene pretraining of a BERT model on token corpora (SPEC 6). */
+/* scfm pretrain: masked-gene pretraining of a BERT model on token corpora (docs/computation.md section 6). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

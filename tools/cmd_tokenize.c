@@ -1,4 +1,4 @@
-/* scfm tokenize: count matrices -> rank-value token corpus (SPEC sections 1-3). */
+/* scfm tokenize: count matrices -> rank-value token corpus (docs/computation.md sections 1-3). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

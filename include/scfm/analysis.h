@@ -197,7 +197,7 @@ int scfm_gmm2_fit(const double *x, size_t n, double reg_covar, double tol, size_
                   double *resp) SCFM_WUR;
 
 /* ======================================================================================
- * In-silico perturbation (src/analysis/perturb.c, SPEC section 7)
+ * In-silico perturbation (src/analysis/perturb.c, docs/computation.md section 7)
  * ====================================================================================== */
 typedef enum {
     SCFM_PERTURB_DELETE = 0,      /* remove the token */
@@ -212,7 +212,7 @@ typedef enum {
  *   DELETE: every occurrence of gene removed (*out_len = len - 1); SCFM_ENOTFOUND when absent.
  *   OVEREXPRESS: gene moved to position `start` (same length) or, when absent, inserted there
  *   (len + 1), and cut to max_len. *orig_len receives how many leading tokens of the
- *   original to compare with: len, or min(len, *out_len) after an insertion (SPEC: both
+ *   original to compare with: len, or min(len, *out_len) after an insertion (docs/computation.md: both
  *   truncated to the same length). Returns SCFM_OK, SCFM_ENOTFOUND, SCFM_EINVAL. */
 int scfm_perturb_tokens(const int32_t *tok, size_t len, int32_t gene, scfm_perturb_mode mode, size_t start,
                         size_t max_len, int32_t *out, size_t *out_len, size_t *orig_len) SCFM_WUR;

@@ -1,4 +1,4 @@
-/* Fine-tuning and prediction (SPEC section 7): cell classification (an obs column of a
+/* Fine-tuning and prediction (docs/computation.md section 7): cell classification (an obs column of a
  * token corpus; BertForSequenceClassification: pooler + dropout + linear on token 0) and
  * gene classification (a gene -> label table; BertForTokenClassification, loss only at
  * labelled genes), starting from a pretrained checkpoint (or, as a baseline, from random
@@ -72,7 +72,7 @@ typedef struct {
     long max_per_class;       /* 0: off; at most this many cells (genes) per class (seeded) */
 } scfm_finetune_config;
 
-/* SPEC section 7 defaults as listed above. */
+/* docs/computation.md section 7 defaults as listed above. */
 void scfm_finetune_config_init(scfm_finetune_config *c);
 /* SCFM_OK or SCFM_EINVAL naming the field that is out of range. */
 int scfm_finetune_config_validate(const scfm_finetune_config *c) SCFM_WUR;

@@ -1,4 +1,4 @@
-/* Gene regulatory networks from a model by in-silico deletion (GeneCompass, SPEC section 7),
+/* Gene regulatory networks from a model by in-silico deletion (GeneCompass, docs/computation.md section 7),
  * and their scoring against a reference network (src/analysis/grn.c).
  *
  * For a transcription factor TF, in each selected cell that expresses it: the cell, the cell

@@ -49,7 +49,7 @@ const char *scfm_head_name(scfm_head h); /* "none", "mlm", "seqcls", "tokcls" */
 int scfm_head_from_name(const char *name, scfm_head *out) SCFM_WUR;
 
 /* ======================================================================================
- * Configuration (config.json, FORMATS.md section 5)
+ * Configuration (config.json, docs/formats.md section 5)
  * ====================================================================================== */
 
 /* GeneCompass (Yang et al. 2024) input fusion, species row and value head. enabled = 1 when

@@ -1,4 +1,4 @@
-/* Prior-knowledge tables (GeneCompass, SPEC section 5): a gene -> vector table from a user's
+/* Prior-knowledge tables (GeneCompass, docs/computation.md section 5): a gene -> vector table from a user's
  * file, laid out as a [V, D] float32 matrix in a vocabulary's token order, as GeneCompass
  * stacks its promoter / co-expression / gene-family / GRN tables into its checkpoint's
  * `bert.embeddings.*_knowledge` buffers. User guide: docs/priors.md.

@@ -1,4 +1,4 @@
-/* Prior-knowledge gene tables (GeneCompass, SPEC section 5): gene pairs from co-expression,
+/* Prior-knowledge gene tables (GeneCompass, docs/computation.md section 5): gene pairs from co-expression,
  * gene families and TF -> target networks, embedded by skip-gram with negative sampling
  * over the pair list ("gene2vec"), written as gene -> vector tables keyed by Ensembl ID.
  *

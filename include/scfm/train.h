@@ -1,5 +1,5 @@
 /* Training: length-grouped sampler, masked-gene masking, packed batches, the training-state
- * file, MPI data parallelism and the pretraining loop (SPEC section 6).
+ * file, MPI data parallelism and the pretraining loop (docs/computation.md section 6).
  *
  * Determinism. Every random choice is a function of (seed, what, index), never of the order
  * in which batches are processed or of the number of MPI ranks / threads:
@@ -245,7 +245,7 @@ typedef struct {
     uint64_t seed;           /* 42: split, sampler, masks, dropout, initialisation */
 } scfm_pretrain_config;
 
-/* Geneformer V1 defaults (SPEC section 6) as listed above. */
+/* Geneformer V1 defaults (docs/computation.md section 6) as listed above. */
 void scfm_pretrain_config_init(scfm_pretrain_config *c);
 /* Sets field `key` (the names above, e.g. "lr", "schedule", "batch_size") from text.
  * Returns SCFM_OK, SCFM_ENOTFOUND (no such key), SCFM_EINVAL (bad value; message names

@@ -1,4 +1,4 @@
-/* Cell and gene embeddings (SPEC section 7): run a model over corpus cells in packed,
+/* Cell and gene embeddings (docs/computation.md section 7): run a model over corpus cells in packed,
  * length-grouped batches and pool one layer's token states. */
 #include <stdio.h>
 #include <stdlib.h>

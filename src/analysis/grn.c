@@ -1,4 +1,4 @@
-/* GRN inference by in-silico deletion (GeneCompass, SPEC section 7): per TF, delete it in the
+/* GRN inference by in-silico deletion (GeneCompass, docs/computation.md section 7): per TF, delete it in the
  * cells that express it, compare every other gene's token state with the unperturbed one,
  * test against deletions of random expressed genes; and the metrics that score a predicted
  * network against a reference (average precision, precision at k). */

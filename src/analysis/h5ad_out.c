@@ -1,6 +1,6 @@
 /* AnnData .h5ad output of per-cell results (predictions, embeddings): a new file, or a copy
  * of the user's own .h5ad with columns added. See include/scfm/analysis.h (scfm_h5ad_out_*).
- * Encodings as anndata writes them (FORMATS.md section 1): dataframe 0.2.0, categorical
+ * Encodings as anndata writes them (docs/formats.md section 1): dataframe 0.2.0, categorical
  * 0.2.0 (codes int32, -1 = missing; categories string-array; attr ordered = FALSE),
  * array 0.2.0, string-array 0.2.0, dict 0.1.0. */
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* In-silico perturbation (SPEC section 7): delete, overexpress, inhibit or activate genes
+/* In-silico perturbation (docs/computation.md section 7): delete, overexpress, inhibit or activate genes
  * (one at a time, as a set, or on top of an anchor gene) in each cell's rank-value tokens,
  * embed the perturbed copies (all copies of one cell batched together), measure the cell
  * embedding shift (toward a goal state and alternative states) and, optionally, the shift

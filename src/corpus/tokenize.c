@@ -258,7 +258,7 @@ static int run_check_opts(const scfm_tokenize_opts *o, int *v2) {
     return SCFM_OK;
 }
 
-/* Species rules (SPEC section 3): a joint vocabulary needs --species, and its mouse cells write
+/* Species rules (docs/computation.md section 3): a joint vocabulary needs --species, and its mouse cells write
  * homologous genes with the human token normalized by the mouse gene's median; a one-species
  * vocabulary must hold the genes of the cells' species (or of --to-species). Genes without a
  * median get median 1 under the GeneCompass rule. Adjusts t->medians. */

@@ -1,6 +1,6 @@
 /* Joint (GeneCompass) vocabularies: the species of gene IDs, the homolog map file
  * (homologs.tsv: human token -> mouse token) and vocab.json, which marks a vocabulary as joint
- * (SPEC section 3). Layouts in scfm/genes.h. */
+ * (docs/computation.md section 3). Layouts in scfm/genes.h. */
 #include "genes/genes_internal.h"
 #include "scfm/genes.h"
 #include "scfm/json.h"

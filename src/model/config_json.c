@@ -1,4 +1,4 @@
-/* config.json reading and writing (Hugging Face BertConfig, FORMATS.md section 5). */
+/* config.json reading and writing (Hugging Face BertConfig, docs/formats.md section 5). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -54,7 +54,7 @@ static void walk_layer(walker *w, size_t l, scfm_bert_layer_params *v) {
 #undef T
 }
 
-/* GeneCompass's trainable embedding parts (SPEC section 4 names). */
+/* GeneCompass's trainable embedding parts (docs/computation.md section 4 names). */
 static void walk_genecompass(walker *w, scfm_bert_params *v) {
     const scfm_bert_config *c = &w->m->cfg;
     const scfm_genecompass_config *g = &c->genecompass;

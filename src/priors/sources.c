@@ -1,4 +1,4 @@
-/* Pair sources of the prior tables (SPEC section 5): co-expression from count files,
+/* Pair sources of the prior tables (docs/computation.md section 5): co-expression from count files,
  * gene families from a gene -> group table, TF -> target edges from a network table. */
 #include <ctype.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-/* Pretraining settings: defaults (Geneformer V1, SPEC section 6), key=value setting,
+/* Pretraining settings: defaults (Geneformer V1, docs/computation.md section 6), key=value setting,
  * validation and JSON round trip, all driven by one field table. */
 #include <inttypes.h>
 #include <math.h>
