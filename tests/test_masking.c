@@ -10,7 +10,7 @@
 #include "testutil.h"
 
 #define V 1000
-#define Ndocs/computation.md section 4
+#define NSPEC 4
 static uint8_t special[V];
 
 /* |x - n p| within 4.5 binomial standard deviations */
