@@ -27,6 +27,12 @@ ifeq ($(HAVE_BLAS),1)
   BASE_CFLAGS += -DSCFM_HAVE_BLAS $(if $(BLAS_DIR),-I/usr/include/x86_64-linux-gnu/openblas-openmp,)
   LDLIBS += $(if $(BLAS_DIR),-L$(BLAS_DIR) -Wl$(comma)-rpath$(comma)$(BLAS_DIR),) -lopenblas
 endif
+# --- oneDNN (run-time CPU dispatch for the matrix products; Debian libdnnl-dev, OpenMP build) ---
+HAVE_DNNL := $(shell test -f /usr/include/dnnl.h && echo 'int main(void){return 0;}' | $(CC) -x c - -ldnnl -o /dev/null 2>/dev/null && echo 1)
+ifeq ($(HAVE_DNNL),1)
+  BASE_CFLAGS += -DSCFM_HAVE_DNNL
+  LDLIBS += -ldnnl
+endif
 # --- HDF5 ---------------------------------------------------------------------------
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
 HDF5_LIBS   := $(shell pkg-config --libs hdf5 2>/dev/null)
@@ -72,7 +78,7 @@ TOOL     := $(BUILD)/scfm
 all: features $(TOOL) $(TEST_BIN) $(REPLAY_BIN)
 
 features:
-	@echo "scfm build: OpenMP=$(or $(HAVE_OPENMP),no) BLAS=$(or $(HAVE_BLAS),no)$(if $(BLAS_DIR), ($(BLAS_DIR)),) HDF5=$(or $(HAVE_HDF5),no) MPI=$(or $(HAVE_MPI),no) ISA-L=$(or $(HAVE_ISAL),no) SAN=$(or $(SAN),none)"
+	@echo "scfm build: OpenMP=$(or $(HAVE_OPENMP),no) BLAS=$(or $(HAVE_BLAS),no)$(if $(BLAS_DIR), ($(BLAS_DIR)),) oneDNN=$(or $(HAVE_DNNL),no) HDF5=$(or $(HAVE_HDF5),no) MPI=$(or $(HAVE_MPI),no) ISA-L=$(or $(HAVE_ISAL),no) SAN=$(or $(SAN),none)"
 
 # Objects depend on the flags they were built with: when a probe result changes (say MPI
 # or HDF5 got installed), $(BUILD)/flags changes and everything is rebuilt.

@@ -4,13 +4,17 @@
  * Compare with bench/bench_bert_torch.py (same shape and thread count), or run
  * bench/bench_bert.sh which runs both and prints the ratio.
  * Usage: bench_bert [--preset NAME] [--T 2048] [--batch 4] [--iters 3] [--dropout]
- * Threads: OMP_NUM_THREADS. Output: human-readable lines plus one
- * "RESULT scfm fwd_tokens_per_s=... step_tokens_per_s=..." line. */
+ * Threads: OMP_NUM_THREADS; matmul backend: SCFM_GEMM (auto, onednn, openblas, portable).
+ * Also measures the machine's f32 matmul ceiling: the best GFLOP/s of an 8192 x 768 x 256
+ * product (the QKV projection of T = 2048, B = 4) over every backend the build has, printed
+ * beside the forward pass's GFLOP/s (model FLOPs: matrix products and attention).
+ * Output: human-readable lines plus one "RESULT scfm fwd_tokens_per_s=... ..." line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "scfm/model.h"
+#include "scfm/nn.h"
 #include "scfm/rng.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -28,12 +32,38 @@ static const char *arg_str(int argc, char **argv, const char *name, const char *
     return def;
 }
 
+/* Best GFLOP/s of out[8192,768] = x[8192,256] w[768,256]^T over the backends; *best_be names it. */
+static double matmul_ceiling(char *best_be, size_t cap) {
+    const size_t N = 8192, C = 256, OC = 768;
+    float *x = malloc(N * C * sizeof *x), *w = malloc(OC * C * sizeof *w), *o = malloc(N * OC * sizeof *o);
+    for (size_t i = 0; i < N * C; i++) x[i] = (float)(i % 13) * 0.01f;
+    for (size_t i = 0; i < OC * C; i++) w[i] = (float)(i % 7) * 0.01f;
+    char names[128];
+    snprintf(names, sizeof names, "%s", scfm_gemm_backends());
+    const char *keep = scfm_gemm_backend();
+    double best = 0;
+    for (char *sv, *n = strtok_r(names, " ", &sv); n; n = strtok_r(NULL, " ", &sv)) {
+        if (!strcmp(n, "portable") || scfm_gemm_set_backend(n)) continue;
+        scfm_matmul_forward(o, x, w, NULL, N, C, OC); /* warm-up */
+        double t0 = scfm_now();
+        for (int r = 0; r < 5; r++) scfm_matmul_forward(o, x, w, NULL, N, C, OC);
+        double gf = 5 * 2.0 * N * C * OC / (scfm_now() - t0) / 1e9;
+        printf("  matmul 8192x768x256 on %-8s %8.1f GFLOP/s\n", n, gf);
+        if (gf > best) { best = gf; snprintf(best_be, cap, "%s", n); }
+    }
+    if (scfm_gemm_set_backend(keep)) best = 0;
+    free(x); free(w); free(o);
+    return best;
+}
+
 int main(int argc, char **argv) {
     const char *preset = arg_str(argc, argv, "--preset", "geneformer-v1");
     size_t T = (size_t)arg_long(argc, argv, "--T", 2048), B = (size_t)arg_long(argc, argv, "--batch", 4);
     long iters = arg_long(argc, argv, "--iters", 3);
     int dropout = 0;
     for (int i = 1; i < argc; i++) dropout |= !strcmp(argv[i], "--dropout");
+    const char *gemm = getenv("SCFM_GEMM");
+    if (gemm && *gemm && scfm_gemm_set_backend(gemm)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     scfm_bert_config c;
     if (scfm_bert_config_preset(&c, preset)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     if (!dropout) c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0;
@@ -78,11 +108,21 @@ int main(int argc, char **argv) {
     printf("scfm bert %s: L %zu H %zu heads %zu FFN %zu V %zu, batch %zu x T %zu (%zu masked), %d threads, %zu params\n",
            preset, c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.vocab_size, B, T,
            M, threads, scfm_model_num_params(m));
-    printf("  forward (eval):      %8.3f s  %8.2f cells/s  %10.0f tokens/s\n", fwd, (double)B / fwd, (double)N / fwd);
+    char kern[128], cpu[64], best_be[32] = "-";
+    printf("  cpu: %s; matmul: %s (%s)\n", scfm_cpu_model(cpu, sizeof cpu), scfm_gemm_backend(),
+           scfm_gemm_kernel(kern, sizeof kern));
+    /* forward FLOPs: per layer QKV, output, 2 FFN products and the two attention products;
+     * the MLM head (transform and decoder) at the M masked rows */
+    const double H = (double)c.hidden_size, F = (double)c.intermediate_size, L = (double)c.num_hidden_layers;
+    const double flops = L * (2.0 * (double)N * H * (4 * H + 2 * F) + 4.0 * (double)B * (double)T * (double)T * H) +
+                         2.0 * (double)M * H * (H + (double)c.vocab_size);
+    const double ceiling = matmul_ceiling(best_be, sizeof best_be);
+    printf("  forward (eval):      %8.3f s  %8.2f cells/s  %10.0f tokens/s  %6.1f GFLOP/s (matmul ceiling %.1f, %s)\n",
+           fwd, (double)B / fwd, (double)N / fwd, flops / fwd / 1e9, ceiling, best_be);
     printf("  train step (fwd+bwd+AdamW): %8.3f s  %8.2f cells/s  %10.0f tokens/s  (loss %.4f)\n", step,
            (double)B / step, (double)N / step, (double)loss);
-    printf("RESULT scfm fwd_tokens_per_s=%.1f step_tokens_per_s=%.1f threads=%d\n", (double)N / fwd, (double)N / step,
-           threads);
+    printf("RESULT scfm fwd_tokens_per_s=%.1f step_tokens_per_s=%.1f threads=%d fwd_gflops=%.1f ceiling_gflops=%.1f "
+           "backend=%s\n", (double)N / fwd, (double)N / step, threads, flops / fwd / 1e9, ceiling, scfm_gemm_backend());
     scfm_adamw_free(&opt);
     scfm_model_free(m);
     scfm_bert_config_free(&c);

@@ -45,6 +45,16 @@ for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run "$(basename "$t")" "$t"
 done
+# The engine's kernel and golden tests once more on every other matmul backend the build has
+# (the run above used the default); the names come from `scfm --version`.
+ver=$("$SCFM_BIN" --version)
+default_be=$(echo "$ver" | sed -n 's/^matmul: \([a-z]*\) .*/\1/p')
+for be in $(echo "$ver" | sed -n 's/^matmul: .*backends: auto \(.*\) (choose.*/\1/p'); do
+    [ "$be" = "$default_be" ] && continue
+    for t in test_nn test_bert; do
+        [ -x "$BUILD/tests/$t" ] && run "$t[SCFM_GEMM=$be]" env SCFM_GEMM="$be" "$BUILD/tests/$t"
+    done
+done
 for t in tests/cli/*.sh; do
     [ -f "$t" ] || continue
     run "cli/$(basename "$t" .sh)" bash "$t"

@@ -496,6 +496,9 @@ static void check_inputs(void) {
 }
 
 int main(int argc, char **argv) {
+    const char *gemm = getenv("SCFM_GEMM"); /* run_tests.sh runs this once per matmul backend */
+    if (gemm && *gemm && scfm_gemm_set_backend(gemm)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    { char k[128]; printf("matmul: %s (%s)\n", scfm_gemm_backend(), scfm_gemm_kernel(k, sizeof k)); }
     if (argc > 1)
         for (int i = 1; i < argc; i++) run_fixture(argv[i]);
     else {

@@ -1,7 +1,12 @@
 /* Kernels against their naive twins, and backward passes against central finite
- * differences of the forward passes (loss = sum(out * R) for a fixed random R). */
+ * differences of the forward passes (loss = sum(out * R) for a fixed random R). The matrix
+ * products are checked with every backend the build has (oneDNN, OpenBLAS, portable loops),
+ * including that the vector state is clean after them; SCFM_GEMM=NAME runs the rest of the
+ * kernels on that backend (tests/run_tests.sh runs this binary once per backend). */
+#include "scfm/core.h"
 #include "scfm/nn.h"
 #include "scfm/rng.h"
+#include "nn/vexp.h"
 #include "testutil.h"
 
 static scfm_rng rng;
@@ -19,25 +24,30 @@ static double dot(const float *a, const float *b, size_t n) {
 }
 
 /* ---- matmul ---- */
-static void test_matmul(void) {
-    size_t N = 37, C = 19, OC = 23;
+static void test_matmul_shape(size_t N, size_t C, size_t OC) {
+    const char *be = scfm_gemm_backend();
+    /* float sums of up to 300 products of O(1) terms: absolute error grows with the length */
+    const double at = N * C > 1000 ? 1e-4 : 1e-5;
     float *x = randv(N * C, 1), *w = randv(OC * C, 0.5f), *b = randv(OC, 0.5f), *R = randv(N * OC, 1);
     float *o1 = zeros(N * OC), *o2 = zeros(N * OC);
     scfm_matmul_forward(o1, x, w, b, N, C, OC);
     scfm_matmul_forward_naive(o2, x, w, b, N, C, OC);
-    CHECK_ARRAY(o1, o2, N * OC, 1e-5, 1e-5, "matmul forward vs naive");
+    printf("matmul %zux%zux%zu on %s\n", N, C, OC, be);
+    CHECK_ARRAY(o1, o2, N * OC, 1e-5, at, "matmul forward vs naive");
+    CHECK(scfm_vector_state_dirty() != 1, "upper vector state dirty after matmul (%s)", be);
     float *dx1 = zeros(N * C), *dw1 = zeros(OC * C), *db1 = zeros(OC);
     float *dx2 = zeros(N * C), *dw2 = zeros(OC * C), *db2 = zeros(OC);
     scfm_matmul_backward(dx1, dw1, db1, R, x, w, N, C, OC);
     scfm_matmul_backward_naive(dx2, dw2, db2, R, x, w, N, C, OC);
-    CHECK_ARRAY(dx1, dx2, N * C, 1e-4, 1e-5, "matmul dinp vs naive");
-    CHECK_ARRAY(dw1, dw2, OC * C, 1e-4, 1e-5, "matmul dw vs naive");
-    CHECK_ARRAY(db1, db2, OC, 1e-4, 1e-5, "matmul dbias vs naive");
+    CHECK_ARRAY(dx1, dx2, N * C, 1e-4, at, "matmul dinp vs naive");
+    CHECK(scfm_vector_state_dirty() != 1, "upper vector state dirty after matmul backward (%s)", be);
+    CHECK_ARRAY(dw1, dw2, OC * C, 1e-4, at, "matmul dw vs naive");
+    CHECK_ARRAY(db1, db2, OC, 1e-4, at, "matmul dbias vs naive");
     /* finite differences on a few entries of each input */
     float *params[3] = {x, w, b}, *grads[3] = {dx1, dw1, db1};
     size_t sizes[3] = {N * C, OC * C, OC};
     for (int t = 0; t < 3; t++)
-        for (int r = 0; r < 5; r++) {
+        for (int r = 0; r < (N * C < 1000 ? 5 : 1); r++) {
             size_t i = scfm_rng_below(&rng, sizes[t]);
             float keep = params[t][i], h = 1e-2f;
             params[t][i] = keep + h;
@@ -47,10 +57,27 @@ static void test_matmul(void) {
             scfm_matmul_forward(o1, x, w, b, N, C, OC);
             double lm = dot(o1, R, N * OC);
             params[t][i] = keep;
-            CHECK_CLOSE(grads[t][i], (lp - lm) / (2 * h), 2e-2, 2e-2, "matmul finite difference t=%d i=%zu", t, i);
+            CHECK_CLOSE(grads[t][i], (lp - lm) / (2 * h), 2e-2, 2e-2, "matmul finite difference t=%d i=%zu (%s)", t, i, be);
         }
     free(x); free(w); free(b); free(R); free(o1); free(o2);
     free(dx1); free(dw1); free(db1); free(dx2); free(dw2); free(db2);
+}
+
+/* Each backend the build has, small and blocked shapes; then back to SCFM_GEMM (or auto). */
+static void test_matmul(void) {
+    char names[128];
+    snprintf(names, sizeof names, "%s", scfm_gemm_backends());
+    for (char *save, *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
+        CHECK(scfm_gemm_set_backend(n) == 0 && !strcmp(scfm_gemm_backend(), n), "select backend %s", n);
+        test_matmul_shape(37, 19, 23);
+        test_matmul_shape(300, 257, 129);
+    }
+    CHECK(scfm_gemm_set_backend("no-such-backend") == SCFM_EINVAL && strstr(scfm_last_error(), "no-such-backend"),
+          "unknown backend rejected: '%s'", scfm_last_error());
+    const char *env = getenv("SCFM_GEMM");
+    CHECK(scfm_gemm_set_backend(env && *env ? env : "auto") == 0, "SCFM_GEMM=%s: %s", env ? env : "", scfm_last_error());
+    char k[128];
+    printf("matmul backend for the other kernels: %s (%s)\n", scfm_gemm_backend(), scfm_gemm_kernel(k, sizeof k));
 }
 
 /* ---- layernorm ---- */
@@ -73,7 +100,7 @@ static void test_layernorm(void) {
     float *params[3] = {x, w, b}, *grads[3] = {dx1, dw1, db1};
     size_t sizes[3] = {N * C, C, C};
     for (int t = 0; t < 3; t++)
-        for (int r = 0; r < 5; r++) {
+        for (int r = 0; r < (N * C < 1000 ? 5 : 1); r++) {
             size_t i = scfm_rng_below(&rng, sizes[t]);
             float keep = params[t][i], h = 1e-2f;
             params[t][i] = keep + h;
@@ -160,13 +187,14 @@ static void attention_case(const size_t *lens, size_t B, size_t NH, size_t HS, f
     float *q = randv(N * C, 1), *k = randv(N * C, 1), *v = randv(N * C, 1), *R = randv(N * C, 1);
     float *o1 = zeros(N * C), *o2 = zeros(N * C), *l1 = zeros(NH * N), *l2 = zeros(NH * N);
     scfm_attention_forward(o1, l1, q, k, v, offs, B, NH, HS, p, 11, 3);
-    scfm_attention_forward_naive(o2, l2, q, k, v, offs, B, NH, HS, p, 11, 3);
+    CHECK(scfm_attention_forward_naive(o2, l2, q, k, v, offs, B, NH, HS, p, 11, 3) == 0, "naive forward: %s", scfm_last_error());
     CHECK_ARRAY(o1, o2, N * C, 1e-4, 1e-5, "attention forward vs naive");
     CHECK_ARRAY(l1, l2, NH * N, 1e-5, 1e-5, "attention lse vs naive");
     float *dq1 = zeros(N * C), *dk1 = zeros(N * C), *dv1 = zeros(N * C);
     float *dq2 = zeros(N * C), *dk2 = zeros(N * C), *dv2 = zeros(N * C);
     scfm_attention_backward(dq1, dk1, dv1, R, o1, l1, q, k, v, offs, B, NH, HS, p, 11, 3);
-    scfm_attention_backward_naive(dq2, dk2, dv2, R, o2, l2, q, k, v, offs, B, NH, HS, p, 11, 3);
+    CHECK(scfm_attention_backward_naive(dq2, dk2, dv2, R, o2, l2, q, k, v, offs, B, NH, HS, p, 11, 3) == 0, "naive backward: %s",
+          scfm_last_error());
     CHECK_ARRAY(dq1, dq2, N * C, 1e-3, 1e-4, "attention dq vs naive");
     CHECK_ARRAY(dk1, dk2, N * C, 1e-3, 1e-4, "attention dk vs naive");
     CHECK_ARRAY(dv1, dv2, N * C, 1e-3, 1e-4, "attention dv vs naive");
@@ -204,6 +232,45 @@ static void test_attention(void) {
     attention_case(lens, 3, 2, 8, 0.1f);
     size_t lens2[1] = {9};
     attention_case(lens2, 1, 4, 4, 0.0f);
+    /* 300 keys: two full 128-key blocks and a partial one (online softmax across blocks) */
+    size_t lens3[2] = {300, 129};
+    attention_case(lens3, 2, 2, 8, 0.0f);
+    attention_case(lens3, 2, 1, 16, 0.1f);
+    /* the same with the portable expf loops instead of the vectorized exp */
+    scfm__vexp_force_portable(1);
+    attention_case(lens3, 2, 2, 8, 0.1f);
+    scfm__vexp_force_portable(0);
+}
+
+/* Vectorized exp and max (src/nn/vexp.c) against double exp, every tail length, both paths. */
+static void test_vexp(void) {
+    float x[67], y[67];
+    for (int path = 0; path < 2; path++) {
+        scfm__vexp_force_portable(path);
+        for (size_t n = 0; n <= 67; n++) {
+            for (size_t j = 0; j < n; j++) x[j] = (float)(scfm_rng_uniform(&rng) * 120.0 - 100.0);
+            if (n > 3) x[n / 2] = -200.0f; /* far below the clamp: ~0 */
+            memcpy(y, x, sizeof x);
+            float mx = -INFINITY;
+            for (size_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+            CHECK(scfm__vmax(x, n) == mx, "vmax n=%zu path %d", n, path);
+            const float shift = n ? mx : 0.0f;
+            float sum = scfm__vexp_shift_sum(y, n, shift);
+            double want_sum = 0, worst = 0;
+            for (size_t j = 0; j < n; j++) {
+                double w = exp((double)(float)(x[j] - shift)); /* the float argument both paths see */
+                want_sum += w;
+                double err = fabs(y[j] - w) - 4e-7 * w - 1e-37;
+                if (err > worst) worst = err;
+            }
+            CHECK(worst <= 0, "vexp n=%zu path %d: error beyond 4e-7 relative by %g", n, path, worst);
+            CHECK_CLOSE(sum, want_sum, 1e-6, 1e-30, "vexp sum n=%zu path %d", n, path);
+        }
+        float z[9] = {0, 1, -1, NAN, 0.5f, -0.5f, 2, -2, 3};
+        scfm__vexp_shift_sum(z, 9, 0.0f);
+        CHECK(isnan(z[3]) && fabsf(z[1] - 2.7182817f) < 1e-6f, "vexp NaN stays NaN, e^1 (path %d)", path);
+    }
+    scfm__vexp_force_portable(0);
 }
 
 /* ---- embedding ---- */
@@ -298,6 +365,7 @@ int main(void) {
     test_layernorm();
     test_activations();
     test_dropout();
+    test_vexp();
     test_attention();
     test_embedding();
     test_crossentropy();

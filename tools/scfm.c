@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "scfm/model.h"
 #include "scfm/json.h"
+#include "scfm/nn.h"
 
 #define CMD(name, fn, help) int fn(int argc, char **argv);
 #include "commands.def"
@@ -116,8 +117,13 @@ int main(int argc, char **argv) {
      * write(), reported like any write error, not in a silent kill by SIGXFSZ. */
     signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) { usage(stderr); return 2; }
+    const char *gemm = getenv("SCFM_GEMM"); /* matmul backend: auto, onednn, openblas, portable */
+    if (gemm && *gemm && scfm_gemm_set_backend(gemm)) {
+        fprintf(stderr, "scfm: SCFM_GEMM: %s\n", scfm_last_error());
+        return 2;
+    }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-        printf("scfm %s (built with:%s%s%s%s%s)\n", SCFM_VERSION,
+        printf("scfm %s (built with:%s%s%s%s%s%s)\n", SCFM_VERSION,
 #ifdef SCFM_HAVE_OPENMP
                " OpenMP",
 #else
@@ -125,6 +131,11 @@ int main(int argc, char **argv) {
 #endif
 #ifdef SCFM_HAVE_BLAS
                " OpenBLAS",
+#else
+               "",
+#endif
+#ifdef SCFM_HAVE_DNNL
+               " oneDNN",
 #else
                "",
 #endif
@@ -143,6 +154,11 @@ int main(int argc, char **argv) {
 #else
                " zlib-inflate");
 #endif
+        char kernel[128], cpu[64];
+        printf("matmul: %s (%s); backends: auto %s (choose with SCFM_GEMM=NAME)\n", scfm_gemm_backend(),
+               scfm_gemm_kernel(kernel, sizeof kernel), scfm_gemm_backends());
+        printf("cpu: %s;%s%s%s\n", scfm_cpu_model(cpu, sizeof cpu), scfm_cpu_has("avx") ? " avx" : "",
+               scfm_cpu_has("avx2") ? " avx2 fma" : "", scfm_cpu_has("avx512f") ? " avx512f" : "");
         return 0;
     }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }

@@ -69,6 +69,17 @@ double scfm_now(void);
 /* CRC-32 with zlib's crc32() semantics (gzip polynomial): start with crc = 0, feed pieces. */
 uint32_t scfm_crc32(uint32_t crc, const void *data, size_t n);
 
+/* Processor (src/core/cpu.c). scfm_cpu_has: "avx", "avx2" (with FMA), "avx512f", "xgetbv1"
+ * (usable: the CPU has it and the OS saves the registers); 0 on other architectures.
+ * scfm_vector_state_clean: VZEROUPPER where the CPU has AVX, called after every call into a
+ * library that may leave the upper vector state dirty (ISA-L). scfm_vector_state_dirty: 1 if
+ * the upper halves of the YMM registers are in use (XGETBV ECX=1, bit 2), 0 if clean, -1 if
+ * the processor cannot tell. scfm_cpu_model: the brand string into buf ("unknown" if none). */
+int scfm_cpu_has(const char *feature);
+void scfm_vector_state_clean(void);
+int scfm_vector_state_dirty(void);
+const char *scfm_cpu_model(char *buf, size_t cap);
+
 /* Files. scfm_read_file reads a whole file (adds a NUL after the data). */
 int scfm_read_file(const char *path, char **data, size_t *len) SCFM_WUR;
 /* Atomic write: data goes to "<path>.tmp.<pid>" and is renamed over path when complete. */

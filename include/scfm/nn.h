@@ -8,7 +8,7 @@
  * HS = head size (C = NH*HS), V = vocabulary size.
  * Packed sequences: sequence b occupies rows offs[b] .. offs[b+1]-1 (offs has B+1 entries,
  * offs[0] = 0); attention never crosses sequences, so no FLOPs are spent on padding.
- * Threads: OpenMP inside the kernels, OpenBLAS (OpenMP build) for the matrix products. */
+ * Threads: OpenMP inside the kernels, oneDNN or OpenBLAS (OpenMP builds) for the matrix products. */
 #ifndef SCFM_NN_H
 #define SCFM_NN_H
 #include <stddef.h>
@@ -26,6 +26,17 @@ typedef enum {
 /* Hugging Face hidden_act name -> enum; returns 0, or -1 for an unknown name. */
 int scfm_act_from_name(const char *name, scfm_act *out);
 const char *scfm_act_name(scfm_act a);
+
+/* Matrix-product backend (src/nn/gemm.c), chosen at run time: "auto" (default: oneDNN if
+ * built in, else OpenBLAS, else portable), "onednn", "openblas", "portable" (plain loops).
+ * scfm_gemm_set_backend fails with SCFM_EINVAL for a name this build lacks; set it before any
+ * kernel runs (not while kernels run on other threads). scfm_gemm_backends lists the names
+ * the build has ("onednn openblas portable"); scfm_gemm_kernel describes what runs, e.g.
+ * "oneDNN 2.6.3, avx2 kernels" or "OpenBLAS 0.3.21, Zen kernels". */
+int scfm_gemm_set_backend(const char *name);
+const char *scfm_gemm_backend(void);
+const char *scfm_gemm_backends(void);
+const char *scfm_gemm_kernel(char *buf, size_t cap);
 
 /* out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] (bias may be NULL). Written, not accumulated. */
 void scfm_matmul_forward(float *out, const float *inp, const float *w, const float *bias,
@@ -60,7 +71,8 @@ void scfm_dropout_backward(float *dinp, const float *dout, size_t n, float p, ui
  * for (head h, packed query row i, packed key row j) is scfm_hash_uniform(seed, stream,
  * ((uint64_t)h*N + i)*N + j) >= p_drop, N = offs[B]);
  * out = P v. lse[NH*N] saves the per-row log-sum-exp for backward.
- * Computed in tiles (flash-attention style): memory O(N*C), never O(T^2) per sequence.
+ * Computed flash-attention style (query x key tiles, online softmax, vectorized exp, backward
+ * recomputing P): fixed per-thread scratch, memory O(N*C), never O(T^2); cannot fail.
  * Backward: dq, dk, dv += (recomputes P from lse). */
 void scfm_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                             const size_t *offs, size_t B, size_t NH, size_t HS,
@@ -98,15 +110,16 @@ void scfm_adamw_update(float *p, const float *g, float *m, float *v, size_t n, f
 double scfm_sumsq(const float *x, size_t n);
 void scfm_scale(float *x, size_t n, float s);
 
-/* Naive twins (single-threaded, textbook loops) for tests. */
+/* Naive twins (single-threaded, textbook loops) for tests. The attention twins allocate
+ * O(N) doubles and return SCFM_ENOMEM (message set) if that fails, else 0. */
 void scfm_matmul_forward_naive(float *out, const float *inp, const float *w, const float *bias,
                                size_t N, size_t C, size_t OC);
 void scfm_matmul_backward_naive(float *dinp, float *dw, float *dbias, const float *dout,
                                 const float *inp, const float *w, size_t N, size_t C, size_t OC);
-void scfm_attention_forward_naive(float *out, float *lse, const float *q, const float *k,
-                                  const float *v, const size_t *offs, size_t B, size_t NH,
-                                  size_t HS, float p_drop, uint64_t seed, uint64_t stream);
-void scfm_attention_backward_naive(float *dq, float *dk, float *dv, const float *dout,
+int scfm_attention_forward_naive(float *out, float *lse, const float *q, const float *k,
+                                 const float *v, const size_t *offs, size_t B, size_t NH,
+                                 size_t HS, float p_drop, uint64_t seed, uint64_t stream);
+int scfm_attention_backward_naive(float *dq, float *dk, float *dv, const float *dout,
                                    const float *out, const float *lse, const float *q,
                                    const float *k, const float *v, const size_t *offs, size_t B,
                                    size_t NH, size_t HS, float p_drop, uint64_t seed,

@@ -11,7 +11,9 @@
 uint32_t scfm_crc32(uint32_t crc, const void *data, size_t n) {
     const unsigned char *p = data;
 #ifdef SCFM_HAVE_ISAL
-    return crc32_gzip_refl(crc, p, (uint64_t)n);
+    crc = crc32_gzip_refl(crc, p, (uint64_t)n);
+    scfm_vector_state_clean(); /* ISA-L's AVX-512 CRC leaves the upper state dirty (src/core/cpu.c) */
+    return crc;
 #else
     while (n) {
         uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;

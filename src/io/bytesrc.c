@@ -139,6 +139,7 @@ static const char *isal_message(int r) {
 
 static int member_begin(io_src *s) {
     isal_inflate_init(&s->st);
+    scfm_vector_state_clean(); /* after every ISA-L call: see src/core/cpu.c */
     s->st.crc_flag = ISAL_GZIP;
     return SCFM_OK;
 }
@@ -149,6 +150,7 @@ static int inflate_step(io_src *s, unsigned char *out, size_t cap, size_t *got, 
     s->st.next_out = out;
     s->st.avail_out = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
     int r = isal_inflate(&s->st);
+    scfm_vector_state_clean(); /* ISA-L's AVX-512 inflate leaves the upper state dirty */
     s->in_beg = s->in_end - s->st.avail_in;
     *got = (size_t)(s->st.next_out - out);
     *finished = s->st.block_state == ISAL_BLOCK_FINISH;

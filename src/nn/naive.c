@@ -1,5 +1,6 @@
 /* Naive twins of the kernels: single-threaded textbook loops, written independently of the
  * fast paths, used by tests/test_nn.c to check them (and by finite-difference checks). */
+#include "scfm/core.h"
 #include "scfm/nn.h"
 #include "scfm/rng.h"
 
@@ -70,12 +71,12 @@ static int keep(float p, uint64_t seed, uint64_t stream, size_t h, size_t N, siz
     return p <= 0.0f || scfm_hash_uniform(seed, stream, ((uint64_t)h * N + i) * N + j) >= p;
 }
 
-void scfm_attention_forward_naive(float *out, float *lse, const float *q, const float *k,
+int scfm_attention_forward_naive(float *out, float *lse, const float *q, const float *k,
                                   const float *v, const size_t *offs, size_t B, size_t NH,
                                   size_t HS, float p_drop, uint64_t seed, uint64_t stream) {
     size_t C = NH * HS, N = offs[B];
-    double *p = malloc((N ? N : 1) * sizeof *p);
-    if (!p) abort();
+    double *p = scfm_malloc((N ? N : 1) * sizeof *p);
+    if (!p) return scfm_error_prefix(SCFM_ENOMEM, "naive attention forward");
     for (size_t b = 0; b < B; b++)
         for (size_t h = 0; h < NH; h++)
             for (size_t i = offs[b]; i < offs[b + 1]; i++) {
@@ -96,18 +97,23 @@ void scfm_attention_forward_naive(float *out, float *lse, const float *q, const 
                     out[i * C + h * HS + c] = (float)o;
                 }
             }
-    free(p);
+    scfm_free(p);
+    return SCFM_OK;
 }
 
-void scfm_attention_backward_naive(float *dq, float *dk, float *dv, const float *dout,
+int scfm_attention_backward_naive(float *dq, float *dk, float *dv, const float *dout,
                                    const float *out, const float *lse, const float *q,
                                    const float *k, const float *v, const size_t *offs, size_t B,
                                    size_t NH, size_t HS, float p_drop, uint64_t seed,
                                    uint64_t stream) {
     (void)out;
     size_t C = NH * HS, N = offs[B];
-    double *P = malloc((N ? N : 1) * sizeof *P), *dP = malloc((N ? N : 1) * sizeof *dP);
-    if (!P || !dP) abort();
+    double *P = scfm_malloc((N ? N : 1) * sizeof *P), *dP = scfm_malloc((N ? N : 1) * sizeof *dP);
+    if (!P || !dP) {
+        scfm_free(P);
+        scfm_free(dP);
+        return scfm_error_prefix(SCFM_ENOMEM, "naive attention backward");
+    }
     double sc = 1.0 / sqrt((double)HS);
     for (size_t b = 0; b < B; b++)
         for (size_t h = 0; h < NH; h++)
@@ -136,6 +142,7 @@ void scfm_attention_backward_naive(float *dq, float *dk, float *dv, const float 
                     }
                 }
             }
-    free(P);
-    free(dP);
+    scfm_free(P);
+    scfm_free(dP);
+    return SCFM_OK;
 }
