@@ -57,7 +57,10 @@ diff -r -x corpus.json "$T/c" "$T/c_ref" > /dev/null || { echo "killed --force r
 "$BIN" corpus info "$T/c" > /dev/null
 echo "tokenize --force killed: previous corpus intact"
 
-# full disk: RLIMIT_FSIZE of 256 KiB (the corpus needs about 1 MB)
+# full disk: RLIMIT_FSIZE of 256 KiB (the corpus needs about 1 MB). A SIGKILLed run above may
+# have left its own DIR.tmp.<pid> (nothing can clean up after SIGKILL): remove those first, so
+# the check below sees only what the failing run leaves.
+rm -rf "$T"/c.tmp.*
 set +e
 (ulimit -f 256; exec "$BIN" tokenize "$D/human/pbmc4k_labeled" -o "$T/c" "${TOK[@]}" --obs label --max-len 64 --force) 2> "$T/fs.log"
 rc=$?
