@@ -277,7 +277,9 @@ static int run_species(tok_run *t) {
     if (!t->joint.joint) {
         const char *need = o->to_species ? o->to_species : o->species;
         unsigned mask = scfm_vocab_species_mask(t->vocab);
-        if (need && !(mask & (1u << (strcmp(need, "human") ? 1 : 0))))
+        /* mask 0: a vocabulary without Ensembl IDs (keyed by symbols, vocab build --symbols)
+         * says nothing about its species */
+        if (need && mask && !(mask & (1u << (strcmp(need, "human") ? 1 : 0))))
             return scfm_error(SCFM_EINVAL, "%s: the vocabulary holds no %s genes, so %s cells cannot be tokenized with it%s",
                               o->vocab_path, need, need, o->to_species ? "" : ": convert them with --to-species "
                               "and --orthologs, or use a joint vocabulary (scfm vocab build --human ... --mouse ...)");
