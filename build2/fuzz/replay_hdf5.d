@@ -1,4 +1,0 @@
-build2/fuzz/replay_hdf5: tests/fuzz/replay.c include/scfm/core.h \
- include/scfm/io.h
-include/scfm/core.h:
-include/scfm/io.h:

@@ -1,4 +1,0 @@
-build2/src/core/json.o: src/core/json.c include/scfm/json.h \
- include/scfm/core.h
-include/scfm/json.h:
-include/scfm/core.h:

@@ -1,9 +1,0 @@
-build2/src/model/params.o: src/model/params.c src/model/model_internal.h \
- include/scfm/model.h include/scfm/core.h include/scfm/json.h \
- include/scfm/nn.h include/scfm/rng.h
-src/model/model_internal.h:
-include/scfm/model.h:
-include/scfm/core.h:
-include/scfm/json.h:
-include/scfm/nn.h:
-include/scfm/rng.h:

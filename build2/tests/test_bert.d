@@ -1,9 +1,0 @@
-build2/tests/test_bert: tests/test_bert.c include/scfm/model.h \
- include/scfm/core.h include/scfm/json.h include/scfm/nn.h \
- include/scfm/safetensors.h tests/testutil.h
-include/scfm/model.h:
-include/scfm/core.h:
-include/scfm/json.h:
-include/scfm/nn.h:
-include/scfm/safetensors.h:
-tests/testutil.h:
