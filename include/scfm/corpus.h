@@ -76,6 +76,9 @@ int scfm_corpus_has_values(const scfm_corpus *c);
 const char *scfm_corpus_species(const scfm_corpus *c);
 /* Species of cell i: 0 human, 1 mouse, -1 unknown (or i out of range). */
 int scfm_corpus_cell_species(const scfm_corpus *c, size_t i);
+/* SCFM_OK when each of cells[n] (NULL: cells 0..n-1) has a known species, else SCFM_EINVAL
+ * naming the corpus and the first such cell (for models that read the species). */
+int scfm_corpus_require_species(const scfm_corpus *c, const size_t *cells, size_t n) SCFM_WUR;
 /* Cells of species s (0 human, 1 mouse, -1 unknown). */
 size_t scfm_corpus_n_species_cells(const scfm_corpus *c, int s);
 /* 1 if the corpus was tokenized against a joint (GeneCompass) vocabulary: homologous mouse genes

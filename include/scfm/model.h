@@ -82,6 +82,8 @@ typedef struct {
 /* Number of enabled priors; width of cat_fc's input (H * (1 + priors) + use_values). */
 size_t scfm_gc_n_priors(const scfm_genecompass_config *g);
 size_t scfm_gc_fusion_width(const scfm_genecompass_config *g, size_t H);
+/* 1 when the model reads each sequence's species (the species row or a prior look-up). */
+int scfm_gc_needs_species(const scfm_genecompass_config *g);
 
 typedef struct {
     /* Architecture (required in config.json: vocab_size, hidden_size, num_hidden_layers,

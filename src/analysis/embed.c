@@ -290,10 +290,7 @@ int scfm_embed_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, s
     if (gc->enabled) {
         if (gc->use_values && !(x.vals = scfm_calloc(max_tok, sizeof *x.vals))) rc = SCFM_ENOMEM;
         if (!(x.species = scfm_calloc(max_cells, sizeof *x.species))) rc = SCFM_ENOMEM;
-        for (size_t k = 0; !rc && (gc->use_cls_token || scfm_gc_n_priors(gc)) && k < n; k++)
-            if (scfm_corpus_cell_species(c, cells ? cells[k] : k) < 0)
-                rc = scfm_error(SCFM_EINVAL, "%s: cell %zu has no species, which the GeneCompass model needs",
-                                scfm_corpus_dir(c), cells ? cells[k] : k);
+        if (!rc && scfm_gc_needs_species(gc)) rc = scfm_corpus_require_species(c, cells, n);
     }
     if (!rc) rc = (!ord || !x.offs || !x.ids) ? SCFM_ENOMEM : special_info(c, x.V, &special, &x.cls);
     if (!rc && x.genes) rc = genes_init(x.genes, x.V, x.H);

@@ -86,9 +86,7 @@ static int grn_cell(grn_ctx *x, scfm_model *m, const scfm_corpus *c, size_t ci, 
     int use_values = o->use_values || (gc->enabled && gc->use_values); /* GeneCompass models always take values */
     if (scfm_corpus_cell(c, ci, &tok, &len, use_values ? &val : NULL)) return scfm_error_prefix(SCFM_EINVAL, "grn");
     if (use_values && !val) return scfm_error(SCFM_EINVAL, "%s: the corpus has no values", scfm_corpus_dir(c));
-    if (gc->enabled && scfm_corpus_cell_species(c, ci) < 0 && (gc->use_cls_token || scfm_gc_n_priors(gc)))
-        return scfm_error(SCFM_EINVAL, "%s: cell %zu has no species, which the GeneCompass model needs",
-                          scfm_corpus_dir(c), ci);
+    if (scfm_gc_needs_species(gc) && scfm_corpus_require_species(c, &ci, 1)) return SCFM_EINVAL;
     if (len > x->P) len = x->P; /* the caller checked truncation */
     /* null genes: expressed, not special, not the TF */
     size_t nd = 0;

@@ -563,10 +563,7 @@ int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells,
     if (x.gc) x.vmap = scfm_calloc(V, sizeof *x.vmap);
     int rc = x.seen && x.tested && (!x.gc || x.vmap) ? scfm_embed_special_mask(c, V, &x.special) : SCFM_ENOMEM;
     const scfm_genecompass_config *gcc = &m->cfg.genecompass;
-    for (size_t i = 0; !rc && x.gc && (gcc->use_cls_token || scfm_gc_n_priors(gcc)) && i < n; i++)
-        if (scfm_corpus_cell_species(c, cells ? cells[i] : i) < 0)
-            rc = scfm_error(SCFM_EINVAL, "%s: cell %zu has no species, which the GeneCompass model needs",
-                            scfm_corpus_dir(c), cells ? cells[i] : i);
+    if (!rc && scfm_gc_needs_species(gcc)) rc = scfm_corpus_require_species(c, cells, n);
     for (size_t j = 0; !rc && o->genes && j < o->n_genes; j++) x.tested[o->genes[j]] = 1;
     if (!rc && o->gene_shifts) {
         size_t nh;

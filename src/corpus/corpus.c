@@ -635,6 +635,17 @@ size_t scfm_corpus_n_species_cells(const scfm_corpus *c, int s) {
     return s == 0 || s == 1 ? c->n_species[s] : c->n_species[2];
 }
 
+int scfm_corpus_require_species(const scfm_corpus *c, const size_t *cells, size_t n) {
+    if (c->n_species[2] == 0) return SCFM_OK;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = cells ? cells[k] : k;
+        if (i < c->n_cells && c->cell_species[i] >= 2)
+            return scfm_error(SCFM_EINVAL, "%s: cell %zu has no species (human or mouse), which a GeneCompass model "
+                              "needs; tokenize with --species", c->dir, i);
+    }
+    return SCFM_OK;
+}
+
 int scfm_corpus_is_joint(const scfm_corpus *c) { return c->joint; }
 const char *scfm_corpus_homologs_path(const scfm_corpus *c) { return c->joint ? c->homologs_path : NULL; }
 uint64_t scfm_corpus_homologs_hash(const scfm_corpus *c) { return c->joint ? c->homologs_hash : 0; }

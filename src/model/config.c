@@ -52,6 +52,10 @@ size_t scfm_gc_n_priors(const scfm_genecompass_config *g) {
     return n;
 }
 
+int scfm_gc_needs_species(const scfm_genecompass_config *g) {
+    return g->enabled && (g->use_cls_token || scfm_gc_n_priors(g) > 0);
+}
+
 size_t scfm_gc_fusion_width(const scfm_genecompass_config *g, size_t H) {
     return H * (1 + scfm_gc_n_priors(g)) + (g->enabled && g->use_values ? 1 : 0);
 }

@@ -76,7 +76,7 @@ int scfm__gc_check_batch(const scfm_model *m, const scfm_bert_input *b) {
     for (size_t i = 0; b->values && i < N; i++)
         if (!isfinite(b->values[i]))
             return scfm_error(SCFM_EINVAL, "input: value at row %zu is not finite", i);
-    if ((g->use_cls_token || scfm_gc_n_priors(g)) && !b->species)
+    if (scfm_gc_needs_species(g) && !b->species)
         return scfm_error(SCFM_EINVAL, "input: the model needs each cell's species (species row or prior look-ups)");
     for (size_t s = 0; b->species && s < b->B; s++)
         if (b->species[s] < 0 || (size_t)b->species[s] >= g->n_species)

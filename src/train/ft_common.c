@@ -183,11 +183,8 @@ int ft_check_genecompass(const ft_data *d) {
     if (g->use_values && !scfm_corpus_has_values(d->corpus))
         return scfm_error(SCFM_EINVAL, "%s: the corpus has no expression values but the GeneCompass model uses them "
                           "(tokenize with --values)", scfm_corpus_dir(d->corpus));
-    for (size_t i = 0; i < scfm_corpus_n_cells(d->corpus); i++)
-        if (scfm_corpus_cell_species(d->corpus, i) < 0)
-            return scfm_error(SCFM_EINVAL, "%s: cell %zu has no species, which the GeneCompass model needs "
-                              "(tokenize with --species)", scfm_corpus_dir(d->corpus), i);
-    return SCFM_OK;
+    return scfm_gc_needs_species(g) ? scfm_corpus_require_species(d->corpus, NULL, scfm_corpus_n_cells(d->corpus))
+                                    : SCFM_OK;
 }
 
 

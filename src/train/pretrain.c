@@ -63,7 +63,7 @@ static int check_homologs(const scfm_model *m, const scfm_corpus *c) {
     size_t V = m->cfg.vocab_size, same = 1, ident = 1;
     scfm_vocab *v = scfm_corpus_load_vocab(c);
     int64_t *idx = NULL;
-    int rc = v ? scfm_homologs_load(scfm_corpus_homologs_path(c), v, &idx) : SCFM_EFORMAT;
+    int rc = v ? scfm_corpus_load_homologs(c, v, &idx) : SCFM_EFORMAT;
     for (size_t i = 0; !rc && i < V; i++) {
         same &= idx[i] == m->gc.homologous_index[i];
         ident &= m->gc.homologous_index[i] == (int64_t)i;
@@ -94,12 +94,8 @@ static int check_genecompass(pt_ctx *x, int from_config) {
         if (g->use_values && !scfm_corpus_has_values(c))
             return scfm_error(SCFM_EINVAL, "%s: the corpus has no expression values but the GeneCompass model uses "
                               "them (use_values); tokenize with --values", scfm_corpus_dir(c));
-        if (g->use_cls_token || scfm_gc_n_priors(g))
-            for (size_t i = 0; i < scfm_corpus_n_cells(c); i++)
-                if (scfm_corpus_cell_species(c, i) < 0)
-                    return scfm_error(SCFM_EINVAL, "%s: cell %zu has no species (human or mouse), which the GeneCompass "
-                                      "model needs; tokenize with --species", scfm_corpus_dir(c), i);
-        int rc = check_homologs(x->m, c);
+        int rc = scfm_gc_needs_species(g) ? scfm_corpus_require_species(c, NULL, scfm_corpus_n_cells(c)) : SCFM_OK;
+        if (!rc) rc = check_homologs(x->m, c);
         if (rc) return rc;
     }
     return SCFM_OK;
