@@ -281,7 +281,7 @@ static const char *sp(const char *rel) {
 
 static void test_real(void) {
     FILE *g = fopen(sp("human/pbmc1k_v3/genes.tsv"), "r");
-    if (!g) { printf("shared data not found at %s: skipping the real-data test\n", tu_shared_data()); return; }
+    if (!g) { tu_skip("the real-data test needs the team's data: %s/human/pbmc1k_v3 not found", tu_shared_data()); return; }
     FILE *e = fopen(FIX "real.tsv", "r");
     CHECK(e != NULL, "real.tsv");
     if (!e) { fclose(g); return; }

@@ -11,9 +11,8 @@ BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-if ! bash scripts/fetch_data > "$T/fetch.txt" 2> "$T/fetch.err"; then
-    echo "skip: the registry data could not be fetched: $(tail -1 "$T/fetch.err")"; exit 0
-fi
+. "$(dirname "$0")/../lib.sh"
+need_registry_data  # skipped (exit 77) only when the registry cannot be reached
 SCFM_BIN=$BIN SCFM_PYTHON=$PY bash scripts/demo --fast --out "$T/out" > "$T/stdout" 2> "$T/stderr" || { tail -30 "$T/stderr"; exit 1; }
 O=$T/out
 for f in vocab/vocab.tsv vocab/medians.tsv corpus/corpus.json pretrain/pretrain.json pretrain/final/model.safetensors \

@@ -5,13 +5,14 @@
 # table, per label and over all cells; the copy read with anndata keeps the user's X and obs
 # and holds obsm X_scfm equal to the per-cell table.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 V1=$D/geneformer/v1
-if ! "$BIN" --version 2>&1 | grep -qi "hdf5"; then echo "skip: built without HDF5"; exit 0; fi
+if ! "$BIN" --version 2>&1 | grep -qi "hdf5"; then echo "SKIP: built without HDF5"; exit 77; fi
 "$PY" - "$D/human/pbmc4k_labeled" "$T" <<'PYEOF'
 import sys, numpy as np, pandas as pd, scipy.io, anndata as ad
 src, T = sys.argv[1:3]

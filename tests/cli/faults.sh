@@ -8,7 +8,7 @@
 set -euo pipefail
 D=${SCFM_SHARED_DATA:-../shared/data}
 BIN=${SCFM_BIN:-build/scfm}
-[ -d "$D/human/pbmc4k_labeled" ] || { echo "skip: $D/human/pbmc4k_labeled not found (set SCFM_SHARED_DATA)"; exit 0; }
+[ -d "$D/human/pbmc4k_labeled" ] || { echo "SKIP: needs the team's real data: $D/human/pbmc4k_labeled not found (set SCFM_SHARED_DATA)"; exit 77; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 V1=$D/geneformer/v1

@@ -10,7 +10,8 @@
 # scikit-learn, and --folds 3 over genes: the test genes of the folds partition the labelled
 # genes, metrics.json's per-fold figures equal fold-K/metrics.json, mean and sd (ddof 1) numpy's.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

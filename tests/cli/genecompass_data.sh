@@ -9,7 +9,7 @@ set -euo pipefail
 D=${SCFM_SHARED_DATA:-../shared/data}
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
-if [ ! -d "$D/mouse/pancreas_baron_labeled" ]; then echo "skip: no shared data at $D"; exit 0; fi
+if [ ! -d "$D/mouse/pancreas_baron_labeled" ]; then echo "SKIP: needs the team's real data: no shared data at $D"; exit 77; fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 H1=$D/human/pbmc1k_v3 H2=$D/human/pbmc1k_v2 M=$D/mouse/pancreas_baron_labeled

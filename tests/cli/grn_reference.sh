@@ -10,7 +10,7 @@ set -euo pipefail
 D=${SCFM_SHARED_DATA:-../shared/data}
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
-if [ ! -d "$D/human/pbmc_ifnb_stim" ]; then echo "skip: no shared data at $D"; exit 0; fi
+if [ ! -d "$D/human/pbmc_ifnb_stim" ]; then echo "SKIP: needs the team's real data: no shared data at $D"; exit 77; fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 V1=$D/geneformer/v1

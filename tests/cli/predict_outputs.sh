@@ -9,13 +9,14 @@
 # as categoricals); the copy (the user's X, var and obs kept, the 500 cells' predictions
 # added, the other 100 missing: NaN and no category); CSV = TSV; refusals leave nothing.
 set -euo pipefail
-D=${SCFM_SHARED_DATA:-../shared/data}
+. "$(dirname "$0")/../lib.sh"  # uses the team's ../shared/data (SCFM_SHARED_DATA): skipped without it
+need_shared geneformer/v1 human/pbmc4k_labeled
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 V1=$D/geneformer/v1
-if ! "$BIN" --version 2>&1 | grep -qi "hdf5"; then echo "skip: built without HDF5"; exit 0; fi
+if ! "$BIN" --version 2>&1 | grep -qi "hdf5"; then echo "SKIP: built without HDF5"; exit 77; fi
 "$PY" - "$D/human/pbmc4k_labeled" "$T" <<'PYEOF'
 import sys, numpy as np, pandas as pd, scipy.io, scipy.sparse as sp, anndata as ad
 src, T = sys.argv[1:3]

@@ -12,7 +12,7 @@ D=${SCFM_SHARED_DATA:-../shared/data}
 BIN=${SCFM_BIN:-build/scfm}
 PY=${SCFM_PYTHON:-.venv/bin/python}
 CHROMIUM=${SCFM_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
-[ -d "$D/human/pbmc4k_labeled" ] || { echo "skip: needs ../shared/data (human/pbmc4k_labeled)"; exit 0; }
+[ -d "$D/human/pbmc4k_labeled" ] || { echo "SKIP: needs the team's real data: needs ../shared/data (human/pbmc4k_labeled)"; exit 77; }
 [ -n "$CHROMIUM" ] || { echo "FAIL: chromium not found (scripts/setup installs Debian's chromium)"; exit 1; }
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
