@@ -1,9 +1,10 @@
-/* Benchmark: BERT forward (eval) and a full training step (forward + backward + grad clip +
+/* Benchmark: BERT encoder forward (eval, no head: embedding extraction, as scfm embed runs it)
+ * and a full training step (forward + backward + grad clip +
  * AdamW) for a preset shape, default the Geneformer-V1 shape (6 layers, H 256, 4 heads,
  * FFN 512, V 25426) at T = 2048, batch 4, 15% masked rows (logits only there).
  * Compare with bench/bench_bert_torch.py (same shape and thread count), or run
  * bench/bench_bert.sh which runs both and prints the ratio.
- * Usage: bench_bert [--preset NAME] [--T 2048] [--batch 4] [--iters 3] [--dropout]
+ * Usage: bench_bert [--preset NAME] [--T 2048] [--batch 4] [--iters 3] [--dropout] [--no-train]
  * Threads: OMP_NUM_THREADS; matmul backend: SCFM_GEMM (auto, onednn, openblas, portable).
  * Also measures the machine's f32 matmul ceiling: the best GFLOP/s of an 8192 x 768 x 256
  * product (the QKV projection of T = 2048, B = 4) over every backend the build has, printed
@@ -60,16 +61,19 @@ int main(int argc, char **argv) {
     const char *preset = arg_str(argc, argv, "--preset", "geneformer-v1");
     size_t T = (size_t)arg_long(argc, argv, "--T", 2048), B = (size_t)arg_long(argc, argv, "--batch", 4);
     long iters = arg_long(argc, argv, "--iters", 3);
-    int dropout = 0;
-    for (int i = 1; i < argc; i++) dropout |= !strcmp(argv[i], "--dropout");
+    int dropout = 0, no_train = 0;
+    for (int i = 1; i < argc; i++) {
+        dropout |= !strcmp(argv[i], "--dropout");
+        no_train |= !strcmp(argv[i], "--no-train");
+    }
     const char *gemm = getenv("SCFM_GEMM");
     if (gemm && *gemm && scfm_gemm_set_backend(gemm)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     scfm_bert_config c;
     if (scfm_bert_config_preset(&c, preset)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     if (!dropout) c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0;
     if (T > c.max_position_embeddings || T == 0 || B == 0 || iters < 1) { fprintf(stderr, "bad T/batch/iters\n"); return 1; }
-    scfm_model *m = scfm_model_create(&c, SCFM_HEAD_MLM, 1);
-    if (!m) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    scfm_model *m = scfm_model_create(&c, SCFM_HEAD_MLM, 1), *enc = scfm_model_create(&c, SCFM_HEAD_NONE, 1);
+    if (!m || !enc) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     size_t N = B * T, M = 0;
     size_t *offs = malloc((B + 1) * sizeof *offs), *rows = malloc(N * sizeof *rows);
     int32_t *ids = malloc(N * sizeof *ids), *lab = malloc(N * sizeof *lab);
@@ -91,38 +95,44 @@ int main(int argc, char **argv) {
     threads = omp_get_max_threads();
 #endif
     float loss = 0;
-    /* warm-up (sizes the arenas) */
-    if (scfm_model_forward(m, &in, 1, 0, &loss) || scfm_model_backward(m)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    /* forward: the encoder alone (no head), what embedding extraction runs; warm-up first */
+    scfm_bert_input ein = {.B = B, .offs = offs, .ids = ids};
+    if (scfm_model_forward(enc, &ein, 0, 0, NULL)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     double t0 = scfm_now();
     for (long it = 0; it < iters; it++)
-        if (scfm_model_forward(m, &in, 0, 0, &loss)) return 1;
+        if (scfm_model_forward(enc, &ein, 0, 0, NULL)) return 1;
     double fwd = (scfm_now() - t0) / (double)iters;
+    scfm_model_free(enc);
+    /* training step with the MLM head at the masked rows; warm-up sizes the arenas */
+    if (!no_train && (scfm_model_forward(m, &in, 1, 0, &loss) || scfm_model_backward(m))) {
+        fprintf(stderr, "%s\n", scfm_last_error());
+        return 1;
+    }
     t0 = scfm_now();
-    for (long it = 0; it < iters; it++) {
+    for (long it = 0; it < iters && !no_train; it++) {
         if (scfm_model_zero_grad(m) || scfm_model_forward(m, &in, 1, (uint64_t)it, &loss) || scfm_model_backward(m))
             return 1;
         scfm_model_clip_grad_norm(m, 1.0);
         if (scfm_adamw_step(&opt, m, 1e-4f)) return 1;
     }
-    double step = (scfm_now() - t0) / (double)iters;
+    double step = no_train ? 0 : (scfm_now() - t0) / (double)iters;
     printf("scfm bert %s: L %zu H %zu heads %zu FFN %zu V %zu, batch %zu x T %zu (%zu masked), %d threads, %zu params\n",
            preset, c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.vocab_size, B, T,
            M, threads, scfm_model_num_params(m));
     char kern[128], cpu[64], best_be[32] = "-";
     printf("  cpu: %s; matmul: %s (%s)\n", scfm_cpu_model(cpu, sizeof cpu), scfm_gemm_backend(),
            scfm_gemm_kernel(kern, sizeof kern));
-    /* forward FLOPs: per layer QKV, output, 2 FFN products and the two attention products;
-     * the MLM head (transform and decoder) at the M masked rows */
+    /* forward FLOPs (encoder): per layer QKV, output, 2 FFN products and the two attention products */
     const double H = (double)c.hidden_size, F = (double)c.intermediate_size, L = (double)c.num_hidden_layers;
-    const double flops = L * (2.0 * (double)N * H * (4 * H + 2 * F) + 4.0 * (double)B * (double)T * (double)T * H) +
-                         2.0 * (double)M * H * (H + (double)c.vocab_size);
+    const double flops = L * (2.0 * (double)N * H * (4 * H + 2 * F) + 4.0 * (double)B * (double)T * (double)T * H);
     const double ceiling = matmul_ceiling(best_be, sizeof best_be);
     printf("  forward (eval):      %8.3f s  %8.2f cells/s  %10.0f tokens/s  %6.1f GFLOP/s (matmul ceiling %.1f, %s)\n",
            fwd, (double)B / fwd, (double)N / fwd, flops / fwd / 1e9, ceiling, best_be);
-    printf("  train step (fwd+bwd+AdamW): %8.3f s  %8.2f cells/s  %10.0f tokens/s  (loss %.4f)\n", step,
-           (double)B / step, (double)N / step, (double)loss);
+    if (!no_train)
+        printf("  train step (fwd+bwd+AdamW): %8.3f s  %8.2f cells/s  %10.0f tokens/s  (loss %.4f)\n", step,
+               (double)B / step, (double)N / step, (double)loss);
     printf("RESULT scfm fwd_tokens_per_s=%.1f step_tokens_per_s=%.1f threads=%d fwd_gflops=%.1f ceiling_gflops=%.1f "
-           "backend=%s\n", (double)N / fwd, (double)N / step, threads, flops / fwd / 1e9, ceiling, scfm_gemm_backend());
+           "backend=%s\n", (double)N / fwd, no_train ? 0.0 : (double)N / step, threads, flops / fwd / 1e9, ceiling, scfm_gemm_backend());
     scfm_adamw_free(&opt);
     scfm_model_free(m);
     scfm_bert_config_free(&c);

@@ -273,6 +273,75 @@ static void test_vexp(void) {
     scfm__vexp_force_portable(0);
 }
 
+/* Row kernels (src/nn/vrow.c), both paths: GELU (erf form) and its derivative against double
+ * erf/exp at every tail length and over [-12, 12], within 4.7e-7 * max(1, |x|) (the AVX2
+ * polynomials' measured bound, rounded up to 6e-7) for GELU and 1e-6 for GELU'; the fused bias
+ * and residual passes equal their unfused compositions; a LayerNorm row against double. */
+static void test_rows(void) {
+    float x[203], y[203], pre[203], d[203], dout[203], bias[203];
+    for (int path = 0; path < 2; path++) {
+        scfm__vexp_force_portable(path);
+        double worst = 0, worst_d = 0;
+        for (int rep = 0; rep < 40; rep++) {
+            size_t n = rep < 20 ? (size_t)rep : 203;
+            for (size_t j = 0; j < n; j++) {
+                x[j] = rep == 39 ? (float)(-12.0 + 24.0 * (double)j / 202.0) : (float)(scfm_rng_uniform(&rng) * 16.0 - 8.0);
+                dout[j] = (float)(scfm_rng_uniform(&rng) * 2.0 - 1.0);
+                d[j] = 0.25f;
+            }
+            scfm_act_forward(y, x, n, SCFM_ACT_GELU);
+            scfm_act_backward(d, x, dout, n, SCFM_ACT_GELU);
+            for (size_t j = 0; j < n; j++) {
+                double xv = x[j], phi = 0.5 * (1.0 + erf(xv / sqrt(2.0)));
+                double g = xv * phi, dg = phi + xv * exp(-0.5 * xv * xv) / sqrt(2.0 * M_PI);
+                double e = fabs(y[j] - g) / (fabs(xv) > 1 ? fabs(xv) : 1.0);
+                double ed = fabs(d[j] - (0.25 + dg * dout[j]));
+                if (e > worst) worst = e;
+                if (ed > worst_d) worst_d = ed;
+            }
+        }
+        CHECK(worst <= 6e-7, "gelu path %d: error %g * max(1,|x|)", path, worst);
+        CHECK(worst_d <= 1e-6, "gelu' path %d: error %g", path, worst_d);
+        /* fused bias + GELU over rows of 203 equals bias then GELU */
+        for (size_t j = 0; j < 203; j++) {
+            x[j] = (float)(scfm_rng_uniform(&rng) * 8.0 - 4.0);
+            bias[j] = (float)(scfm_rng_uniform(&rng) - 0.5);
+            pre[j] = x[j];
+        }
+        scfm_bias_act_forward(pre, y, bias, 1, 203, SCFM_ACT_GELU);
+        int same = 1;
+        for (size_t j = 0; j < 203; j++) same &= pre[j] == x[j] + bias[j];
+        scfm_act_forward(d, pre, 203, SCFM_ACT_GELU);
+        for (size_t j = 0; j < 203; j++) same &= y[j] == d[j];
+        CHECK(same, "bias+gelu fused = bias then gelu (path %d)", path);
+        /* residual + LayerNorm fused = add then LayerNorm; the row against double */
+        float w[203], b[203], r[203], o1[203], o2[203], m1, s1, m2, s2;
+        for (size_t j = 0; j < 203; j++) {
+            w[j] = (float)(scfm_rng_uniform(&rng) + 0.5);
+            b[j] = (float)(scfm_rng_uniform(&rng) - 0.5);
+            r[j] = x[j];
+            pre[j] = (x[j] + bias[j]) + dout[j];
+        }
+        scfm_residual_layernorm_forward(r, o1, &m1, &s1, bias, dout, w, b, 1, 203, 1e-12f);
+        scfm_layernorm_forward(o2, &m2, &s2, pre, w, b, 1, 203, 1e-12f);
+        same = m1 == m2 && s1 == s2;
+        for (size_t j = 0; j < 203; j++) same &= r[j] == pre[j] && o1[j] == o2[j];
+        CHECK(same, "residual+layernorm fused = add then layernorm (path %d)", path);
+        double mu = 0, var = 0, worst_ln = 0;
+        for (size_t j = 0; j < 203; j++) mu += pre[j];
+        mu /= 203;
+        for (size_t j = 0; j < 203; j++) var += (pre[j] - mu) * (pre[j] - mu);
+        var /= 203;
+        for (size_t j = 0; j < 203; j++) {
+            double want = (pre[j] - mu) / sqrt(var + 1e-12) * w[j] + b[j];
+            double e = fabs(o2[j] - want);
+            if (e > worst_ln) worst_ln = e;
+        }
+        CHECK(worst_ln < 2e-6, "layernorm row path %d: error %g", path, worst_ln);
+    }
+    scfm__vexp_force_portable(0);
+}
+
 /* ---- embedding ---- */
 static void test_embedding(void) {
     size_t V = 11, P = 9, C = 20, N = 30;
@@ -366,6 +435,7 @@ int main(void) {
     test_activations();
     test_dropout();
     test_vexp();
+    test_rows();
     test_attention();
     test_embedding();
     test_crossentropy();

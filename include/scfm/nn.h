@@ -44,10 +44,18 @@ void scfm_matmul_forward(float *out, const float *inp, const float *w, const flo
 /* dinp[N,C] += dout @ w;  dw[OC,C] += dout^T @ inp;  dbias[OC] += column sums of dout. */
 void scfm_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
                           const float *inp, const float *w, size_t N, size_t C, size_t OC);
+/* The same with the rows of dout ld floats apart (ld >= OC); any of dinp, dw, dbias may be NULL. */
+void scfm_matmul_backward_ld(float *dinp, float *dw, float *dbias, const float *dout, size_t ld,
+                             const float *inp, const float *w, size_t N, size_t C, size_t OC);
 
 /* LayerNorm over C with biased variance: out = (x-mean)*rstd*w + b; saves mean[N], rstd[N]. */
 void scfm_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                             const float *w, const float *b, size_t N, size_t C, float eps);
+/* The residual step of a post-LayerNorm block in one pass: r[N,C] = (r + bias) + res (bias may
+ * be NULL), then out = LayerNorm(r) as scfm_layernorm_forward (r keeps the sum, LN's input). */
+void scfm_residual_layernorm_forward(float *r, float *out, float *mean, float *rstd, const float *bias,
+                                     const float *res, const float *w, const float *b, size_t N, size_t C,
+                                     float eps);
 void scfm_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                              const float *inp, const float *w, const float *mean,
                              const float *rstd, size_t N, size_t C);
@@ -55,6 +63,8 @@ void scfm_layernorm_backward(float *dinp, float *dw, float *db, const float *dou
 /* Elementwise activation; backward: dinp += act'(inp) * dout. */
 void scfm_act_forward(float *out, const float *inp, size_t n, scfm_act a);
 void scfm_act_backward(float *dinp, const float *inp, const float *dout, size_t n, scfm_act a);
+/* Bias and activation in one pass over pre[N,C]: pre += bias (bias may be NULL), out = act(pre). */
+void scfm_bias_act_forward(float *pre, float *out, const float *bias, size_t N, size_t C, scfm_act a);
 
 /* out = a + b (out may alias a or b). */
 void scfm_add(float *out, const float *a, const float *b, size_t n);
@@ -81,6 +91,15 @@ void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                              const float *lse, const float *q, const float *k, const float *v,
                              const size_t *offs, size_t B, size_t NH, size_t HS,
                              float p_drop, uint64_t seed, uint64_t stream);
+/* The same with q, k, v (and dq, dk, dv) rows ld floats apart (ld >= NH*HS), e.g. the three
+ * column blocks of one fused [N, 3C] projection; out, dout and lse as above. */
+void scfm_attention_forward_ld(float *out, float *lse, const float *q, const float *k, const float *v,
+                               size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS,
+                               float p_drop, uint64_t seed, uint64_t stream);
+void scfm_attention_backward_ld(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                                const float *lse, const float *q, const float *k, const float *v, size_t ld,
+                                const size_t *offs, size_t B, size_t NH, size_t HS,
+                                float p_drop, uint64_t seed, uint64_t stream);
 
 /* BERT embeddings: out[n] = wte[ids[n]] + wpe[pos[n]] + wtt (token type 0 row). */
 void scfm_embedding_forward(float *out, const int32_t *ids, const int32_t *pos, const float *wte,

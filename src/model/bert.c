@@ -21,9 +21,7 @@ static float *carve(carver *c, size_t a, size_t b) {
 }
 
 static void layout_layer(carver *c, scfm_layer_acts *la, size_t N, size_t H, size_t I, size_t NH) {
-    la->q = carve(c, N, H);
-    la->k = carve(c, N, H);
-    la->v = carve(c, N, H);
+    la->qkv = carve(c, N, 3 * H);
     la->att = carve(c, N, H);
     la->lse = carve(c, N, NH);
     la->r1 = carve(c, N, H);
@@ -42,6 +40,7 @@ static void layout_fwd(const scfm_model *m, scfm_model_acts *a, carver *c) {
     const scfm_bert_config *cfg = &m->cfg;
     size_t N = a->cap_N, B = a->cap_B, M = a->cap_M, H = cfg->hidden_size, L = cfg->num_hidden_layers;
     size_t C = cfg->num_labels, V = cfg->vocab_size, nl = a->cap_train ? L : 1;
+    a->wqkv = carve(c, 3 * H, H + 1);
     a->emb = carve(c, N, H);
     a->emb_mean = carve(c, N, 1);
     a->emb_rstd = carve(c, N, 1);
@@ -126,7 +125,8 @@ static int acts_ensure(scfm_model *m, size_t N, size_t B, size_t M, int train) {
     return SCFM_OK;
 }
 
-/* Backward scratch: d_out, d_in, dt1, dt2, dq, dk, dv [N,H]; dI1, dI2 [N,I]; dhx [max(M,B),H]. */
+/* Backward scratch: d_out, d_in, dt1, dt2 [N,H]; dq, dk, dv [N,H] each, one block (dqkv [N,3H]);
+ * dI1, dI2 [N,I]; dhx [max(M,B),H]. */
 static int bacts_ensure(scfm_model *m) {
     scfm_model_acts *a = m->acts;
     if (a->bblock && a->bcap_N >= a->cap_N && a->bcap_M >= a->cap_M && a->bcap_M >= a->cap_B) return SCFM_OK;
@@ -140,9 +140,9 @@ static int bacts_ensure(scfm_model *m) {
         a->d_in = carve(&c, N, H);
         a->dt1 = carve(&c, N, H);
         a->dt2 = carve(&c, N, H);
-        a->dq = carve(&c, N, H);
-        a->dk = carve(&c, N, H);
-        a->dv = carve(&c, N, H);
+        a->dq = carve(&c, N, 3 * H); /* dq, dk, dv: the column blocks' rows of dqkv, or [N,H] scratch */
+        a->dk = a->dq ? a->dq + N * H : NULL;
+        a->dv = a->dq ? a->dq + 2 * N * H : NULL;
         a->dI1 = carve(&c, N, I);
         a->dI2 = carve(&c, N, I);
         a->dhx = carve(&c, M, H);
@@ -222,6 +222,19 @@ static void embed_forward(scfm_model *m, const scfm_bert_input *in, const int32_
                              scfm__drop_stream(SCFM_DROP_EMB, 0));
 }
 
+/* a->wqkv = [q_w; k_w; v_w] ([3H,H]) then [q_b; k_b; v_b] ([3H]) of layer l */
+static void fuse_qkv(scfm_model *m, size_t l) {
+    const scfm_bert_layer_params *p = &m->p.layers[l];
+    size_t H = m->cfg.hidden_size;
+    float *w = m->acts->wqkv, *b = w + 3 * H * H;
+    memcpy(w, p->q_w, H * H * sizeof *w);
+    memcpy(w + H * H, p->k_w, H * H * sizeof *w);
+    memcpy(w + 2 * H * H, p->v_w, H * H * sizeof *w);
+    memcpy(b, p->q_b, H * sizeof *b);
+    memcpy(b + H, p->k_b, H * sizeof *b);
+    memcpy(b + 2 * H, p->v_b, H * sizeof *b);
+}
+
 static void layer_forward(scfm_model *m, size_t l, const scfm_bert_input *in, int train, uint64_t seed) {
     scfm_model_acts *a = m->acts;
     const scfm_bert_config *c = &m->cfg;
@@ -230,22 +243,25 @@ static void layer_forward(scfm_model *m, size_t l, const scfm_bert_input *in, in
     size_t N = a->N, H = c->hidden_size, I = c->intermediate_size, NH = c->num_attention_heads;
     float ph = train ? c->hidden_dropout_prob : 0, pa = train ? c->attention_probs_dropout_prob : 0;
     const float *x = a->hidden[l];
-    scfm_matmul_forward(la->q, x, p->q_w, p->q_b, N, H, H);
-    scfm_matmul_forward(la->k, x, p->k_w, p->k_b, N, H, H);
-    scfm_matmul_forward(la->v, x, p->v_w, p->v_b, N, H, H);
-    scfm_attention_forward(la->att, la->lse, la->q, la->k, la->v, a->eoffs, in->B, NH, H / NH, pa, seed,
-                           scfm__drop_stream(SCFM_DROP_ATTN_PROB, l));
-    scfm_matmul_forward(la->r1, la->att, p->ao_w, p->ao_b, N, H, H);
+    /* q, k, v from one [N,H] x [H,3H] product (the three weights side by side in scratch) */
+    fuse_qkv(m, l);
+    const float *wqkv = a->wqkv, *bqkv = a->wqkv + 3 * H * H;
+    scfm_matmul_forward(la->qkv, x, wqkv, bqkv, N, H, 3 * H);
+    scfm_attention_forward_ld(la->att, la->lse, la->qkv, la->qkv + H, la->qkv + 2 * H, 3 * H, a->eoffs, in->B, NH,
+                              H / NH, pa, seed, scfm__drop_stream(SCFM_DROP_ATTN_PROB, l));
+    /* r1 = dropout(att Wo + bo) + x, ln1 = LN(r1): bias, residual and LayerNorm in one pass
+     * when there is no dropout between them */
+    scfm_matmul_forward(la->r1, la->att, p->ao_w, ph > 0 ? p->ao_b : NULL, N, H, H);
     if (ph > 0) scfm_dropout_forward(la->r1, la->r1, N * H, ph, seed, scfm__drop_stream(SCFM_DROP_ATTN_OUT, l));
-    scfm_add(la->r1, la->r1, x, N * H);
-    scfm_layernorm_forward(la->ln1, la->mean1, la->rstd1, la->r1, p->ln1_w, p->ln1_b, N, H, c->layer_norm_eps);
-    scfm_matmul_forward(la->f1, la->ln1, p->ff1_w, p->ff1_b, N, H, I);
-    scfm_act_forward(la->fa, la->f1, N * I, c->hidden_act);
-    scfm_matmul_forward(la->r2, la->fa, p->ff2_w, p->ff2_b, N, I, H);
+    scfm_residual_layernorm_forward(la->r1, la->ln1, la->mean1, la->rstd1, ph > 0 ? NULL : p->ao_b, x, p->ln1_w,
+                                    p->ln1_b, N, H, c->layer_norm_eps);
+    /* fa = act(ln1 W1 + b1), bias and activation in one pass */
+    scfm_matmul_forward(la->f1, la->ln1, p->ff1_w, NULL, N, H, I);
+    scfm_bias_act_forward(la->f1, la->fa, p->ff1_b, N, I, c->hidden_act);
+    scfm_matmul_forward(la->r2, la->fa, p->ff2_w, ph > 0 ? p->ff2_b : NULL, N, I, H);
     if (ph > 0) scfm_dropout_forward(la->r2, la->r2, N * H, ph, seed, scfm__drop_stream(SCFM_DROP_FFN_OUT, l));
-    scfm_add(la->r2, la->r2, la->ln1, N * H);
-    scfm_layernorm_forward(a->hidden[l + 1], la->mean2, la->rstd2, la->r2, p->ln2_w, p->ln2_b, N, H,
-                           c->layer_norm_eps);
+    scfm_residual_layernorm_forward(la->r2, a->hidden[l + 1], la->mean2, la->rstd2, ph > 0 ? NULL : p->ff2_b, la->ln1,
+                                    p->ln2_w, p->ln2_b, N, H, c->layer_norm_eps);
 }
 
 static const int32_t *positions(scfm_model_acts *a, const scfm_bert_input *in) {
@@ -403,16 +419,18 @@ static void layer_backward(scfm_model *m, size_t l) {
     memset(datt, 0, NHf * sizeof *datt);
     scfm_matmul_backward(datt, g->ao_w, g->ao_b, dao, la->att, p->ao_w, N, H, H);
     /* attention */
-    float *dq = a->dq, *dk = a->dk, *dv = a->dv;
-    memset(dq, 0, NHf * sizeof *dq);
-    memset(dk, 0, NHf * sizeof *dk);
-    memset(dv, 0, NHf * sizeof *dv);
+    /* attention into dqkv [N,3H] (the dq, dk, dv block), then the fused projection's backward */
+    float *dqkv = a->dq, *qkv = la->qkv;
+    const size_t H3 = 3 * H;
+    memset(dqkv, 0, 3 * NHf * sizeof *dqkv);
     const scfm_bert_input *in = &a->in;
-    scfm_attention_backward(dq, dk, dv, datt, la->att, la->lse, la->q, la->k, la->v, a->eoffs, in->B, NH, H / NH,
-                            pa, seed, scfm__drop_stream(SCFM_DROP_ATTN_PROB, l));
-    scfm_matmul_backward(a->d_in, g->q_w, g->q_b, dq, x, p->q_w, N, H, H);
-    scfm_matmul_backward(a->d_in, g->k_w, g->k_b, dk, x, p->k_w, N, H, H);
-    scfm_matmul_backward(a->d_in, g->v_w, g->v_b, dv, x, p->v_w, N, H, H);
+    scfm_attention_backward_ld(dqkv, dqkv + H, dqkv + 2 * H, datt, la->att, la->lse, qkv, qkv + H, qkv + 2 * H, H3,
+                               a->eoffs, in->B, NH, H / NH, pa, seed, scfm__drop_stream(SCFM_DROP_ATTN_PROB, l));
+    scfm_matmul_backward_ld(NULL, g->q_w, g->q_b, dqkv, H3, x, NULL, N, H, H);
+    scfm_matmul_backward_ld(NULL, g->k_w, g->k_b, dqkv + H, H3, x, NULL, N, H, H);
+    scfm_matmul_backward_ld(NULL, g->v_w, g->v_b, dqkv + 2 * H, H3, x, NULL, N, H, H);
+    fuse_qkv(m, l);
+    scfm_matmul_backward_ld(a->d_in, NULL, NULL, dqkv, H3, x, a->wqkv, N, H, H3);
 }
 
 static void embed_backward(scfm_model *m) {

@@ -6,7 +6,8 @@
 
 /* Saved activations of one encoder layer (forward). x is the layer input (hidden[l]). */
 typedef struct {
-    float *q, *k, *v, *att;   /* [N,H] */
+    float *qkv;               /* [N,3H] fused projection: q, k, v column blocks (rows 3H apart) */
+    float *att;               /* [N,H] */
     float *lse;               /* [NH*N] */
     float *r1, *ln1;          /* [N,H] residual sum before / after attention LayerNorm */
     float *mean1, *rstd1;     /* [N] */
@@ -56,7 +57,8 @@ struct scfm_model_acts {
     size_t bcap_N, bcap_M;
     float *bblock;
     float *d_out, *d_in;      /* [N,H] dL/d(layer output), dL/d(layer input) (swapped per layer) */
-    float *dt1, *dt2, *dq, *dk, *dv; /* [N,H] scratch */
+    float *dt1, *dt2, *dq, *dk, *dv; /* [N,H] scratch; dq, dk, dv one block, also dqkv [N,3H] */
+    float *wqkv;              /* [3H,H] + [3H]: one layer's q, k, v weights and biases side by side */
     float *dI1, *dI2;         /* [N,I] scratch */
     float *dhx;               /* [max(M,B),H] head input gradient */
     /* encoder rows: N = NG + B with the species row (GeneCompass), else N = NG */

@@ -18,8 +18,12 @@
 #include <math.h>
 #include <string.h>
 
+#ifndef QBLOCK
 #define QBLOCK 64
+#endif
+#ifndef KBLOCK
 #define KBLOCK 128
+#endif
 
 static _Thread_local float tile_a[QBLOCK * KBLOCK], tile_b[QBLOCK * KBLOCK];
 
@@ -28,9 +32,9 @@ static inline int kept(uint64_t seed, uint64_t stream, float p, size_t h, size_t
     return scfm_hash_uniform(seed, stream, ((uint64_t)h * N + i) * N + j) >= p;
 }
 
-void scfm_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                            const size_t *offs, size_t B, size_t NH, size_t HS,
-                            float p_drop, uint64_t seed, uint64_t stream) {
+void scfm_attention_forward_ld(float *out, float *lse, const float *q, const float *k, const float *v,
+                               size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS,
+                               float p_drop, uint64_t seed, uint64_t stream) {
     const size_t C = NH * HS, N = offs[B];
     const float scale = 1.0f / sqrtf((float)HS);
     const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
@@ -42,7 +46,7 @@ void scfm_attention_forward(float *out, float *lse, const float *q, const float 
         size_t o = offs[b], T = offs[b + 1] - offs[b];
         for (size_t i0 = 0; i0 < T; i0 += QBLOCK) {
             const size_t qn = T - i0 < QBLOCK ? T - i0 : QBLOCK, row0 = o + i0;
-            const float *Q = q + row0 * C + h * HS;
+            const float *Q = q + row0 * ld + h * HS;
             float *O = out + row0 * C + h * HS;
             for (size_t r = 0; r < qn; r++) {
                 mrow[r] = -INFINITY;
@@ -51,8 +55,8 @@ void scfm_attention_forward(float *out, float *lse, const float *q, const float 
             }
             for (size_t j0 = 0; j0 < T; j0 += KBLOCK) {
                 const size_t kn = T - j0 < KBLOCK ? T - j0 : KBLOCK;
-                const float *K = k + (o + j0) * C + h * HS, *V = v + (o + j0) * C + h * HS;
-                scfm__sgemm(0, 1, qn, kn, HS, scale, Q, C, K, C, 0.0f, S, kn);
+                const float *K = k + (o + j0) * ld + h * HS, *V = v + (o + j0) * ld + h * HS;
+                scfm__sgemm(0, 1, qn, kn, HS, scale, Q, ld, K, ld, 0.0f, S, kn);
                 for (size_t r = 0; r < qn; r++) {
                     float *s = S + r * kn;
                     const float bm = scfm__vmax(s, kn), mnew = bm > mrow[r] ? bm : mrow[r];
@@ -69,7 +73,7 @@ void scfm_attention_forward(float *out, float *lse, const float *q, const float 
                             if (!kept(seed, stream, p_drop, h, N, gi, o + j0 + j)) s[j] = 0.0f;
                     }
                 }
-                scfm__sgemm(0, 0, qn, HS, kn, 1.0f, S, kn, V, C, 1.0f, O, C);
+                scfm__sgemm(0, 0, qn, HS, kn, 1.0f, S, kn, V, ld, 1.0f, O, C);
             }
             for (size_t r = 0; r < qn; r++) {
                 const float f = keep_scale / lrow[r];
@@ -81,10 +85,10 @@ void scfm_attention_forward(float *out, float *lse, const float *q, const float 
     }
 }
 
-void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
-                             const float *lse, const float *q, const float *k, const float *v,
-                             const size_t *offs, size_t B, size_t NH, size_t HS,
-                             float p_drop, uint64_t seed, uint64_t stream) {
+void scfm_attention_backward_ld(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                                const float *lse, const float *q, const float *k, const float *v, size_t ld,
+                                const size_t *offs, size_t B, size_t NH, size_t HS,
+                                float p_drop, uint64_t seed, uint64_t stream) {
     const size_t C = NH * HS, N = offs[B];
     const float scale = 1.0f / sqrtf((float)HS);
     const float keep_scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
@@ -96,7 +100,7 @@ void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout,
         size_t o = offs[b], T = offs[b + 1] - offs[b];
         for (size_t i0 = 0; i0 < T; i0 += QBLOCK) {
             const size_t qn = T - i0 < QBLOCK ? T - i0 : QBLOCK, row0 = o + i0;
-            const float *Q = q + row0 * C + h * HS, *dO = dout + row0 * C + h * HS;
+            const float *Q = q + row0 * ld + h * HS, *dO = dout + row0 * C + h * HS;
             /* D = rowsum(dO * O) = sum_j P_ij dP_ij */
             for (size_t r = 0; r < qn; r++) {
                 const float *orow = out + (row0 + r) * C + h * HS, *drow = dO + r * C;
@@ -106,9 +110,9 @@ void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout,
             }
             for (size_t j0 = 0; j0 < T; j0 += KBLOCK) {
                 const size_t kn = T - j0 < KBLOCK ? T - j0 : KBLOCK, col0 = o + j0;
-                const float *K = k + col0 * C + h * HS, *V = v + col0 * C + h * HS;
+                const float *K = k + col0 * ld + h * HS, *V = v + col0 * ld + h * HS;
                 /* P = softmax(S) recomputed from the saved log-sum-exp */
-                scfm__sgemm(0, 1, qn, kn, HS, scale, Q, C, K, C, 0.0f, P, kn);
+                scfm__sgemm(0, 1, qn, kn, HS, scale, Q, ld, K, ld, 0.0f, P, kn);
                 for (size_t r = 0; r < qn; r++) (void)scfm__vexp_shift_sum(P + r * kn, kn, lse[h * N + row0 + r]);
                 /* dv += Pdrop^T dO */
                 if (dv) {
@@ -121,11 +125,11 @@ void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                                     : 0.0f;
                         Pd = G;
                     }
-                    scfm__sgemm(1, 0, kn, HS, qn, 1.0f, Pd, kn, dO, C, 1.0f, dv + col0 * C + h * HS, C);
+                    scfm__sgemm(1, 0, kn, HS, qn, 1.0f, Pd, kn, dO, C, 1.0f, dv + col0 * ld + h * HS, ld);
                 }
                 if (!dq && !dk) continue;
                 /* dPdrop = dO v^T; dP = dPdrop * mask * keep_scale; dS = P (dP - D) */
-                scfm__sgemm(0, 1, qn, kn, HS, 1.0f, dO, C, V, C, 0.0f, G, kn);
+                scfm__sgemm(0, 1, qn, kn, HS, 1.0f, dO, C, V, ld, 0.0f, G, kn);
                 for (size_t r = 0; r < qn; r++) {
                     const float *p = P + r * kn;
                     float *g = G + r * kn;
@@ -138,9 +142,22 @@ void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                         for (size_t j = 0; j < kn; j++) g[j] = p[j] * (g[j] - Dq[r]);
                     }
                 }
-                if (dq) scfm__sgemm(0, 0, qn, HS, kn, scale, G, kn, K, C, 1.0f, dq + row0 * C + h * HS, C);
-                if (dk) scfm__sgemm(1, 0, kn, HS, qn, scale, G, kn, Q, C, 1.0f, dk + col0 * C + h * HS, C);
+                if (dq) scfm__sgemm(0, 0, qn, HS, kn, scale, G, kn, K, ld, 1.0f, dq + row0 * ld + h * HS, ld);
+                if (dk) scfm__sgemm(1, 0, kn, HS, qn, scale, G, kn, Q, ld, 1.0f, dk + col0 * ld + h * HS, ld);
             }
         }
     }
+}
+
+void scfm_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                            const size_t *offs, size_t B, size_t NH, size_t HS,
+                            float p_drop, uint64_t seed, uint64_t stream) {
+    scfm_attention_forward_ld(out, lse, q, k, v, NH * HS, offs, B, NH, HS, p_drop, seed, stream);
+}
+
+void scfm_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                             const float *lse, const float *q, const float *k, const float *v,
+                             const size_t *offs, size_t B, size_t NH, size_t HS,
+                             float p_drop, uint64_t seed, uint64_t stream) {
+    scfm_attention_backward_ld(dq, dk, dv, dout, out, lse, q, k, v, NH * HS, offs, B, NH, HS, p_drop, seed, stream);
 }

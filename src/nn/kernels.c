@@ -5,6 +5,7 @@
 #include "scfm/nn.h"
 #include "scfm/rng.h"
 #include "gemm.h"
+#include "vrow.h"
 
 #include <math.h>
 #include <string.h>
@@ -85,14 +86,44 @@ static inline float act_df(float x, scfm_act a) {
     return 1.0f;
 }
 
+#define ACT_CHUNK 4096 /* elements per task of the vectorized GELU */
+
 void scfm_act_forward(float *out, const float *inp, size_t n, scfm_act a) {
+    if (a == SCFM_ACT_GELU) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (size_t i = 0; i < n; i += ACT_CHUNK)
+            scfm__gelu_row(out + i, NULL, inp + i, NULL, n - i < ACT_CHUNK ? n - i : ACT_CHUNK);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n > 32768)
     for (size_t i = 0; i < n; i++) out[i] = act_f(inp[i], a);
 }
 
 void scfm_act_backward(float *dinp, const float *inp, const float *dout, size_t n, scfm_act a) {
+    if (a == SCFM_ACT_GELU) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+        for (size_t i = 0; i < n; i += ACT_CHUNK)
+            scfm__gelu_backward_row(dinp + i, inp + i, dout + i, n - i < ACT_CHUNK ? n - i : ACT_CHUNK);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n > 32768)
     for (size_t i = 0; i < n; i++) dinp[i] += act_df(inp[i], a) * dout[i];
+}
+
+void scfm_bias_act_forward(float *pre, float *out, const float *bias, size_t N, size_t C, scfm_act a) {
+    if (a == SCFM_ACT_GELU) {
+#pragma omp parallel for schedule(static) if (N * C > 32768)
+        for (size_t n = 0; n < N; n++) scfm__gelu_row(out + n * C, pre + n * C, pre + n * C, bias, C);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (N * C > 32768)
+    for (size_t n = 0; n < N; n++) {
+        float *p = pre + n * C, *o = out + n * C;
+        for (size_t j = 0; j < C; j++) {
+            if (bias) p[j] += bias[j];
+            o[j] = act_f(p[j], a);
+        }
+    }
 }
 
 void scfm_add(float *out, const float *a, const float *b, size_t n) {
@@ -153,32 +184,38 @@ static void colsum_acc(float *colsum, const float *x, size_t nrow, size_t ncol, 
     }
 }
 
+void scfm_matmul_backward_ld(float *dinp, float *dw, float *dbias, const float *dout, size_t ld,
+                             const float *inp, const float *w, size_t N, size_t C, size_t OC) {
+    if (dinp) scfm__sgemm(0, 0, N, C, OC, 1.0f, dout, ld, w, C, 1.0f, dinp, C);
+    if (dw) scfm__sgemm(1, 0, OC, C, N, 1.0f, dout, ld, inp, C, 1.0f, dw, C);
+    if (dbias) colsum_acc(dbias, dout, N, OC, ld);
+}
+
 void scfm_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
                           const float *inp, const float *w, size_t N, size_t C, size_t OC) {
-    if (dinp) scfm__sgemm(0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
-    if (dw) scfm__sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
-    if (dbias) colsum_acc(dbias, dout, N, OC, OC);
+    scfm_matmul_backward_ld(dinp, dw, dbias, dout, OC, inp, w, N, C, OC);
 }
 
 /* ---- layernorm --------------------------------------------------------------------------- */
 void scfm_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                             const float *w, const float *b, size_t N, size_t C, float eps) {
 #pragma omp parallel for schedule(static) if (N * C > 32768)
+    for (size_t n = 0; n < N; n++)
+        scfm__layernorm_row(out + n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, inp + n * C, w, b, C, eps);
+}
+
+void scfm_residual_layernorm_forward(float *r, float *out, float *mean, float *rstd, const float *bias,
+                                     const float *res, const float *w, const float *b, size_t N, size_t C,
+                                     float eps) {
+#pragma omp parallel for schedule(static) if (N * C > 32768)
     for (size_t n = 0; n < N; n++) {
-        const float *x = inp + n * C;
-        double s = 0.0;
-        for (size_t i = 0; i < C; i++) s += x[i];
-        double m = s / (double)C, v = 0.0;
-        for (size_t i = 0; i < C; i++) {
-            double d = x[i] - m;
-            v += d * d;
-        }
-        v /= (double)C;
-        float fm = (float)m, rs = (float)(1.0 / sqrt(v + (double)eps));
-        float *o = out + n * C;
-        for (size_t i = 0; i < C; i++) o[i] = (x[i] - fm) * rs * w[i] + b[i];
-        if (mean) mean[n] = fm;
-        if (rstd) rstd[n] = rs;
+        float *x = r + n * C;
+        const float *y = res + n * C;
+        if (bias)
+            for (size_t j = 0; j < C; j++) x[j] = (x[j] + bias[j]) + y[j];
+        else
+            for (size_t j = 0; j < C; j++) x[j] += y[j];
+        scfm__layernorm_row(out + n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, x, w, b, C, eps);
     }
 }
 

@@ -9,6 +9,8 @@ static int force_portable;
 
 void scfm__vexp_force_portable(int on) { __atomic_store_n(&force_portable, on, __ATOMIC_RELAXED); }
 
+int scfm__vexp_portable(void) { return __atomic_load_n(&force_portable, __ATOMIC_RELAXED); }
+
 static int use_avx2(void) {
     return !__atomic_load_n(&force_portable, __ATOMIC_RELAXED) && scfm_cpu_has("avx2");
 }

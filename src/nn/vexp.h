@@ -11,5 +11,6 @@
 float scfm__vmax(const float *x, size_t n);
 /* x[j] = exp(x[j] - shift) for j < n; returns the sum of the new x. */
 float scfm__vexp_shift_sum(float *x, size_t n, float shift);
-void scfm__vexp_force_portable(int on);
+void scfm__vexp_force_portable(int on); /* also the row kernels of vrow.c */
+int scfm__vexp_portable(void);
 #endif
