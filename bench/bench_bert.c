@@ -4,6 +4,11 @@
  * Compare with bench/bench_bert_torch.py (same shape and thread count), or run
  * bench/bench_bert.sh which runs both and prints the ratio.
  * Usage: bench_bert [--preset NAME] [--T 2048] [--batch 4] [--iters 3] [--dropout]
+ *                   [--layers L] [--hidden H] [--heads A] [--ffn F] [--vocab V] [--only fwd|step]
+ * --layers/--hidden/--heads/--ffn/--vocab override the preset's shape (bench/v2_memory.sh);
+ * --only runs one measurement (and not the matmul ceiling), so that the process's peak RSS,
+ * printed as peak_rss_mib (getrusage), is that measurement's: forward only needs no
+ * optimizer state and no gradients.
  * Threads: OMP_NUM_THREADS; matmul backend: SCFM_GEMM (auto, onednn, openblas, portable).
  * Also measures the machine's f32 matmul ceiling: the best GFLOP/s of an 8192 x 768 x 256
  * product (the QKV projection of T = 2048, B = 4) over every backend the build has, printed
@@ -12,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "scfm/model.h"
 #include "scfm/nn.h"
@@ -62,11 +68,23 @@ int main(int argc, char **argv) {
     long iters = arg_long(argc, argv, "--iters", 3);
     int dropout = 0;
     for (int i = 1; i < argc; i++) dropout |= !strcmp(argv[i], "--dropout");
+    const char *only = arg_str(argc, argv, "--only", "");
+    const int do_fwd = strcmp(only, "step") != 0, do_step = strcmp(only, "fwd") != 0;
+    if (*only && strcmp(only, "fwd") && strcmp(only, "step")) { fprintf(stderr, "--only wants fwd or step, got '%s'\n", only); return 1; }
     const char *gemm = getenv("SCFM_GEMM");
     if (gemm && *gemm && scfm_gemm_set_backend(gemm)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     scfm_bert_config c;
     if (scfm_bert_config_preset(&c, preset)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     if (!dropout) c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0;
+    long shape[5] = {arg_long(argc, argv, "--layers", 0), arg_long(argc, argv, "--hidden", 0),
+                     arg_long(argc, argv, "--heads", 0), arg_long(argc, argv, "--ffn", 0),
+                     arg_long(argc, argv, "--vocab", 0)};
+    size_t *dims[5] = {&c.num_hidden_layers, &c.hidden_size, &c.num_attention_heads, &c.intermediate_size,
+                       &c.vocab_size};
+    for (int k = 0; k < 5; k++) {
+        if (shape[k] < 0) { fprintf(stderr, "bad shape option\n"); return 1; }
+        if (shape[k]) *dims[k] = (size_t)shape[k];
+    }
     if (T > c.max_position_embeddings || T == 0 || B == 0 || iters < 1) { fprintf(stderr, "bad T/batch/iters\n"); return 1; }
     scfm_model *m = scfm_model_create(&c, SCFM_HEAD_MLM, 1);
     if (!m) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
@@ -85,26 +103,31 @@ int main(int argc, char **argv) {
     scfm_adamw_config_init(&oc);
     oc.weight_decay = 0.001f;
     scfm_adamw opt;
-    if (scfm_adamw_init(&opt, m, &oc)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    if (do_step && scfm_adamw_init(&opt, m, &oc)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     int threads = 1;
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
     float loss = 0;
-    /* warm-up (sizes the arenas) */
-    if (scfm_model_forward(m, &in, 1, 0, &loss) || scfm_model_backward(m)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
-    double t0 = scfm_now();
-    for (long it = 0; it < iters; it++)
+    /* warm-up (sizes the arenas); forward only: no backward, so no gradients */
+    if (scfm_model_forward(m, &in, do_step, 0, &loss) || (do_step && scfm_model_backward(m))) {
+        fprintf(stderr, "%s\n", scfm_last_error());
+        return 1;
+    }
+    double t0 = scfm_now(), fwd = 0, step = 0;
+    for (long it = 0; do_fwd && it < iters; it++)
         if (scfm_model_forward(m, &in, 0, 0, &loss)) return 1;
-    double fwd = (scfm_now() - t0) / (double)iters;
+    if (do_fwd) fwd = (scfm_now() - t0) / (double)iters;
     t0 = scfm_now();
-    for (long it = 0; it < iters; it++) {
+    for (long it = 0; do_step && it < iters; it++) {
         if (scfm_model_zero_grad(m) || scfm_model_forward(m, &in, 1, (uint64_t)it, &loss) || scfm_model_backward(m))
             return 1;
         scfm_model_clip_grad_norm(m, 1.0);
         if (scfm_adamw_step(&opt, m, 1e-4f)) return 1;
     }
-    double step = (scfm_now() - t0) / (double)iters;
+    if (do_step) step = (scfm_now() - t0) / (double)iters;
+    struct rusage ru;
+    const double rss_mib = getrusage(RUSAGE_SELF, &ru) ? 0 : (double)ru.ru_maxrss / 1024.0;
     printf("scfm bert %s: L %zu H %zu heads %zu FFN %zu V %zu, batch %zu x T %zu (%zu masked), %d threads, %zu params\n",
            preset, c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.vocab_size, B, T,
            M, threads, scfm_model_num_params(m));
@@ -116,14 +139,25 @@ int main(int argc, char **argv) {
     const double H = (double)c.hidden_size, F = (double)c.intermediate_size, L = (double)c.num_hidden_layers;
     const double flops = L * (2.0 * (double)N * H * (4 * H + 2 * F) + 4.0 * (double)B * (double)T * (double)T * H) +
                          2.0 * (double)M * H * (H + (double)c.vocab_size);
-    const double ceiling = matmul_ceiling(best_be, sizeof best_be);
-    printf("  forward (eval):      %8.3f s  %8.2f cells/s  %10.0f tokens/s  %6.1f GFLOP/s (matmul ceiling %.1f, %s)\n",
-           fwd, (double)B / fwd, (double)N / fwd, flops / fwd / 1e9, ceiling, best_be);
-    printf("  train step (fwd+bwd+AdamW): %8.3f s  %8.2f cells/s  %10.0f tokens/s  (loss %.4f)\n", step,
-           (double)B / step, (double)N / step, (double)loss);
-    printf("RESULT scfm fwd_tokens_per_s=%.1f step_tokens_per_s=%.1f threads=%d fwd_gflops=%.1f ceiling_gflops=%.1f "
-           "backend=%s\n", (double)N / fwd, (double)N / step, threads, flops / fwd / 1e9, ceiling, scfm_gemm_backend());
-    scfm_adamw_free(&opt);
+    const double ceiling = *only ? 0 : matmul_ceiling(best_be, sizeof best_be);
+    if (do_fwd) {
+        printf("  forward (eval):      %8.3f s  %8.2f cells/s  %10.0f tokens/s  %6.1f GFLOP/s", fwd, (double)B / fwd,
+               (double)N / fwd, flops / fwd / 1e9);
+        if (*only) printf("\n");
+        else printf(" (matmul ceiling %.1f, %s)\n", ceiling, best_be);
+    }
+    if (do_step)
+        printf("  train step (fwd+bwd+AdamW): %8.3f s  %8.2f cells/s  %10.0f tokens/s  (loss %.4f)\n", step,
+               (double)B / step, (double)N / step, (double)loss);
+    printf("  peak RSS: %.1f MiB\n", rss_mib);
+    printf("RESULT scfm");
+    if (do_fwd) printf(" fwd_tokens_per_s=%.1f", (double)N / fwd);
+    if (do_step) printf(" step_tokens_per_s=%.1f", (double)N / step);
+    printf(" threads=%d", threads);
+    if (do_fwd) printf(" fwd_gflops=%.1f", flops / fwd / 1e9);
+    if (!*only) printf(" ceiling_gflops=%.1f", ceiling);
+    printf(" peak_rss_mib=%.1f backend=%s\n", rss_mib, scfm_gemm_backend());
+    if (do_step) scfm_adamw_free(&opt);
     scfm_model_free(m);
     scfm_bert_config_free(&c);
     free(offs); free(rows); free(ids); free(lab);
