@@ -10,8 +10,9 @@
 #   cannot see (the dirty-vector-state regression was one).
 #
 #   make bench && bash bench/bench_vs_torch.sh [THREADS] [ITERS]
-# PyTorch lives in bench/.venv-torch, created on first use with pinned versions (skipped when
-# present; PyPI's Linux wheel pulls the CUDA libraries: about 5.6 GB on disk). Environment:
+# PyTorch lives in bench/.venv-torch, created on first use with the versions pinned in
+# bench/torch_env.sh (skipped when present; PyPI's Linux wheel pulls the CUDA libraries: about
+# 5.6 GB on disk). Environment:
 # TORCH_PY (use another python with torch instead), SCFM_BUILD (default build), SCFM_GEMM
 # (matmul backend), REAL_DATA (a 10x folder; default ../shared/data/human/pbmc1k_v3) and
 # V1 (folder with Geneformer's V1 token/median/name dictionaries as .tsv.gz).
@@ -19,24 +20,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TH=${1:-2} ITERS=${2:-3}
 BUILD=${SCFM_BUILD:-build}
-TORCH_VERSION=2.15.0 TRANSFORMERS_VERSION=5.24.0
-VENV=bench/.venv-torch
-PY=${TORCH_PY:-$VENV/bin/python}
-if [ -z "${TORCH_PY:-}" ] && ! "$PY" -c "import torch, transformers, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION' or transformers.__version__ != '$TRANSFORMERS_VERSION')" 2>/dev/null; then
-    echo "bench: creating $VENV with torch==$TORCH_VERSION transformers==$TRANSFORMERS_VERSION (large download)" >&2
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "torch==$TORCH_VERSION" "transformers==$TRANSFORMERS_VERSION" numpy
-fi
+. bench/torch_env.sh
+torch_python
 [ -x "$BUILD/bench/bench_bert" ] || { echo "bench: run 'make bench' first" >&2; exit 1; }
 export OMP_NUM_THREADS=$TH
 
-echo "== machine"
-lscpu | sed -n 's/^Model name: *//p; s/^CPU(s): */CPUs: /p'
-printf "flags: "
-grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|avx2|fma|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_bf16|avx_vnni)$' | tr '\n' ' ' || true; echo
-uptime | sed 's/.*load/load/'
-"$BUILD/scfm" --version
-echo "threads: $TH, iterations: $ITERS"
+machine_info "$TH"
+echo "iterations: $ITERS"
 
 val() { echo "$1" | sed -n "s/^RESULT.* $2=\([0-9.]*\).*/\1/p"; }
 printf '\n%-14s %12s %12s %7s | %12s %12s %12s %7s %7s | %8s %8s\n' shape scfm_fwd torch_fwd ratio scfm_step \
