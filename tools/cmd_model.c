@@ -269,6 +269,9 @@ static void print_config(const scfm_bert_config *c) {
     }
 }
 
+/* The tensor table lists at most this many (the largest real checkpoints have under 600). */
+#define INFO_MAX_LISTED 2000
+
 static int model_info(int argc, char **argv) {
     if (argc != 2) return cli_usage_error(CMD, "info takes one checkpoint directory");
     const char *dir = argv[1];
@@ -293,12 +296,14 @@ static int model_info(int argc, char **argv) {
     printf("tensors (%zu):\n", st->n);
     for (size_t i = 0; i < st->n; i++) {
         const scfm_st_tensor *t = &st->t[i];
+        if (t->dtype != SCFM_DT_I64) total += t->numel;
+        if (i >= INFO_MAX_LISTED) continue; /* a hostile file may hold 100 000s (the count above says so) */
         char shape[96] = "";
         for (size_t d = 0; d < t->ndim; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%zu", d ? ", " : "", t->shape[d]);
         printf("  %-60s %-5s [%s]\n", t->name, scfm_dtype_name(t->dtype), shape);
-        if (t->dtype != SCFM_DT_I64) total += t->numel;
     }
+    if (st->n > INFO_MAX_LISTED) printf("  ... %zu more not listed\n", st->n - INFO_MAX_LISTED);
     scfm_head head = guess_head(st);
     scfm_st_close(st);
     scfm_bert_config_free(&c);
