@@ -70,8 +70,12 @@ static int parse_labels(const char *spec, scfm_bert_config *c) {
 static int load_config_arg(const char *arg, scfm_bert_config *c) {
     struct stat sb;
     if (stat(arg, &sb) == 0 && S_ISREG(sb.st_mode)) return scfm_bert_config_load(c, arg) ? cli_fail(CMD) : 0;
-    if (scfm_bert_config_preset(c, arg)) return cli_usage_error(CMD, "--config: %s (or no such file)", scfm_last_error());
-    return 0;
+    if (!scfm_bert_config_preset(c, arg)) return 0;
+    size_t n = strlen(arg);
+    if (stat(arg, &sb) == 0) return cli_usage_error(CMD, "--config: %s is not a file (a config.json or a preset name)", arg);
+    if (strchr(arg, '/') || (n > 5 && !strcmp(arg + n - 5, ".json")))
+        return cli_usage_error(CMD, "--config: %s: no such file", arg);
+    return cli_usage_error(CMD, "--config: %s (or no such file)", scfm_last_error());
 }
 
 static int apply_vocab(const char *path, scfm_bert_config *c, scfm_vocab **out) {
