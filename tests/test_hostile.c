@@ -64,9 +64,9 @@ static void test_pickle(void) {
 }
 
 static void test_json_dups(void) {
-    /* 50000 keys: a duplicate at the very end is found, none reported without it (the check
-     * is a hash table: linear; the pairwise check took 19 s for 80000 keys) */
-    size_t n = 50000, cap = n * 24 + 64, len = 0;
+    /* 200000 keys: a duplicate at the very end is found, none reported without it (the check
+     * is the shared hash map, core/strmap.h: linear; the pairwise check took 19 s for 80000 keys) */
+    size_t n = 200000, cap = n * 24 + 64, len = 0;
     char *b = malloc(cap);
     CHECK(b != NULL, "alloc");
     if (!b) return;
@@ -183,6 +183,54 @@ static void test_hdf5(void) {
 #endif
 }
 
+/* A safetensors header of 200000 one-element tensors (6 MB): opens, every name is found by
+ * scfm_st_find (a hash lookup), and a repeated name at the end is refused naming it. The
+ * pairwise duplicate check and the linear find made this minutes. */
+static void test_many_tensors(void) {
+    size_t n = 200000, cap = n * 96 + 256, len = 0;
+    char *h = malloc(cap + 8 + 4 * n + 64);
+    CHECK(h != NULL, "alloc");
+    if (!h) return;
+    char *j = h + 8;
+    len += (size_t)snprintf(j + len, cap - len, "{");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(j + len, cap - len, "%s\"t%zu\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%zu,%zu]}",
+                                i ? "," : "", i, 4 * i, 4 * i + 4);
+    size_t open_end = len;
+    for (int pass = 0; pass < 2; pass++) {
+        len = open_end;
+        size_t nt = n;
+        if (pass) { /* t777 again, as the last tensor */
+            len += (size_t)snprintf(j + len, cap - len, ",\"t777\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%zu,%zu]}",
+                                    4 * n, 4 * n + 4);
+            nt++;
+        }
+        j[len++] = '}';
+        for (int b = 0; b < 8; b++) h[b] = (char)((uint64_t)len >> (8 * b));
+        float one = 1;
+        for (size_t i = 0; i < nt; i++) memcpy(j + len + 4 * i, &one, 4);
+        size_t total = 8 + len + 4 * nt;
+        write_file(tp("many.safetensors"), h, total);
+        scfm_safetensors *st = scfm_st_open(tp("many.safetensors"));
+        if (!pass) {
+            size_t found = 0;
+            char name[32];
+            for (size_t i = 0; st && i < n; i++) {
+                snprintf(name, sizeof name, "t%zu", i);
+                const scfm_st_tensor *t = scfm_st_find(st, name);
+                found += t && t == &st->t[i] && t->begin == 4 * i;
+            }
+            CHECK(st && st->n == n && found == n && !scfm_st_find(st, "t200000") && !scfm_st_find(st, ""),
+                  "200000 tensors: %zu found by name (%s)", found, st ? "opened" : scfm_last_error());
+        } else
+            CHECK(!st && has("duplicate key 't777' in header") && has("many.safetensors") &&
+                      strlen(scfm_last_error()) < 400,
+                  "200001 tensors, one repeated: %s", st ? "opened" : scfm_last_error());
+        scfm_st_close(st);
+    }
+    free(h);
+}
+
 /* Checkpoint tensors carry CRC-32s (scfm_st_write_checked); a flipped byte names the tensor. */
 static void test_tensor_crc(void) {
     float a[4] = {1, 2, 3, 4}, b[6] = {5, 6, 7, 8, 9, 10}, c[2] = {11, 12};
@@ -238,6 +286,7 @@ int main(void) {
     test_text();
     test_hdf5();
     test_tensor_crc();
+    test_many_tensors();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpd);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpd);

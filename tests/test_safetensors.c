@@ -392,6 +392,13 @@ static void test_config(void) {
           "geneformer-v1 values");
     CHECK(scfm_bert_config_preset(&c, "mouse-geneformer") == 0 && c.hidden_act == SCFM_ACT_SILU, "mouse uses silu");
     CHECK(scfm_bert_config_preset(&c, "nope") == SCFM_EINVAL && strstr(scfm_last_error(), "tiny"), "unknown preset");
+    /* a failed preset leaves *c initialised, so freeing it is safe (scfm model init freed
+     * garbage once); garbage first, as a caller's uninitialised stack would hold */
+    scfm_bert_config junk;
+    memset(&junk, 0xa5, sizeof junk);
+    CHECK(scfm_bert_config_preset(&junk, "") == SCFM_EINVAL && junk.num_labels == 0 && junk.id2label == NULL,
+          "failed preset initialises the config");
+    scfm_bert_config_free(&junk);
     const char *labels[] = {"B", "T \"cell\""};
     CHECK(scfm_bert_config_set_labels(&c, 2, labels) == 0, "labels");
     c.classifier_dropout = 0.25f;

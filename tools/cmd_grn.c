@@ -399,6 +399,7 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
         for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t && !rc; t = strtok_r(NULL, ",", &save))
             if (*t) rc = tf_named(&tl, v, map, t, "--tfs");
         free(copy);
+        if (!rc && !tl.n) rc = cli_usage_error(CMD, "--tfs: no gene in '%s'", a->tfs);
     }
     if (!rc && a->tf_file) {
         FILE *f = fopen(a->tf_file, "r");

@@ -70,8 +70,12 @@ static int parse_labels(const char *spec, scfm_bert_config *c) {
 static int load_config_arg(const char *arg, scfm_bert_config *c) {
     struct stat sb;
     if (stat(arg, &sb) == 0 && S_ISREG(sb.st_mode)) return scfm_bert_config_load(c, arg) ? cli_fail(CMD) : 0;
-    if (scfm_bert_config_preset(c, arg)) return cli_usage_error(CMD, "--config: %s (or no such file)", scfm_last_error());
-    return 0;
+    if (!scfm_bert_config_preset(c, arg)) return 0;
+    size_t n = strlen(arg);
+    if (stat(arg, &sb) == 0) return cli_usage_error(CMD, "--config: %s is not a file (a config.json or a preset name)", arg);
+    if (strchr(arg, '/') || (n > 5 && !strcmp(arg + n - 5, ".json")))
+        return cli_usage_error(CMD, "--config: %s: no such file", arg);
+    return cli_usage_error(CMD, "--config: %s (or no such file)", scfm_last_error());
 }
 
 static int apply_vocab(const char *path, scfm_bert_config *c, scfm_vocab **out) {
@@ -269,6 +273,9 @@ static void print_config(const scfm_bert_config *c) {
     }
 }
 
+/* The tensor table lists at most this many (the largest real checkpoints have under 600). */
+#define INFO_MAX_LISTED 2000
+
 static int model_info(int argc, char **argv) {
     if (argc != 2) return cli_usage_error(CMD, "info takes one checkpoint directory");
     const char *dir = argv[1];
@@ -293,12 +300,14 @@ static int model_info(int argc, char **argv) {
     printf("tensors (%zu):\n", st->n);
     for (size_t i = 0; i < st->n; i++) {
         const scfm_st_tensor *t = &st->t[i];
+        if (t->dtype != SCFM_DT_I64) total += t->numel;
+        if (i >= INFO_MAX_LISTED) continue; /* a hostile file may hold 100 000s (the count above says so) */
         char shape[96] = "";
         for (size_t d = 0; d < t->ndim; d++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%zu", d ? ", " : "", t->shape[d]);
         printf("  %-60s %-5s [%s]\n", t->name, scfm_dtype_name(t->dtype), shape);
-        if (t->dtype != SCFM_DT_I64) total += t->numel;
     }
+    if (st->n > INFO_MAX_LISTED) printf("  ... %zu more not listed\n", st->n - INFO_MAX_LISTED);
     scfm_head head = guess_head(st);
     scfm_st_close(st);
     scfm_bert_config_free(&c);

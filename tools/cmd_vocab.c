@@ -1,5 +1,7 @@
 /* scfm vocab: build a vocabulary and gene medians from count matrices (per-gene median
  * digests of counts / n_counts * 10000 over non-zero cells), or merge saved digests. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -269,7 +271,7 @@ typedef struct { const char *name; const textbuf *text; } out_file;
 static const char *const VOCAB_FILES[] = {"vocab.tsv", "medians.tsv", "homologs.tsv", "vocab.json", NULL};
 
 static void remove_files(const char *dir) {
-    char p[4200];
+    char p[4400];
     for (const char *const *f = VOCAB_FILES; *f; f++) { snprintf(p, sizeof p, "%s/%s", dir, *f); remove(p); }
 }
 
@@ -283,13 +285,33 @@ static int write_dir(const vocab_args *a, const out_file *files, size_t n_files)
         snprintf(p, sizeof p, "%s/%s", tmp, files[k].name);
         rc = scfm_write_file_atomic(p, files[k].text->s ? files[k].text->s : "", files[k].text->len);
     }
+    /* An existing vocabulary (--force) is exchanged with the new one in one rename
+     * (RENAME_EXCHANGE) and then removed from where the new one was built: a SIGKILL at any
+     * point leaves DIR the old or the new vocabulary, whole. Where the file system cannot
+     * exchange, the old one is moved aside first (DIR is then briefly absent, never mixed). */
+    int replacing = 0;
     if (!rc && stat(a->out, &st) == 0) {
         snprintf(p, sizeof p, "%s/vocab.tsv", a->out);
         if (!a->force || stat(p, &st) != 0) rc = scfm_error(SCFM_EIO, "%s: exists%s", a->out,
                                                           a->force ? " and is not a vocabulary directory" : " (use --force)");
-        if (!rc) { remove_files(a->out); if (rmdir(a->out) != 0) rc = scfm_error(SCFM_EIO, "%s: cannot replace", a->out); }
+        replacing = !rc;
     }
-    if (!rc && rename(tmp, a->out) != 0) rc = scfm_error(SCFM_EIO, "%s: cannot rename %s", a->out, tmp);
+    char old[4200];
+    snprintf(old, sizeof old, "%s.old.%ld", a->out, (long)getpid());
+    if (replacing && renameat2(AT_FDCWD, tmp, AT_FDCWD, a->out, RENAME_EXCHANGE) == 0) {
+        remove_files(tmp); /* the old vocabulary, now at tmp */
+        if (rmdir(tmp) != 0) fprintf(stderr, "scfm vocab: warning: %s: cannot remove the replaced vocabulary\n", tmp);
+        return 0;
+    }
+    if (replacing && rename(a->out, old) != 0)
+        rc = scfm_error(SCFM_EIO, "%s: cannot move aside: %s", a->out, strerror(errno));
+    if (!rc && rename(tmp, a->out) != 0) {
+        rc = scfm_error(SCFM_EIO, "%s: cannot rename %s: %s", a->out, tmp, strerror(errno));
+        if (replacing && rename(old, a->out) != 0) fprintf(stderr, "scfm vocab: previous vocabulary left at %s\n", old);
+    } else if (!rc && replacing) {
+        remove_files(old);
+        if (rmdir(old) != 0) fprintf(stderr, "scfm vocab: warning: %s: cannot remove the replaced vocabulary\n", old);
+    }
     if (rc) {
         remove_files(tmp);
         rmdir(tmp);

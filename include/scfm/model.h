@@ -124,7 +124,8 @@ void scfm_bert_config_init(scfm_bert_config *c);
  * (4/128/4/512 gelu, P 2048, values, four priors of width 128, species row), "tiny" (2/64/4/128 relu, for tests) and
  * "small-cpu" (4/128/4/256 relu); tiny and small-cpu have P 2048, V 25426, dropout 0.02
  * (set vocab_size from the vocabulary in use).
- * Returns SCFM_OK or SCFM_EINVAL (unknown name; the message lists the presets). */
+ * Returns SCFM_OK or SCFM_EINVAL (unknown name; the message lists the presets). *c is
+ * initialised either way (safe to pass to scfm_bert_config_free). */
 int scfm_bert_config_preset(scfm_bert_config *c, const char *name) SCFM_WUR;
 /* Comma-separated preset names, for help texts. */
 const char *scfm_bert_config_preset_names(void);

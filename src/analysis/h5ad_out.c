@@ -314,10 +314,10 @@ static int template_file(scfm_h5ad_out *o, const char *tpl, const char *const *i
     io_strlist idx;
     memset(&idx, 0, sizeof idx);
     if ((rc = template_index(o, tpl, &idx))) return rc;
-    io_strmap map;
-    rc = io_strmap_init(&map, idx.n);
+    scfm_strmap map;
+    rc = scfm_strmap_init(&map, idx.n);
     for (size_t r = 0; !rc && r < idx.n; r++) {
-        int p = io_strmap_put(&map, idx.v[r], r);
+        int p = scfm_strmap_put(&map, idx.v[r], r);
         if (p < 0) rc = p;
         else if (p == 1)
             rc = scfm_error(SCFM_EFORMAT, "%s: obs index has '%s' twice; cells cannot be matched (make the names "
@@ -330,7 +330,7 @@ static int template_file(scfm_h5ad_out *o, const char *tpl, const char *const *i
     const char *first = NULL;
     for (size_t i = 0; !rc && i < o->n; i++) {
         size_t r;
-        if (io_strmap_get(&map, ids[i], &r)) o->row_of[r] = (long)i;
+        if (scfm_strmap_get(&map, ids[i], &r)) o->row_of[r] = (long)i;
         else if (!missing++) first = ids[i];
     }
     if (!rc && missing)
@@ -339,7 +339,7 @@ static int template_file(scfm_h5ad_out *o, const char *tpl, const char *const *i
     if (!rc && o->n < o->rows)
         scfm_log(SCFM_LOG_INFO, "%s: %zu of its %zu cells have results; the others get missing values", tpl, o->n,
                  o->rows);
-    io_strmap_free(&map);
+    scfm_strmap_free(&map);
     io_strlist_free(&idx);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* Strict JSON DOM parser and string writer. */
 #include "scfm/json.h"
 #include "scfm/core.h"
+#include "core/strmap.h"
 
 #include <errno.h>
 #include <math.h>
@@ -298,39 +299,28 @@ const scfm_json *scfm_json_get(const scfm_json *obj, const char *key) {
     return NULL;
 }
 
-static uint64_t key_hash(const char *k) {
-    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-    for (; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-    return h;
-}
-
-/* First key of obj that repeats an earlier one: one pass over an open-addressing table (linear
- * in the number of keys; a small object is compared directly). */
+/* First key of obj that repeats an earlier one: one pass over the shared hash map (linear in
+ * the number of keys; a small object is compared directly). */
 static const char *dup_in_object(const scfm_json *j) {
-    if (j->n <= 16) {
-        for (size_t i = 1; i < j->n; i++)
-            for (size_t k = 0; k < i; k++)
-                if (strcmp(j->keys[i], j->keys[k]) == 0) return j->keys[i];
-        return NULL;
+    if (j->n > 16) {
+        scfm_strmap m;
+        if (scfm_strmap_init(&m, j->n) == SCFM_OK) {
+            const char *dup = NULL;
+            for (size_t i = 0; i < j->n && !dup; i++) {
+                int p = scfm_strmap_put(&m, j->keys[i], i);
+                if (p == 1) dup = j->keys[i];
+                else if (p < 0) break; /* no memory: the direct comparison below decides */
+            }
+            int complete = dup || m.n == j->n;
+            scfm_strmap_free(&m);
+            if (complete) return dup;
+        }
+        scfm_clear_error();
     }
-    size_t cap = 64;
-    while (cap < 2 * j->n) cap *= 2;
-    size_t *tab = calloc(cap, sizeof *tab); /* key index + 1; 0 = empty */
-    if (!tab) { /* no memory for the table: fall back to the direct comparison */
-        for (size_t i = 1; i < j->n; i++)
-            for (size_t k = 0; k < i; k++)
-                if (strcmp(j->keys[i], j->keys[k]) == 0) return j->keys[i];
-        return NULL;
-    }
-    const char *dup = NULL;
-    for (size_t i = 0; i < j->n && !dup; i++) {
-        size_t h = (size_t)key_hash(j->keys[i]) & (cap - 1);
-        for (; tab[h]; h = (h + 1) & (cap - 1))
-            if (strcmp(j->keys[tab[h] - 1], j->keys[i]) == 0) { dup = j->keys[i]; break; }
-        if (!dup) tab[h] = i + 1;
-    }
-    free(tab);
-    return dup;
+    for (size_t i = 1; i < j->n; i++)
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(j->keys[i], j->keys[k]) == 0) return j->keys[i];
+    return NULL;
 }
 
 const char *scfm_json_dup_key(const scfm_json *j) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "scfm/json.h"
+#include "core/strmap.h"
 
 static const struct { const char *name; size_t bits; } dtypes[SCFM_DT_COUNT] = {
     [SCFM_DT_BOOL] = {"BOOL", 8},   [SCFM_DT_U8] = {"U8", 8},       [SCFM_DT_I8] = {"I8", 8},
@@ -222,8 +223,18 @@ static int parse_header(scfm_safetensors *st) {
 }
 
 
-/* Every handle is an st_file (st first), which records whether the map is ours. */
-typedef struct { scfm_safetensors st; int mapped; } st_file;
+/* Every handle is an st_file (st first), which records whether the map is ours and indexes
+ * the tensors by name (scfm_st_find is O(1): loaders look up every parameter). */
+typedef struct { scfm_safetensors st; int mapped; scfm_strmap by_name; } st_file;
+
+static int index_names(scfm_safetensors *st) {
+    st_file *f = (st_file *)st;
+    int rc = scfm_strmap_init(&f->by_name, st->n);
+    for (size_t i = 0; !rc && i < st->n; i++)
+        if ((rc = scfm_strmap_put(&f->by_name, st->t[i].name, i)) == 1) /* the JSON check makes this unreachable */
+            rc = scfm_error(SCFM_EFORMAT, "%s: duplicate tensor '%s'", st->path, st->t[i].name);
+    return rc;
+}
 
 static scfm_safetensors *st_new(const char *what) {
     st_file *f = scfm_calloc(1, sizeof *f);
@@ -237,7 +248,7 @@ scfm_safetensors *scfm_st_open_mem(const void *data, size_t size, const char *wh
     if (!st) return NULL;
     st->map = data;
     st->size = size;
-    if (parse_header(st)) {
+    if (parse_header(st) || index_names(st)) {
         scfm_st_close(st);
         return NULL;
     }
@@ -270,7 +281,7 @@ scfm_safetensors *scfm_st_open(const char *path) {
         f->mapped = 1;
     }
     close(fd);
-    if (parse_header(&f->st)) { scfm_st_close(&f->st); return NULL; }
+    if (parse_header(&f->st) || index_names(&f->st)) { scfm_st_close(&f->st); return NULL; }
     return &f->st;
 }
 
@@ -283,14 +294,14 @@ void scfm_st_close(scfm_safetensors *st) {
     free(st->meta_vals);
     free(st->path);
     st_file *f = (st_file *)st;
+    scfm_strmap_free(&f->by_name);
     if (f->mapped && st->map && st->size) munmap((void *)st->map, st->size);
     free(f);
 }
 
 const scfm_st_tensor *scfm_st_find(const scfm_safetensors *st, const char *name) {
-    for (size_t i = 0; i < st->n; i++)
-        if (!strcmp(st->t[i].name, name)) return &st->t[i];
-    return NULL;
+    size_t i;
+    return scfm_strmap_get(&((const st_file *)st)->by_name, name, &i) ? &st->t[i] : NULL;
 }
 
 const char *scfm_st_meta(const scfm_safetensors *st, const char *key) {

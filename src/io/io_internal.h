@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "scfm/io.h"
+#include "core/strmap.h"
 
 /* A list of n strings kept in one pool: v[i] points into pool. */
 typedef struct {
@@ -117,16 +118,4 @@ void io_lines_close(io_lines *lr);
  * first line. A line with fewer columns is an error naming the file and line. */
 int io_read_tsv_column(const char *path, size_t col, io_strlist *out, size_t *n_cols) SCFM_WUR;
 
-/* String -> index hash map (keys are borrowed, must outlive the map). */
-typedef struct {
-    const char **keys;
-    size_t *vals;
-    size_t cap, n;
-} io_strmap;
-int io_strmap_init(io_strmap *m, size_t expected) SCFM_WUR;
-/* Insert; if the key exists, keeps the first value and returns 1; 0 inserted; < 0 error. */
-int io_strmap_put(io_strmap *m, const char *key, size_t val) SCFM_WUR;
-/* 1 and *val if found, else 0. */
-int io_strmap_get(const io_strmap *m, const char *key, size_t *val);
-void io_strmap_free(io_strmap *m);
 #endif

@@ -392,15 +392,15 @@ static int read_label_lines(const char *path, io_strlist *bc, io_strlist *lab) {
 
 static int join_labels(scfm_reader *r, mtx_state *s, const char *path, const io_strlist *bc,
                        const io_strlist *lab) {
-    io_strmap m;
+    scfm_strmap m;
     size_t *which = NULL, unknown = 0;
-    int rc = io_strmap_init(&m, r->cells.n);
-    for (size_t i = 0; !rc && i < r->cells.n; i++) rc = io_strmap_put(&m, r->cells.v[i], i) < 0 ? SCFM_ENOMEM : 0;
+    int rc = scfm_strmap_init(&m, r->cells.n);
+    for (size_t i = 0; !rc && i < r->cells.n; i++) rc = scfm_strmap_put(&m, r->cells.v[i], i) < 0 ? SCFM_ENOMEM : 0;
     if (!rc && !(which = scfm_malloc((r->n_cells ? r->n_cells : 1) * sizeof *which))) rc = SCFM_ENOMEM;
     for (size_t i = 0; !rc && i < r->n_cells; i++) which[i] = SIZE_MAX;
     for (size_t i = 0; !rc && i < bc->n; i++) {
         size_t c;
-        if (io_strmap_get(&m, bc->v[i], &c)) which[c] = i;
+        if (scfm_strmap_get(&m, bc->v[i], &c)) which[c] = i;
         else if (i > 0) unknown++; /* line 1 not a barcode: a header */
     }
     if (unknown) scfm_log(SCFM_LOG_WARN, "%s: %zu labelled barcodes are not in barcodes.tsv (ignored)", path, unknown);
@@ -409,7 +409,7 @@ static int join_labels(scfm_reader *r, mtx_state *s, const char *path, const io_
                                   : io_strlist_push(&s->labels, lab->v[which[i]], strlen(lab->v[which[i]]));
     if (!rc) rc = io_strlist_finish(&s->labels);
     free(which);
-    io_strmap_free(&m);
+    scfm_strmap_free(&m);
     return rc;
 }
 

@@ -1,5 +1,5 @@
-/* Text helpers for the mtx and csv readers: a line reader over plain or gzip files (bytesrc.c),
- * a tab-separated column reader, and a string -> index hash map. */
+/* Text helpers for the mtx and csv readers: a line reader over plain or gzip files (bytesrc.c)
+ * and a tab-separated column reader. */
 #include "io_internal.h"
 
 #include <errno.h>
@@ -186,68 +186,4 @@ int io_read_tsv_column(const char *path, size_t col, io_strlist *out, size_t *n_
     if (!rc) rc = io_strlist_finish(out);
     if (rc) io_strlist_free(out);
     return rc;
-}
-
-/* ---- string map (open addressing, FNV-1a) ------------------------------------------------- */
-static size_t hash_str(const char *s) {
-    uint64_t h = 14695981039346656037ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (size_t)h;
-}
-
-int io_strmap_init(io_strmap *m, size_t expected) {
-    memset(m, 0, sizeof *m);
-    size_t cap = 16;
-    while (cap < expected * 2 + 1) {
-        if (cap > SIZE_MAX / 4) return scfm_error(SCFM_ENOMEM, "hash map too large");
-        cap *= 2;
-    }
-    m->keys = scfm_calloc(cap, sizeof *m->keys);
-    m->vals = scfm_calloc(cap, sizeof *m->vals);
-    if (!m->keys || !m->vals) { io_strmap_free(m); return SCFM_ENOMEM; }
-    m->cap = cap;
-    return SCFM_OK;
-}
-
-void io_strmap_free(io_strmap *m) {
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof *m);
-}
-
-static int grow(io_strmap *m) {
-    io_strmap n;
-    int rc = io_strmap_init(&n, m->cap);
-    if (rc) return rc;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i] && (rc = io_strmap_put(&n, m->keys[i], m->vals[i])) < 0) { io_strmap_free(&n); return rc; }
-    io_strmap_free(m);
-    *m = n;
-    return SCFM_OK;
-}
-
-int io_strmap_put(io_strmap *m, const char *key, size_t val) {
-    if ((m->n + 1) * 2 > m->cap) {
-        int rc = grow(m);
-        if (rc) return rc;
-    }
-    size_t i = hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (!strcmp(m->keys[i], key)) return 1;
-        i = (i + 1) & (m->cap - 1);
-    }
-    m->keys[i] = key;
-    m->vals[i] = val;
-    m->n++;
-    return 0;
-}
-
-int io_strmap_get(const io_strmap *m, const char *key, size_t *val) {
-    if (!m->cap) return 0;
-    size_t i = hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (!strcmp(m->keys[i], key)) { *val = m->vals[i]; return 1; }
-        i = (i + 1) & (m->cap - 1);
-    }
-    return 0;
 }

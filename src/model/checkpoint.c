@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/strmap.h"
 #include "model_internal.h"
 #include "scfm/rng.h"
 #include "scfm/safetensors.h"
@@ -41,6 +42,7 @@ typedef struct {
     const scfm_safetensors *st;
     char **canon;          /* [st->n] canonical names */
     unsigned char *used;   /* [st->n] */
+    scfm_strmap by_canon;  /* canonical name -> file tensor index */
 } file_index;
 
 static int index_file(file_index *fx, const scfm_safetensors *st) {
@@ -48,28 +50,30 @@ static int index_file(file_index *fx, const scfm_safetensors *st) {
     fx->canon = scfm_calloc(st->n ? st->n : 1, sizeof *fx->canon);
     fx->used = scfm_calloc(st->n ? st->n : 1, 1);
     if (!fx->canon || !fx->used) return SCFM_ENOMEM;
-    for (size_t i = 0; i < st->n; i++) {
+    int rc = scfm_strmap_init(&fx->by_canon, st->n);
+    for (size_t i = 0; !rc && i < st->n; i++) {
         char buf[SCFM_TENSOR_NAME_MAX * 2];
         canonical_name(st->t[i].name, buf, sizeof buf);
         if (!(fx->canon[i] = scfm_strdup(buf))) return SCFM_ENOMEM;
-        for (size_t k = 0; k < i && buf[0]; k++)
-            if (!strcmp(fx->canon[k], buf))
-                return scfm_error(SCFM_EFORMAT, "%s: tensors '%s' and '%s' are the same parameter", st->path,
-                                  st->t[k].name, st->t[i].name);
+        if (!buf[0]) continue;
+        size_t k = 0;
+        if ((rc = scfm_strmap_put(&fx->by_canon, fx->canon[i], i)) == 1 && scfm_strmap_get(&fx->by_canon, buf, &k))
+            rc = scfm_error(SCFM_EFORMAT, "%s: tensors '%s' and '%s' are the same parameter", st->path, st->t[k].name,
+                            st->t[i].name);
     }
-    return SCFM_OK;
+    return rc;
 }
 
 static void index_free(file_index *fx) {
     for (size_t i = 0; fx->canon && i < fx->st->n; i++) free(fx->canon[i]);
     free(fx->canon);
     free(fx->used);
+    scfm_strmap_free(&fx->by_canon);
 }
 
 static long find_canon(const file_index *fx, const char *name) {
-    for (size_t i = 0; i < fx->st->n; i++)
-        if (!strcmp(fx->canon[i], name)) return (long)i;
-    return -1;
+    size_t i;
+    return scfm_strmap_get(&fx->by_canon, name, &i) ? (long)i : -1;
 }
 
 static int is_head_tensor(const char *name) {

@@ -82,10 +82,10 @@ const char *scfm_bert_config_preset_names(void) {
 }
 
 int scfm_bert_config_preset(scfm_bert_config *c, const char *name) {
+    scfm_bert_config_init(c); /* also on error: the caller may free it (a crash once) */
     for (size_t i = 0; i < sizeof presets / sizeof *presets; i++) {
         const preset *p = &presets[i];
         if (strcmp(name, p->name)) continue;
-        scfm_bert_config_init(c);
         c->num_hidden_layers = p->L;
         c->hidden_size = p->H;
         c->num_attention_heads = p->NH;

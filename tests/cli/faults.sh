@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Faults (docs/robustness.md): a SIGKILL in the middle of scfm tokenize, embed and finetune
-# leaves no output that looks complete (OUT is absent, or a previous OUT is untouched; at
-# most a stale OUT.tmp.<pid> remains); a file-size limit (ulimit -f, as on a full disk)
+# Faults (docs/robustness.md): a SIGKILL in the middle of scfm tokenize, vocab build, embed
+# and finetune leaves no output that looks complete (OUT is absent, or a previous OUT is
+# untouched; at most a stale OUT.tmp.<pid> remains; a killed --force run over a corpus or a
+# vocabulary leaves the previous one whole); a file-size limit (ulimit -f, as on a full disk)
 # makes tokenize and embed fail with "File too large" naming the file, and a previous output
 # at the same path (--force) stays intact; a flipped byte in a checkpoint is an error naming
 # the tensor. Real data: human/pbmc4k_labeled (skipped when ../shared/data is absent).
@@ -54,6 +55,7 @@ kill_mid() {
 "$BIN" corpus info "$T/c" > /dev/null
 
 kill_mid tokenize "$T/c2" "$BIN" tokenize "$D/human/pbmc4k_labeled" -o "$T/c2" "${TOK[@]}" --obs label --threads 1
+kill_mid vocab "$T/v" "$BIN" vocab build "$D/human/pbmc4k_labeled" --gene-names $V1/gene_name_id_dict.tsv.gz -o "$T/v"
 kill_mid embed "$T/e.npy" "$BIN" embed "$T/c" -m "$T/m" -o "$T/e.npy" --threads 1
 kill_mid finetune "$T/ft" "$BIN" finetune "$T/c" -m "$T/m" -o "$T/ft" --label label --max-steps 40 --eval-every 20 --threads 1
 
@@ -68,6 +70,26 @@ done
 diff -r -x corpus.json "$T/c" "$T/c_ref" > /dev/null || { echo "killed --force run changed the previous corpus"; exit 1; }
 "$BIN" corpus info "$T/c" > /dev/null
 echo "tokenize --force killed: previous corpus intact"
+
+# the same for a vocabulary: SIGKILLed --force runs at 10 points near the end of the run (the
+# replace is one rename exchanging the directories: DIR is always one whole vocabulary)
+rm -rf "$T/v" "$T"/v.tmp.*
+"$BIN" vocab build "$D/human/pbmc4k_labeled" --gene-names $V1/gene_name_id_dict.tsv.gz -o "$T/v" > /dev/null 2>&1
+cp -r "$T/v" "$T/v_ref"
+t0=$(date +%s.%N)
+"$BIN" vocab build "$D/human/pbmc4k_labeled" --gene-names $V1/gene_name_id_dict.tsv.gz -o "$T/v" --force > /dev/null 2>&1
+full=$(echo "$(date +%s.%N) - $t0" | bc)
+diff -r "$T/v" "$T/v_ref" > /dev/null || { echo "vocab --force: a different vocabulary from the same input"; exit 1; }
+[ -z "$(ls -d "$T"/v.* 2> /dev/null)" ] || { echo "vocab --force left $(ls -d "$T"/v.*)"; exit 1; }
+for f in 0.8 0.85 0.9 0.92 0.94 0.96 0.97 0.98 0.99 1.0; do
+    "$BIN" vocab build "$D/human/pbmc4k_labeled" --gene-names $V1/gene_name_id_dict.tsv.gz -o "$T/v" --force > /dev/null 2>&1 &
+    pid=$!; sleep "$(echo "$full * $f" | bc)"
+    kill -9 $pid 2> /dev/null || true
+    wait $pid 2> /dev/null || true
+    rm -rf "$T"/v.tmp.* "$T"/v.old.*  # what a SIGKILL can leave beside DIR (never DIR itself)
+    diff -r "$T/v" "$T/v_ref" > /dev/null || { echo "vocab --force killed at $f of ${full}s: $T/v is not the whole vocabulary"; ls -la "$T"; exit 1; }
+done
+echo "vocab build --force killed 10 times near its end: the vocabulary at DIR stays whole"
 
 # full disk: RLIMIT_FSIZE of 256 KiB (the corpus needs about 1 MB). A SIGKILLed run above may
 # have left its own DIR.tmp.<pid> (nothing can clean up after SIGKILL): remove those first, so

@@ -158,6 +158,7 @@ grep -q "scoring anyway" "$T/err"
 rm -f "$T"/o.*
 fails "which TFs" "$T/c" -m "$T/m" -o "$T/o"
 fails "unknown gene 'NOTAGENE'" "$T/c" -m "$T/m" -o "$T/o" --tfs NOTAGENE "${G[@]}"
+fails "--tfs: no gene in ',,'" "$T/c" -m "$T/m" -o "$T/o" --tfs ,, "${G[@]}"
 fails "no TF column" "$T/c" -m "$T/m" -o "$T/o" --network "$T/in/labels.tsv" "${G[@]}"
 fails "no obs column 'nope'" "$T/c" -m "$T/m" -o "$T/o" --tfs STAT1 --cells nope=x "${G[@]}"
 fails "layer 9 out of range" "$T/c" -m "$T/m" -o "$T/o" --tfs STAT1 --layer 9 "${G[@]}"
