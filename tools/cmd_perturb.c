@@ -653,8 +653,7 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
     if (!rc && a->mixture) rc = pt_write_mixture(CMD, a->mixture, st, nstat, &nm, a->mixture_reg);
     if (!rc) rc = pt_write_stats(CMD, a->out, st, nstat, &nm);
     if (!rc) {
-        pt_print_summary(&r, st, nstat, a->out);
-        cli_report_done();
+        pt_print_summary(CMD, &r, st, nstat, a->out);
     }
     gene_list_free(&gl);
     scfm_gene_map_free(gl.map);

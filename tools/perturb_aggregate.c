@@ -271,27 +271,12 @@ int cmd_perturb_aggregate(int argc, char **argv) {
     const char *out = NULL, *mixture = NULL;
     double reg = 1e-6;
     char **paths = NULL;
-    size_t np = 0, cap = 0;
-    int rc = 0;
-    for (int i = 1; i < argc && !rc; i++) {
+    size_t np = 0, cap = 0, n_args = 0;
+    const char **args = calloc((size_t)argc, sizeof *args);
+    int rc = args ? 0 : cli_errorf(CMD, "out of memory");
+    for (int i = 1; i < argc && !rc; i++) { /* options first: a bad value is a usage error whatever the inputs */
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (o[0] != '-' || !o[1]) {
-            struct stat sb;
-            if (stat(o, &sb)) rc = cli_errorf(CMD, "%s: %s", o, strerror(errno));
-            else if (S_ISDIR(sb.st_mode)) rc = list_dir(o, &paths, &np, &cap);
-            else {
-                if (np == cap) {
-                    size_t c = cap ? 2 * cap : 16;
-                    char **q = realloc(paths, c * sizeof *q);
-                    if (!q) { rc = cli_errorf(CMD, "out of memory"); break; }
-                    paths = q;
-                    cap = c;
-                }
-                if (!(paths[np] = scfm_strdup(o))) rc = cli_errorf(CMD, "out of memory");
-                else np++;
-            }
-            continue;
-        }
+        if (o[0] != '-' || !o[1]) { args[n_args++] = o; continue; }
         if (!v) { rc = cli_usage_error(CMD, "%s needs a value", o); break; }
         i++;
         if (!strcmp(o, "-o") || !strcmp(o, "--out")) out = v;
@@ -305,8 +290,25 @@ int cmd_perturb_aggregate(int argc, char **argv) {
         if (files[k] && !(l >= 4 && (!strcmp(files[k] + l - 4, ".tsv") || !strcmp(files[k] + l - 4, ".txt"))))
             rc = cli_usage_error(CMD, "%s %s: perturbation tables are tab-separated: name the file .tsv", opts[k], files[k]);
     }
-    if (!rc && !np) rc = cli_usage_error(CMD, "no run folder or shift table given");
+    if (!rc && !n_args) rc = cli_usage_error(CMD, "no run folder or shift table given");
     if (!rc && !out) rc = cli_usage_error(CMD, "-o OUT.tsv is required");
+    for (size_t k = 0; !rc && k < n_args; k++) { /* a folder stands for its shift tables */
+        struct stat sb;
+        if (stat(args[k], &sb)) rc = cli_errorf(CMD, "%s: %s", args[k], strerror(errno));
+        else if (S_ISDIR(sb.st_mode)) rc = list_dir(args[k], &paths, &np, &cap);
+        else {
+            if (np == cap) {
+                size_t c = cap ? 2 * cap : 16;
+                char **q = realloc(paths, c * sizeof *q);
+                if (!q) { rc = cli_errorf(CMD, "out of memory"); break; }
+                paths = q;
+                cap = c;
+            }
+            if (!(paths[np] = scfm_strdup(args[k]))) rc = cli_errorf(CMD, "out of memory");
+            else np++;
+        }
+    }
+    free(args);
     raw_set s;
     memset(&s, 0, sizeof s);
     s.max_token = -1;
@@ -355,8 +357,7 @@ int cmd_perturb_aggregate(int argc, char **argv) {
     if (!rc) rc = pt_write_stats(CMD, out, st, nstat, &nm);
     if (!rc) {
         fprintf(stderr, "scfm perturb aggregate: %zu shift tables, %zu cells, %zu shifts\n", np, n_cells, s.n);
-        pt_print_summary(&r, st, nstat, out);
-        cli_report_done();
+        pt_print_summary(CMD, &r, st, nstat, out);
     }
     free(nm.id);
     free(nm.name);

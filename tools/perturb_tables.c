@@ -118,10 +118,14 @@ int pt_write_shifts(const char *cmd, const char *path, const scfm_perturb_result
     return pt_finish_file(cmd, f, tmp, path);
 }
 
-void pt_print_summary(const scfm_perturb_result *r, const scfm_perturb_stat *st, size_t nstat, const char *out) {
+/* The key-value lines, then the one-line summary (and the footer on stderr). */
+void pt_print_summary(const char *cmd, const scfm_perturb_result *r, const scfm_perturb_stat *st, size_t nstat,
+                      const char *out) {
     size_t sig = 0;
     for (size_t i = 0; i < nstat; i++) sig += st[i].fdr < 0.05;
     printf("cells\t%zu\nperturbations\t%zu\nnull_perturbations\t%zu\nreference\t%s\ngenes\t%zu\nsignificant\t%zu\n"
            "output\t%s\n",
            r->n_cells, r->n_perturbations, r->n_null, r->n_null ? "null" : "all", nstat, sig, out);
+    cli_done(cmd, "%zu cells, %zu perturbations (+%zu null), %zu genes, %zu significant (FDR < 0.05) -> %s",
+             r->n_cells, r->n_perturbations, r->n_null, nstat, sig, out);
 }

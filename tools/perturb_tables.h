@@ -33,7 +33,8 @@ int pt_write_mixture(const char *cmd, const char *path, const scfm_perturb_stat 
 int pt_write_shifts(const char *cmd, const char *path, const scfm_perturb_result *r, const scfm_corpus *c,
                     const pt_names *nm);
 /* One-line summary of a finished run on stdout (tab-separated key value pairs). */
-void pt_print_summary(const scfm_perturb_result *r, const scfm_perturb_stat *st, size_t nstat, const char *out);
+void pt_print_summary(const char *cmd, const scfm_perturb_result *r, const scfm_perturb_stat *st, size_t nstat,
+                      const char *out);
 
 int cmd_perturb_aggregate(int argc, char **argv);
 
