@@ -547,6 +547,22 @@ static int maps_to(const scfm_orthologs *o, const char *src, const char *want) {
     return want ? t && !strcmp(t, want) : t == NULL;
 }
 
+/* ID -> symbol: the first symbol given for an ID, as written (mouse case kept, spaces trimmed). */
+static void test_map_symbols(void) {
+    const char *text = "Actb\tENSMUSG00000029580\n ACTB-alias \tENSMUSG00000029580.4\nTrp53\tENSMUSG00000059552\n";
+    FILE *f = fopen(tp("names_sym.tsv"), "w");
+    CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0, "write names_sym.tsv");
+    scfm_gene_map *m = scfm_gene_map_new();
+    CHECK(m && scfm_gene_map_add_file(m, tp("names_sym.tsv")) == SCFM_OK, "load names_sym.tsv: %s", scfm_last_error());
+    const char *a = scfm_gene_map_symbol(m, "ENSMUSG00000029580"), *b = scfm_gene_map_symbol(m, "ensmusg00000059552.2");
+    CHECK(a && !strcmp(a, "Actb"), "symbol of ENSMUSG00000029580: %s", a ? a : "(none)");
+    CHECK(b && !strcmp(b, "Trp53"), "symbol of ENSMUSG00000059552 (normalized lookup): %s", b ? b : "(none)");
+    CHECK(!scfm_gene_map_symbol(m, "ENSMUSG00000000001") && !scfm_gene_map_symbol(NULL, "X"), "unknown ID: no symbol");
+    const char *alias = scfm_gene_map_lookup(m, "actb-alias");
+    CHECK(alias && !strcmp(alias, "ENSMUSG00000029580"), "the alias still maps to the ID");
+    scfm_gene_map_free(m);
+}
+
 static void test_symbol_orthologs(void) {
     /* BioMart export of gene names with R's column names (read.csv), as the came package ships
      * them: mouse genes, their human partners; DUP1/DUP2 share a partner (not one-to-one). */
@@ -737,6 +753,7 @@ int main(void) {
     test_pickles();
     test_digests();
     test_symbol_orthologs();
+    test_map_symbols();
     int have_shared = file_exists(sp("geneformer/v1/token_dictionary.pkl"));
     if (!have_shared) {
         static char vt[64 * 2100]; /* a 2,000-gene vocabulary: its gzip is large enough to corrupt in the middle */

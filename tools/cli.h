@@ -20,6 +20,11 @@ const char *cli_cmdline(void);
 void cli_keep_freed_memory(void);
 /* Footer on success: version, command line, wall and CPU time, peak memory (stderr). */
 void cli_report_done(void);
+/* The end of every successful command: a one-line summary "scfm CMD: ..." on stdout (the
+ * last line there), then the footer on stderr. */
+void cli_done(const char *cmd, const char *fmt, ...) SCFM_PRINTF(2, 3);
+/* --threads N (1 .. 4096): sets the OpenMP threads. 0, or 2 after a usage message. */
+int cli_threads(const char *cmd, const char *opt, const char *val);
 /* --set KEY=VALUE for a model config (any config.json field). 0, or an exit code after a message. */
 int cli_config_set(const char *cmd, scfm_bert_config *c, const char *key, const char *value);
 

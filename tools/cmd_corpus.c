@@ -121,6 +121,9 @@ static int corpus_info(const char *dir) {
     printf("%s\n", scfm_corpus_n_obs(c) ? "" : " (none)");
     print_sources(m);
     int rc = print_lengths(c);
+    if (!rc)
+        cli_done("corpus info", "%s: %zu cells, %llu tokens, mode %s, obs columns %zu", dir, scfm_corpus_n_cells(c),
+                 (unsigned long long)scfm_corpus_n_tokens(c), scfm_corpus_mode(c), scfm_corpus_n_obs(c));
     scfm_corpus_close(c);
     return rc;
 }
@@ -182,8 +185,8 @@ static int corpus_export(int argc, char **argv) {
     scfm_vocab *v = names ? scfm_corpus_load_vocab(c) : NULL;
     int rc = names && !v ? cli_fail(CMD) : write_export(c, v, out);
     if (v) scfm_vocab_free(v);
+    if (!rc) cli_done("corpus export", "%zu cells of %s -> %s", scfm_corpus_n_cells(c), dir, out);
     scfm_corpus_close(c);
-    if (!rc) cli_report_done();
     return rc;
 }
 
@@ -201,7 +204,7 @@ static int corpus_merge(int argc, char **argv) {
     }
     if (!rc && (n < 1 || !out)) rc = cli_usage_error(CMD, "merge needs corpora and -o OUT");
     if (!rc && scfm_corpus_merge(dirs, n, out, force, cli_cmdline())) rc = cli_fail(CMD);
-    if (!rc) cli_report_done();
+    if (!rc) cli_done("corpus merge", "%zu corpora -> %s", n, out);
     free(dirs);
     return rc;
 }

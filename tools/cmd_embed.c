@@ -332,7 +332,7 @@ static int run(const args *a) {
         long L = (long)m->cfg.num_hidden_layers;
         printf("cells\t%zu\ndim\t%zu\nlayer\t%ld\npool\t%s\nseconds\t%.2f\noutput\t%s\n", n, H,
                o.layer < 0 ? L + 1 + o.layer : o.layer, o.pool == SCFM_POOL_CLS ? "cls" : "mean", secs, a->out);
-        cli_report_done();
+        cli_done(CMD, "%zu cells x %zu dimensions -> %s", n, H, a->out);
     }
     scfm_gene_embed_free(&genes);
     free(emb);

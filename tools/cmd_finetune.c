@@ -177,7 +177,10 @@ int cmd_finetune(int argc, char **argv) {
                 print_na("test_gene_accuracy", s.test_gene_accuracy);
                 print_na("test_gene_macro_f1", s.test_gene_macro_f1);
             }
-            cli_report_done();
+            cli_done(FT, "%s classification, %zu classes, %ld steps, test accuracy %.4g, macro-F1 %.4g -> %s",
+                     j.task == SCFM_FT_CELL ? "cell" : "gene", s.n_classes, s.steps,
+                     j.task == SCFM_FT_GENE ? s.test_gene_accuracy : s.test_accuracy,
+                     j.task == SCFM_FT_GENE ? s.test_gene_macro_f1 : s.test_macro_f1, j.out_dir);
         }
     }
     free(drops);
@@ -234,6 +237,6 @@ int cmd_predict(int argc, char **argv) {
     if (scfm_predict(corpus, model, out, &o, &s)) return cli_fail(P);
     printf("out\t%s\nhead\t%s\ncells\t%zu\nrows\t%zu\nclasses\t%zu\ntruncated\t%zu\n", out, scfm_head_name(s.head),
            s.n_cells, s.n_rows, s.n_classes, s.n_truncated);
-    cli_report_done();
+    cli_done(P, "%zu cells, %zu classes -> %s", s.n_cells, s.n_classes, out);
     return 0;
 }

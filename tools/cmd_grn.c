@@ -536,7 +536,7 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
     else if (sj) fclose(sj), remove(jtmp);
     if (!rc) {
         printf("tfs\t%zu\ntfs_scored\t%zu\noutput\t%s.targets.tsv\n", tl.n, nscored, a->out);
-        cli_report_done();
+        cli_done(CMD, "%zu TFs, %zu scored against the network -> %s.targets.tsv", tl.n, nscored, a->out);
     }
     for (size_t i = 0; res && i < tl.n; i++) scfm_grn_tf_free(&res[i]);
     free(res);

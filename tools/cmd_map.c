@@ -78,7 +78,7 @@ int cmd_map(int argc, char **argv) {
     if (scfm_embed_map(x, m, t.d, &o, y, &kl)) { rc = cli_errorf(CMD, "%s: %s", in, scfm_last_error()); goto done; }
     if (scfm_map_write_tsv(out, &t, idx, m, y)) { rc = cli_fail(CMD); goto done; }
     fprintf(stderr, "scfm map: KL divergence %.4f; wrote %s\n", kl, out);
-    cli_report_done();
+    cli_done(CMD, "%zu cells, KL divergence %.4f -> %s", m, kl, out);
     rc = 0;
 done:
     free(idx), free(x), free(y);

@@ -22,8 +22,8 @@ static void model_help(void) {
            "                       [--head mlm|seqcls|tokcls|none] [--labels N|a,b,c] [--set KEY=VALUE]\n"
            "                       [--prior NAME=FILE] [--prior-random] [--homologs FILE] [--gene-names FILE]\n"
            "       scfm model info DIR\n"
-           "       scfm model forward DIR --tokens FILE -o OUT.safetensors [--head H] [--labels N]\n"
-           "       scfm model train DIR --tokens FILE --steps N -o OUT_DIR [--lr X] [--seed N]\n\n"
+           "       scfm model forward DIR --tokens FILE -o OUT.safetensors [--head H] [--labels N] [--threads N]\n"
+           "       scfm model train DIR --tokens FILE --steps N -o OUT_DIR [--lr X] [--seed N] [--threads N]\n\n"
            "init     writes a randomly initialised checkpoint (config.json + model.safetensors, the Hugging\n"
            "         Face layout that transformers loads). Presets: %s.\n"
            "         --vocab sets vocab_size (and pad_token_id) from a vocabulary (.pkl/.tsv[.gz]) and copies\n"
@@ -223,13 +223,11 @@ static int model_init(int argc, char **argv) {
         snprintf(p, sizeof p, "%s/vocab.tsv", out);
         if (scfm_vocab_write_tsv(v, p)) rc = cli_fail(CMD);
     }
-    if (!rc) {
-        printf("%s: %s, %zu layers, hidden %zu, heads %zu, FFN %zu, %s, vocab %zu, positions %zu, %zu parameters\n",
-               out, scfm_head_name(head), c.num_hidden_layers, c.hidden_size, c.num_attention_heads,
-               c.intermediate_size, scfm_act_name(c.hidden_act), c.vocab_size, c.max_position_embeddings,
-               scfm_model_num_params(m));
-        cli_report_done();
-    }
+    if (!rc)
+        cli_done("model init", "%s: %s, %zu layers, hidden %zu, heads %zu, FFN %zu, %s, vocab %zu, positions %zu, "
+                 "%zu parameters", out, scfm_head_name(head), c.num_hidden_layers, c.hidden_size,
+                 c.num_attention_heads, c.intermediate_size, scfm_act_name(c.hidden_act), c.vocab_size,
+                 c.max_position_embeddings, scfm_model_num_params(m));
     scfm_model_free(m);
     scfm_vocab_free(v);
     scfm_bert_config_free(&c);
@@ -315,6 +313,7 @@ static int model_info(int argc, char **argv) {
     scfm_model *m = scfm_model_load(dir, head);
     if (!m) return cli_fail(CMD);
     printf("loads as %s: ok (%zu parameters in the model)\n", scfm_head_name(head), scfm_model_num_params(m));
+    cli_done("model info", "%s: %s head, %zu parameters", dir, scfm_head_name(head), scfm_model_num_params(m));
     scfm_model_free(m);
     return 0;
 }
@@ -390,6 +389,7 @@ static int model_forward(int argc, char **argv) {
         else if (!strcmp(a, "-o") && has) out = argv[++i];
         else if (!strcmp(a, "--head") && has) head_name = argv[++i];
         else if (!strcmp(a, "--labels") && has) labels = argv[++i];
+        else if (!strcmp(a, "--threads")) { if (cli_threads(CMD, a, has ? argv[i + 1] : NULL)) return 2; i++; }
         else if (a[0] != '-' && !dir) dir = a;
         else return cli_usage_error(CMD, "forward: unknown or incomplete option '%s'", a);
     }
@@ -409,7 +409,7 @@ static int model_forward(int argc, char **argv) {
     scfm_bert_input in = {.B = s.B, .offs = s.offs, .ids = s.ids, .n_mlm = s.n, .mlm_rows = rows};
     if (!rc && scfm_model_forward(m, &in, 0, 0, NULL)) rc = cli_fail(CMD);
     if (!rc) rc = write_forward(m, &s, out);
-    if (!rc) printf("%s: %zu sequences, %zu tokens\n", out, s.B, s.n);
+    if (!rc) cli_done("model forward", "%s: %zu sequences, %zu tokens", out, s.B, s.n);
     free(rows);
     scfm_model_free(m);
     free_seqs(&s);
@@ -456,6 +456,7 @@ static int model_train(int argc, char **argv) {
         else if (!strcmp(a, "--steps")) { if (cli_long(CMD, a, v, 1, 1000000, &steps)) return 2; i++; }
         else if (!strcmp(a, "--seed")) { if (cli_long(CMD, a, v, 0, LONG_MAX, &seed)) return 2; i++; }
         else if (!strcmp(a, "--lr")) { if (cli_double(CMD, a, v, 0, 10, &lr)) return 2; i++; }
+        else if (!strcmp(a, "--threads")) { if (cli_threads(CMD, a, v)) return 2; i++; }
         else if (a[0] != '-' && !dir) dir = a;
         else return cli_usage_error(CMD, "train: unknown or incomplete option '%s'", a);
     }
@@ -466,6 +467,7 @@ static int model_train(int argc, char **argv) {
     if (!rc && !m) rc = cli_fail(CMD);
     if (!rc) rc = train_steps(m, &s, steps, lr, seed);
     if (!rc && scfm_model_save(m, out)) rc = cli_fail(CMD);
+    if (!rc) cli_done("model train", "%s: %ld steps on %zu sequences", out, steps, s.B);
     scfm_model_free(m);
     free_seqs(&s);
     return rc;

@@ -13,6 +13,7 @@
 #endif
 
 #include "cli.h"
+#include "perturb_tables.h"
 #include "scfm/analysis.h"
 #include "scfm/corpus.h"
 #include "scfm/genes.h"
@@ -23,7 +24,8 @@ static const char *CMD = "perturb";
 
 static void perturb_help(void) {
     printf(
-        "usage: scfm perturb CORPUS -m MODEL_DIR -o OUT.tsv --delete|--overexpress|--inhibit|--activate [options]\n\n"
+        "usage: scfm perturb CORPUS -m MODEL_DIR -o OUT.tsv --delete|--overexpress|--inhibit|--activate [options]\n"
+        "       scfm perturb aggregate RUN_DIR_OR_SHIFTS.tsv... -o OUT.tsv   (merge runs: see its --help)\n\n"
         "Perturbs each cell's tokens, embeds the perturbed copies (all copies of a cell in shared batches)\n"
         "and reports per gene (or gene set) the mean shift, a Mann-Whitney test of its shifts against\n"
         "all genes' shifts (or against a null run of random genes) and Benjamini-Hochberg FDR.\n"
@@ -49,6 +51,9 @@ static void perturb_help(void) {
         "  --alt COL=VALUE      an alternative state (repeatable, at most 16): also report the mean shift\n"
         "                       toward it, cos(p, alt) - cos(baseline, alt)\n"
         "  --max-cells N        at most N cells (the first N after --cells)\n"
+        "  --cell-range A:B     run only cells A .. B-1 of the selected cells (0-based; B omitted or past\n"
+        "                       the end: to the end), to split a big job; merge the pieces' --shifts\n"
+        "                       tables with 'scfm perturb aggregate'\n"
         "  --goal-cells N       at most N cells for each state embedding (default 200)\n"
         "Null run (the reference of the test instead of all genes' shifts):\n"
         "  --null-genes N       perturb N random expressed genes per cell (not listed, not the anchor) the\n"
@@ -57,17 +62,23 @@ static void perturb_help(void) {
         "                       cells) instead of N per cell\n"
         "  --seed S             seed of the null draws (default 0)\n"
         "Outputs:\n"
-        "  -o OUT.tsv           per gene: gene token_id name n_cells mean_shift z p fdr significant\n"
-        "                       mean_cos [mean_shift_<alt>...]  (sorted by p; significant = fdr < 0.05;\n"
-        "                       gene sets: gene = IDs joined by '+', token_id -1; mean_cos = mean\n"
-        "                       cos(perturbed, baseline))\n"
-        "  --shifts FILE.tsv    every shift: gene token_id cell cell_id null shift cos [shift_<alt>...]\n"
+        "  -o OUT.tsv           per gene: gene token_id name symbol n_cells mean_shift sd_shift z p fdr\n"
+        "                       significant mean_cos [mean_shift_to_<GOAL> sd_shift_to_<GOAL>]\n"
+        "                       [mean_shift_to_<ALT> sd_shift_to_<ALT>...]  (sorted by p; significant =\n"
+        "                       fdr < 0.05; sd = sample standard deviation of the shifts; symbol from\n"
+        "                       --gene-names or the corpus's gene-name tables, '' when unknown; gene\n"
+        "                       sets: gene = IDs joined by '+', token_id -1; mean_cos = mean\n"
+        "                       cos(perturbed, baseline); <GOAL>, <ALT>: the states' values)\n"
+        "  --shifts FILE.tsv    the raw shifts, every one at full precision: gene token_id name symbol\n"
+        "                       cell cell_id null shift [shift_to_<GOAL>] cos [shift_to_<ALT>...];\n"
+        "                       'scfm perturb aggregate' merges such tables of several runs\n"
         "  --gene-shifts FILE   per (perturbed gene, affected gene): perturbed perturbed_token affected\n"
-        "                       affected_token n_cells mean_cos (cosine of the affected gene's contextual\n"
-        "                       embedding before and after, averaged over the cells having it)\n"
+        "                       affected_token n_cells mean_cos perturbed_symbol affected_symbol sd_cos\n"
+        "                       (cosine of the affected gene's contextual embedding before and after,\n"
+        "                       its mean and sample sd over the cells having it)\n"
         "  --mixture FILE.tsv   Geneformer's mixture_model: a two-component Gaussian mixture (EM, as\n"
         "                       scikit-learn's GaussianMixture) over the genes' mean shifts: gene token_id\n"
-        "                       name n_cells mean_shift impact_prob impact (the component further from no\n"
+        "                       name symbol n_cells mean_shift impact_prob impact (the component further from no\n"
         "                       effect: shift 0 with --goal, cosine 1 without)\n"
         "  --mixture-reg X      added to the variances (scikit-learn's reg_covar, default 1e-6; cosine\n"
         "                       shifts are small: use about 1e-3 of their variance)\n"
@@ -87,6 +98,8 @@ typedef struct {
     size_t n_alt;
     const char *cell_specs[MAX_NAMES]; /* --cells, repeatable: all must hold (AND) */
     size_t n_cell_specs;
+    long range_a, range_b; /* --cell-range A:B */
+    int range_set;
     long max_cells, goal_cells, batch_tokens, batch_cells, threads, null_genes, seed;
     double mixture_reg;
     double shift_fraction;
@@ -96,6 +109,21 @@ typedef struct {
 static int set_mode(args *a, int m, const char *o) {
     if (a->mode >= 0 && a->mode != m) return cli_usage_error(CMD, "%s: only one of --delete, --overexpress, --inhibit, --activate", o);
     a->mode = m;
+    return 0;
+}
+
+/* --cell-range A:B (B omitted: to the end), 0 <= A < B */
+static int parse_range(args *a, const char *v) {
+    const char *colon = strchr(v, ':');
+    char left[64];
+    if (!colon || (size_t)(colon - v) >= sizeof left)
+        return cli_usage_error(CMD, "--cell-range wants A:B (cells A to B-1 of the selection), got '%s'", v);
+    snprintf(left, sizeof left, "%.*s", (int)(colon - v), v);
+    if (cli_long(CMD, "--cell-range", left, 0, LONG_MAX - 1, &a->range_a)) return 2;
+    a->range_b = LONG_MAX;
+    if (colon[1] && cli_long(CMD, "--cell-range", colon + 1, 1, LONG_MAX, &a->range_b)) return 2;
+    if (a->range_b <= a->range_a) return cli_usage_error(CMD, "--cell-range %s: B must be larger than A", v);
+    a->range_set = 1;
     return 0;
 }
 
@@ -143,6 +171,7 @@ static int parse_args(args *a, int argc, char **argv) {
         else if (!strcmp(o, "--pool")) a->pool = v;
         else if (!strcmp(o, "--layer")) a->layer = v;
         else if (!strcmp(o, "--shift-fraction")) { if (cli_double(CMD, o, v, 1e-9, 1.0, &a->shift_fraction)) return 2; }
+        else if (!strcmp(o, "--cell-range")) { if (parse_range(a, v)) return 2; }
         else if (!strcmp(o, "--max-cells")) { if (cli_long(CMD, o, v, 1, LONG_MAX, &a->max_cells)) return 2; }
         else if (!strcmp(o, "--goal-cells")) { if (cli_long(CMD, o, v, 1, LONG_MAX, &a->goal_cells)) return 2; }
         else if (!strcmp(o, "--null-genes")) { if (cli_long(CMD, o, v, 1, 1L << 20, &a->null_genes)) return 2; }
@@ -374,126 +403,88 @@ static char *set_label(const gene_list *g, int symbols) {
     return s;
 }
 
-typedef struct {
-    const scfm_vocab *v;
-    const gene_list *g;
-    const char *set_id, *set_name;
-    size_t V;
-} namer;
-
-static const char *slot_id(const namer *nm, size_t slot) {
-    if (slot < nm->V) return scfm_vocab_token(nm->v, slot);
-    return slot == SCFM_PERTURB_SLOT_SET(nm->V) ? nm->set_id : "<null>";
-}
-
-static const char *slot_name(const namer *nm, size_t slot) {
-    if (slot < nm->V) {
-        for (size_t i = 0; i < nm->g->n; i++)
-            if ((size_t)nm->g->ids[i] == slot) return nm->g->names[i];
-        return scfm_vocab_token(nm->v, slot);
+/* Gene symbols: from the --gene-names tables, else from the tables the corpus was tokenized
+ * with (corpus.json settings gene_names_K) when they are still there. NULL: none known. */
+static scfm_gene_map *symbol_map(const scfm_corpus *c, scfm_gene_map *given, int *own) {
+    *own = 0;
+    if (given) return given;
+    const scfm_json *st = scfm_json_get(scfm_corpus_meta(c), "settings");
+    scfm_gene_map *m = NULL;
+    for (int k = 0; st && k < 64; k++) {
+        char key[32];
+        const char *path = NULL;
+        snprintf(key, sizeof key, "gene_names_%d", k);
+        if (scfm_json_get_string(st, key, &path) || !path) break;
+        if (access(path, R_OK)) {
+            fprintf(stderr, "scfm perturb: warning: %s (the corpus's gene-name table) is not readable: no symbols "
+                    "from it (give --gene-names)\n", path);
+            continue;
+        }
+        if (!m && !(m = scfm_gene_map_new())) break;
+        if (scfm_gene_map_add_file(m, path))
+            fprintf(stderr, "scfm perturb: warning: %s: %s: no symbols from it\n", path, scfm_last_error());
     }
-    return slot == SCFM_PERTURB_SLOT_SET(nm->V) ? nm->set_name : "<null>";
+    scfm_clear_error();
+    *own = m != NULL;
+    return m;
 }
 
-static const char *alt_value(const char *spec) {
-    const char *eq = strchr(spec, '=');
-    return eq ? eq + 1 : spec;
-}
-
-static int finish_file(FILE *f, const char *tmp, const char *path) {
-    int ok = !ferror(f);
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path)) {
-        remove(tmp);
-        return cli_errorf(CMD, "%s: write failed", path);
+/* The names the tables print per slot: token, the name given, the symbol. */
+static int names_build(pt_names *nm, const args *a, const gene_list *gl, const scfm_vocab *v, const scfm_corpus *c,
+                       size_t V, char **set_strs) {
+    memset(nm, 0, sizeof *nm);
+    nm->V = V;
+    nm->id = calloc(V + 2, sizeof *nm->id);
+    nm->name = calloc(V + 2, sizeof *nm->name);
+    nm->symbol = calloc(V + 2, sizeof *nm->symbol);
+    if (!nm->id || !nm->name || !nm->symbol) return cli_errorf(CMD, "out of memory");
+    int own;
+    scfm_gene_map *map = symbol_map(c, gl->map, &own);
+    for (size_t t = 0; t < V; t++) {
+        const char *tok = scfm_vocab_token(v, t), *sym = map ? scfm_gene_map_symbol(map, tok) : NULL;
+        nm->id[t] = nm->name[t] = tok;
+        /* a vocabulary keyed by symbols (vocab build --symbols): the token is the symbol */
+        nm->symbol[t] = sym ? sym : tok && tok[0] != '<' && !scfm_is_ensembl_id(tok) ? tok : "";
     }
+    for (size_t i = 0; i < gl->n; i++) nm->name[gl->ids[i]] = gl->names[i];
+    nm->id[SCFM_PERTURB_SLOT_NULL(V)] = nm->name[SCFM_PERTURB_SLOT_NULL(V)] = "<null>";
+    if (a->together) {
+        set_strs[0] = set_label(gl, 0);
+        set_strs[1] = set_label(gl, 1);
+        size_t l = 1;
+        for (size_t i = 0; i < gl->n; i++) l += strlen(nm->symbol[gl->ids[i]]) + 1;
+        if ((set_strs[2] = malloc(l))) { /* the symbols joined; "" when one is unknown */
+            set_strs[2][0] = 0;
+            size_t i = 0;
+            for (; i < gl->n && *nm->symbol[gl->ids[i]]; i++) {
+                if (i) strcat(set_strs[2], "+");
+                strcat(set_strs[2], nm->symbol[gl->ids[i]]);
+            }
+            if (i < gl->n) set_strs[2][0] = 0;
+        }
+        nm->id[SCFM_PERTURB_SLOT_SET(V)] = set_strs[0];
+        nm->name[SCFM_PERTURB_SLOT_SET(V)] = set_strs[1];
+        nm->symbol[SCFM_PERTURB_SLOT_SET(V)] = set_strs[2];
+    }
+    /* symbols point into the map: kept until the tables are written (freed by names_free) */
+    nm->own_map = own ? map : NULL;
+    if (a->goal) nm->goal = pt_state_value(a->goal);
+    for (size_t k = 0; k < a->n_alt; k++) nm->alt[k] = pt_state_value(a->alt[k]);
+    nm->n_alt = a->n_alt;
+    if (a->together && (!set_strs[0] || !set_strs[1] || !set_strs[2])) return cli_errorf(CMD, "out of memory");
     return 0;
 }
 
-static FILE *open_tmp(const char *path, char *tmp, size_t cap) {
-    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) cli_errorf(CMD, "%s: cannot create: %s", path, strerror(errno));
-    return f;
-}
-
-static int write_stats(const char *path, const scfm_perturb_stat *s, size_t n, const namer *nm, const args *a) {
-    char tmp[4096];
-    FILE *f = open_tmp(path, tmp, sizeof tmp);
-    if (!f) return 1;
-    fprintf(f, "gene\ttoken_id\tname\tn_cells\tmean_shift\tz\tp\tfdr\tsignificant\tmean_cos");
-    for (size_t k = 0; k < a->n_alt; k++) fprintf(f, "\tmean_shift_%s", alt_value(a->alt[k]));
-    fprintf(f, "\n");
-    for (size_t i = 0; i < n; i++) {
-        fprintf(f, "%s\t%d\t%s\t%zu\t%.9g\t%.9g\t%.9g\t%.9g\t%d\t%.9g", slot_id(nm, s[i].slot), (int)s[i].token,
-                slot_name(nm, s[i].slot), s[i].n, s[i].mean_shift, s[i].z, s[i].p, s[i].fdr, s[i].fdr < 0.05,
-                s[i].mean_cos);
-        for (size_t k = 0; k < a->n_alt; k++) fprintf(f, "\t%.9g", s[i].mean_alt[k]);
-        fprintf(f, "\n");
-    }
-    return finish_file(f, tmp, path);
-}
-
-/* --mixture: Geneformer's mixture_model mode: a two-component Gaussian mixture over the
- * units' mean shifts; each unit's probability of the impact component (mean further from 0). */
-static int write_mixture(const char *path, const scfm_perturb_stat *s, size_t n, const namer *nm, double reg,
-                         double ref) {
-    double *x = calloc(n ? n : 1, sizeof *x), *r = calloc(n ? n : 1, sizeof *r);
-    if (!x || !r) { free(x); free(r); return cli_errorf(CMD, "out of memory"); }
-    for (size_t i = 0; i < n; i++) x[i] = s[i].mean_shift;
-    scfm_gmm2 g;
-    double mu = 0, var = 0;
-    for (size_t i = 0; i < n; i++) mu += x[i] / (double)n;
-    for (size_t i = 0; i < n; i++) var += (x[i] - mu) * (x[i] - mu) / (double)n;
-    if (n && reg > var)
-        fprintf(stderr, "scfm perturb: warning: --mixture-reg %g exceeds the variance of the mean shifts (%.3g): the "
-                "components cannot separate; lower it (e.g. --mixture-reg %.1g)\n", reg, var, var * 1e-3);
-    int rc = scfm_gmm2_fit(x, n, reg, 1e-10, 10000, &g, r) ? cli_fail(CMD) : 0;
-    if (!rc) g.impact = fabs(g.mean[1] - ref) >= fabs(g.mean[0] - ref); /* no effect: shift 0 (goal) or cos 1 */
-    char tmp[4096];
-    FILE *f = rc ? NULL : open_tmp(path, tmp, sizeof tmp);
-    if (!rc && !f) rc = 1;
-    if (f) {
-        fprintf(f, "gene\ttoken_id\tname\tn_cells\tmean_shift\timpact_prob\timpact\n");
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-            double p = g.impact ? r[i] : 1 - r[i];
-            k += p > 0.5;
-            fprintf(f, "%s\t%d\t%s\t%zu\t%.9g\t%.9g\t%d\n", slot_id(nm, s[i].slot), (int)s[i].token,
-                    slot_name(nm, s[i].slot), s[i].n, s[i].mean_shift, p, p > 0.5);
-        }
-        rc = finish_file(f, tmp, path);
-        fprintf(stderr, "mixture model: components mean %.4g / %.4g, sd %.4g / %.4g, weight %.3f / %.3f (%zu EM "
-                "iterations%s); impact component %d: %zu of %zu genes\n", g.mean[0], g.mean[1], sqrt(g.var[0]),
-                sqrt(g.var[1]), g.weight[0], g.weight[1], g.n_iter, g.converged ? "" : ", not converged", g.impact, k, n);
-    }
-    free(x);
-    free(r);
-    return rc;
-}
-
-static int write_shifts(const char *path, const scfm_perturb_result *r, const scfm_corpus *c, const namer *nm,
-                        const args *a) {
-    char tmp[4096];
-    FILE *f = open_tmp(path, tmp, sizeof tmp);
-    if (!f) return 1;
-    fprintf(f, "gene\ttoken_id\tcell\tcell_id\tnull\tshift\tcos");
-    for (size_t k = 0; k < a->n_alt; k++) fprintf(f, "\tshift_%s", alt_value(a->alt[k]));
-    fprintf(f, "\n");
-    for (size_t t = 0; t < r->V + 2; t++)
-        for (size_t i = 0; i < r->n[t]; i++) {
-            const char *cid = scfm_corpus_cell_id(c, r->cell[t][i]);
-            fprintf(f, "%s\t%d\t%zu\t%s\t%d\t%.9g", slot_id(nm, t), t < r->V ? (int)t : -1, r->cell[t][i],
-                    cid ? cid : "", t == SCFM_PERTURB_SLOT_NULL(r->V), r->shifts[t][i]);
-            for (size_t k = 0; k < r->n_extra; k++) fprintf(f, "\t%.9g", r->extra[t][i * r->n_extra + k]);
-            fprintf(f, "\n");
-        }
-    return finish_file(f, tmp, path);
+static void names_free(pt_names *nm) {
+    free(nm->id);
+    free(nm->name);
+    free(nm->symbol);
+    scfm_gene_map_free(nm->own_map);
 }
 
 typedef struct {
     uint64_t key, cnt;
-    double mean;
+    double mean, sd;
 } gs_row;
 
 static int cmp_gs(const void *a, const void *b) {
@@ -504,39 +495,42 @@ static int cmp_gs(const void *a, const void *b) {
     return (x->key > y->key) - (x->key < y->key);
 }
 
-static int write_gene_shifts(const char *path, const scfm_perturb_result *r, const namer *nm) {
+static int write_gene_shifts(const char *path, const scfm_perturb_result *r, const scfm_vocab *v, const pt_names *nm) {
     gs_row *rows = malloc((r->gs_n ? r->gs_n : 1) * sizeof *rows);
     if (!rows) return cli_errorf(CMD, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < r->gs_cap; i++)
-        if (r->gs_key[i]) rows[n++] = (gs_row){r->gs_key[i], r->gs_cnt[i], r->gs_sum[i] / (double)r->gs_cnt[i]};
+        if (r->gs_key[i])
+            rows[n++] = (gs_row){r->gs_key[i], r->gs_cnt[i], r->gs_sum[i] / (double)r->gs_cnt[i],
+                                 r->gs_cnt[i] > 1 ? sqrt(r->gs_m2[i] / (double)(r->gs_cnt[i] - 1)) : NAN};
     qsort(rows, n, sizeof *rows, cmp_gs);
     char tmp[4096];
-    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    FILE *f = pt_open_tmp(CMD, path, tmp, sizeof tmp);
     if (!f) {
         free(rows);
         return 1;
     }
-    fprintf(f, "perturbed\tperturbed_token\taffected\taffected_token\tn_cells\tmean_cos\n");
+    fprintf(f, "perturbed\tperturbed_token\taffected\taffected_token\tn_cells\tmean_cos\tperturbed_symbol\t"
+               "affected_symbol\tsd_cos\n");
     for (size_t i = 0; i < n; i++) {
         size_t slot = (size_t)((rows[i].key - 1) >> 32), t = (size_t)((rows[i].key - 1) & 0xffffffffu);
-        fprintf(f, "%s\t%d\t%s\t%zu\t%llu\t%.9g\n", slot_id(nm, slot), slot < r->V ? (int)slot : -1,
-                scfm_vocab_token(nm->v, t), t, (unsigned long long)rows[i].cnt, rows[i].mean);
+        fprintf(f, "%s\t%d\t%s\t%zu\t%llu\t%.9g\t%s\t%s\t%.9g\n", nm->id[slot], slot < r->V ? (int)slot : -1,
+                scfm_vocab_token(v, t), t, (unsigned long long)rows[i].cnt, rows[i].mean,
+                nm->symbol[slot] ? nm->symbol[slot] : "", t < r->V && nm->symbol[t] ? nm->symbol[t] : "", rows[i].sd);
     }
     free(rows);
-    return finish_file(f, tmp, path);
+    return pt_finish_file(CMD, f, tmp, path);
 }
 
 typedef struct {
     FILE *f;
-    const namer *nm;
+    size_t V;
 } dump_ctx;
 
 static void dump_seq(void *ud, size_t cell, size_t slot, const int32_t *ug, size_t nug, const int32_t *ids, size_t len) {
     dump_ctx *d = ud;
-    const namer *nm = d->nm;
-    const char *kind = slot == (size_t)-1 ? "baseline" : slot == SCFM_PERTURB_SLOT_NULL(nm->V) ? "null"
-                                                      : slot == SCFM_PERTURB_SLOT_SET(nm->V) ? "set" : "gene";
+    const char *kind = slot == (size_t)-1 ? "baseline" : slot == SCFM_PERTURB_SLOT_NULL(d->V) ? "null"
+                                                      : slot == SCFM_PERTURB_SLOT_SET(d->V) ? "set" : "gene";
     fprintf(d->f, "%zu\t%s\t", cell, kind);
     for (size_t i = 0; i < nug; i++) fprintf(d->f, "%s%d", i ? "+" : "", (int)ug[i]);
     if (!nug) fprintf(d->f, "-");
@@ -568,7 +562,7 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
     float *goal = NULL, *alt = NULL;
     int32_t *fixed = NULL;
     uint8_t *excluded = NULL;
-    char *set_id = NULL, *set_name = NULL;
+    char *set_strs[3] = {NULL, NULL, NULL}; /* the set's IDs, names, symbols */
     scfm_perturb_result r;
     memset(&r, 0, sizeof r);
     scfm_perturb_stat *st = NULL;
@@ -600,6 +594,16 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
     if (!rc && a->null_fixed && !a->null_genes) rc = cli_usage_error(CMD, "--null-fixed needs --null-genes N");
     if (!rc) rc = select_cells_all(c, a->cell_specs, a->n_cell_specs, "--cells", &cells, &n);
     if (!rc && a->max_cells > 0 && (size_t)a->max_cells < n) n = (size_t)a->max_cells;
+    /* --cell-range A:B: cells [A, B) of the selection; everything drawn from the selection as a
+     * whole (the --null-fixed genes) is drawn from all of it, so that pieces add up to one run */
+    size_t first = 0, n_all = n;
+    if (!rc && a->range_set) {
+        if ((size_t)a->range_a >= n)
+            rc = cli_errorf(CMD, "--cell-range %ld:%ld: the selection has only %zu cells", a->range_a, a->range_b, n);
+        first = (size_t)a->range_a;
+        if (!rc && (size_t)a->range_b < n) n = (size_t)a->range_b;
+        n -= first;
+    }
     size_t cap = a->goal_cells > 0 ? (size_t)a->goal_cells : 200;
     if (!rc && a->goal) {
         if (!(goal = calloc(H, sizeof *goal))) rc = cli_errorf(CMD, "out of memory");
@@ -618,7 +622,8 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
             if (!(excluded = calloc(V, 1))) rc = cli_errorf(CMD, "out of memory");
             for (size_t i = 0; !rc && i < gl.n; i++) excluded[gl.ids[i]] = 1;
             if (!rc && anchor >= 0) excluded[anchor] = 1;
-            if (!rc) rc = fixed_null(c, cells, n, excluded, V, (size_t)a->null_genes * u, o.seed, &fixed, &n_fixed);
+            if (!rc) rc = fixed_null(c, cells, n_all, excluded, V, (size_t)a->null_genes * u, o.seed, &fixed,
+                                     &n_fixed);
             if (!rc && n_fixed < u) rc = cli_errorf(CMD, "--null-fixed: the cells express too few other genes");
             o.null_genes = fixed;
             o.n_null_genes = n_fixed;
@@ -626,39 +631,29 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
             o.null_per_cell = (size_t)a->null_genes;
         }
     }
-    namer nm = {.v = v, .g = &gl, .V = V};
-    if (!rc && a->together) {
-        set_id = set_label(&gl, 0);
-        set_name = set_label(&gl, 1);
-        if (!set_id || !set_name) rc = cli_errorf(CMD, "out of memory");
-        nm.set_id = set_id;
-        nm.set_name = set_name;
-    }
-    dump_ctx dc = {NULL, &nm};
+    pt_names nm;
+    memset(&nm, 0, sizeof nm);
+    if (!rc) rc = names_build(&nm, a, &gl, v, c, V, set_strs);
+    dump_ctx dc = {NULL, V};
     if (!rc && a->dump) {
         if (!(dumpf = fopen(a->dump, "w"))) rc = cli_errorf(CMD, "%s: cannot create: %s", a->dump, strerror(errno));
         dc.f = dumpf;
         o.on_seq = dump_seq;
         o.on_seq_ud = &dc;
     }
-    if (!rc && scfm_perturb_cells(m, c, cells, n, &o, &r)) rc = cli_fail(CMD);
+    if (!rc && scfm_perturb_cells(m, c, cells + first, n, &o, &r)) rc = cli_fail(CMD);
     if (dumpf && fclose(dumpf) && !rc) rc = cli_errorf(CMD, "%s: write failed", a->dump);
     for (size_t i = 0; !rc && !a->together && i < gl.n; i++)
         if (!r.n[gl.ids[i]])
             fprintf(stderr, "scfm perturb: warning: no selected cell has %s (%s): no row for it\n", gl.names[i],
                     scfm_vocab_token(v, (size_t)gl.ids[i]));
     if (!rc && scfm_perturb_stats(&r, &st, &nstat)) rc = cli_fail(CMD);
-    if (!rc && a->shifts) rc = write_shifts(a->shifts, &r, c, &nm, a);
-    if (!rc && a->gene_shifts) rc = write_gene_shifts(a->gene_shifts, &r, &nm);
-    if (!rc && a->mixture) rc = write_mixture(a->mixture, st, nstat, &nm, a->mixture_reg, a->goal ? 0.0 : 1.0);
-    if (!rc) rc = write_stats(a->out, st, nstat, &nm, a);
+    if (!rc && a->shifts) rc = pt_write_shifts(CMD, a->shifts, &r, c, &nm);
+    if (!rc && a->gene_shifts) rc = write_gene_shifts(a->gene_shifts, &r, v, &nm);
+    if (!rc && a->mixture) rc = pt_write_mixture(CMD, a->mixture, st, nstat, &nm, a->mixture_reg);
+    if (!rc) rc = pt_write_stats(CMD, a->out, st, nstat, &nm);
     if (!rc) {
-        size_t sig = 0;
-        for (size_t i = 0; i < nstat; i++) sig += st[i].fdr < 0.05;
-        printf("cells\t%zu\nperturbations\t%zu\nnull_perturbations\t%zu\nreference\t%s\ngenes\t%zu\nsignificant\t%zu\n"
-               "output\t%s\n",
-               r.n_cells, r.n_perturbations, r.n_null, r.n_null ? "null" : "all", nstat, sig, a->out);
-        cli_report_done();
+        pt_print_summary(CMD, &r, st, nstat, a->out);
     }
     gene_list_free(&gl);
     scfm_gene_map_free(gl.map);
@@ -667,8 +662,8 @@ static int run(const args *a, scfm_corpus *c, scfm_model *m, scfm_vocab *v) {
     free(alt);
     free(fixed);
     free(excluded);
-    free(set_id);
-    free(set_name);
+    for (int k = 0; k < 3; k++) free(set_strs[k]);
+    names_free(&nm);
     free(st);
     scfm_perturb_result_free(&r);
     return rc;
@@ -679,6 +674,7 @@ int cmd_perturb(int argc, char **argv) {
         perturb_help();
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "aggregate")) return cmd_perturb_aggregate(argc - 1, argv + 1);
     args a;
     memset(&a, 0, sizeof a);
     a.mixture_reg = 1e-6;

@@ -186,7 +186,8 @@ static int run_job(args *a, scfm_pretrain_job *job) {
     }
     if (rank == 0) {
         print_summary(&sum, job->run_dir);
-        cli_report_done();
+        cli_done(CMD, "%ld of %ld steps, train loss %.4g, validation loss %.4g, top-1 %.4g -> %s", sum.steps,
+                 sum.total_steps, sum.train_loss, sum.val_loss, sum.val_top1, job->run_dir);
     }
     scfm_dist_finalize();
     (void)a;

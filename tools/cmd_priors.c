@@ -43,7 +43,9 @@ static void priors_help(void) {
         "  --orthologs FILE     map human genes to mouse ones (BioMart/HCOP table, one-to-one)\n"
         "  --vocab FILE         report how many tokens of this vocabulary get a vector (repeatable)\n"
         "gene2vec:\n"
-        "  --dim N (768), --epochs N (30), --negative N (5), --lr X (0.025), --seed S (0)\n");
+        "  --dim N (768), --epochs N (30), --negative N (5), --lr X (0.025), --seed S (0)\n"
+        "  --threads N          accepted as by every long command; gene2vec runs on one thread (its\n"
+        "                       result is the same for any N)\n");
 }
 
 #define MAX_MULTI 16
@@ -108,6 +110,7 @@ static int parse_args(args *a, int argc, char **argv) {
         else if (!strcmp(o, "--epochs")) { if (cli_long(CMD, o, v, 1, 100000, &a->epochs)) return 2; }
         else if (!strcmp(o, "--negative")) { if (cli_long(CMD, o, v, 1, 1000, &a->negative)) return 2; }
         else if (!strcmp(o, "--seed")) { if (cli_long(CMD, o, v, 0, LONG_MAX, &a->seed)) return 2; }
+        else if (!strcmp(o, "--threads")) { if (cli_threads(CMD, o, v)) return 2; }
         else return cli_usage_error(CMD, "unknown option %s", o);
     }
     if (!a->n_inputs) return cli_usage_error(CMD, "%s: no input file", a->kind);
@@ -292,7 +295,8 @@ int cmd_priors(int argc, char **argv) {
     if (!rc) {
         fprintf(stderr, "scfm priors: loss %.4f (epoch 1) -> %.4f (epoch %zu); wrote %s.tsv, %s.pairs.tsv, %s.json\n",
                 loss[0], loss[go.epochs - 1], go.epochs, a.out, a.out, a.out);
-        cli_report_done();
+        cli_done("priors build", "%s: %zu genes, %zu pairs, vectors of %zu -> %s.tsv", a.kind, p.n_genes, p.n,
+                 go.dim, a.out);
     }
     free(vec);
     free(loss);

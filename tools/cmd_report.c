@@ -76,7 +76,7 @@ int cmd_report(int argc, char **argv) {
     if (!rc && scfm_report_write(r, out)) rc = cli_fail(CMD);
     if (!rc) {
         fprintf(stderr, "scfm report: wrote %s (%zu parts)\n", out, scfm_report_n_parts(r));
-        cli_report_done();
+        cli_done(CMD, "%zu parts -> %s", scfm_report_n_parts(r), out);
     }
     scfm_report_free(r);
     free(runs);

@@ -174,7 +174,10 @@ int cmd_tokenize(int argc, char **argv) {
         cli_keep_freed_memory();
         scfm_tokenize_stats st;
         if (scfm_tokenize_files(t.inputs, t.n_inputs, &t.o, t.out, &st)) rc = cli_fail(CMD);
-        else cli_report_done();
+        else
+            cli_done(CMD, "%zu of %zu cells from %zu input file%s, %llu tokens%s -> %s", st.n_cells_kept, st.n_cells_in,
+                     st.n_inputs, st.n_inputs == 1 ? "" : "s", (unsigned long long)st.n_tokens,
+                     st.n_renamed ? " (cell IDs made unique)" : "", t.out);
     }
     free(t.inputs);
     free(t.names);

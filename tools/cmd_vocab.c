@@ -39,7 +39,8 @@ static void vocab_help(void) {
         "  --symbols                (build) keep identifiers that are not Ensembl IDs (gene symbols) as tokens,\n"
         "                           upper-cased; scfm tokenize then finds them in the vocabulary as they are\n"
         "  --digest-out FILE        (build) also save the per-gene digests for a later merge\n"
-        "  --force                  replace an existing vocabulary directory\n\n"
+        "  --force                  replace an existing vocabulary directory\n"
+        "  --threads N              accepted as by every long command; reading and counting run on one thread\n\n"
         "Joint (GeneCompass) vocabulary of human and mouse genes:\n"
         "       scfm vocab build --human INPUT... --mouse INPUT... --orthologs FILE -o DIR [options]\n"
         "  --human INPUT, --mouse INPUT   inputs of each species (repeatable); each species' medians come from its own cells\n"
@@ -642,7 +643,7 @@ static int parse_vocab_args(vocab_args *a, int argc, char **argv) {
     static const char *const val_opts[] = {"-o", "--out", "--gene-names", "--gene-column", "--matrix", "--format",
                                            "--biotypes", "--gene-table", "--min-cells", "--digest-out", "--human",
                                            "--mouse", "--human-gene-names", "--mouse-gene-names", "--orthologs",
-                                           "--ortholog-min-support", NULL};
+                                           "--ortholog-min-support", "--threads", NULL};
     a->min_cells = 1;
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
@@ -669,6 +670,7 @@ static int parse_vocab_args(vocab_args *a, int argc, char **argv) {
         else if (!strcmp(o, "--mouse-gene-names")) a->sp_names[1][a->n_sp_names[1]++] = v;
         else if (!strcmp(o, "--orthologs")) a->orthologs = v;
         else if (!strcmp(o, "--ortholog-min-support")) { if (cli_long(CMD, o, v, 0, 1000, &a->min_support)) return 2; }
+        else if (!strcmp(o, "--threads")) { if (cli_threads(CMD, o, v)) return 2; }
         else if (cli_long(CMD, o, v, 1, 1L << 40, &a->min_cells)) return 2;
     }
     int joint = a->n_sp_inputs[0] || a->n_sp_inputs[1] || a->orthologs || a->n_sp_names[0] || a->n_sp_names[1];
@@ -703,7 +705,14 @@ int cmd_vocab(int argc, char **argv) {
     if (!rc && !build && a.symbols) rc = cli_usage_error(CMD, "--symbols is for build");
     if (!rc && joint && a.symbols) rc = cli_usage_error(CMD, "--symbols is for one-species builds (a joint vocabulary needs Ensembl IDs)");
     if (!rc) rc = !build ? vocab_merge(&a) : joint ? vocab_build_joint(&a) : vocab_build(&a);
-    if (!rc) cli_report_done();
+    if (!rc) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/vocab.tsv", a.out);
+        scfm_vocab *v = scfm_vocab_load(p);
+        scfm_clear_error();
+        cli_done(build ? "vocab build" : "vocab merge", "%zu tokens -> %s", v ? scfm_vocab_size(v) : 0, a.out);
+        scfm_vocab_free(v);
+    }
     free(a.inputs);
     free(a.names);
     for (int s = 0; s < 2; s++) { free(a.sp_inputs[s]); free(a.sp_names[s]); }

@@ -6,6 +6,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef SCFM_HAVE_OPENMP
+#include <omp.h>
+#endif
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -31,12 +35,21 @@ static double t_start;
 
 const char *cli_cmdline(void) { return cmdline; }
 
+/* Progress: on a terminal one line rewritten in place (\r); otherwise (a log file, a pipe)
+ * plain lines, at most one each 10 s so that logs stay short. */
 static void log_to_stderr(int level, const char *msg, void *ud) {
     (void)ud;
-    static int progress_open = 0;
+    static int progress_open = 0, tty = -1;
+    static double last_plain = -1e30;
+    if (tty < 0) tty = isatty(STDERR_FILENO) ? 1 : 0;
     if (level == SCFM_LOG_PROGRESS) {
-        fprintf(stderr, "\r%s\033[K", msg);
-        progress_open = 1;
+        if (tty) {
+            fprintf(stderr, "\r%s\033[K", msg);
+            progress_open = 1;
+        } else if (scfm_now() - last_plain >= 10.0) {
+            fprintf(stderr, "%s\n", msg);
+            last_plain = scfm_now();
+        }
         return;
     }
     if (progress_open) { fputc('\n', stderr); progress_open = 0; }
@@ -87,6 +100,26 @@ void cli_keep_freed_memory(void) {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
 #endif
+}
+
+int cli_threads(const char *cmd, const char *opt, const char *val) {
+    long n;
+    if (cli_long(cmd, opt, val, 1, 4096, &n)) return 2;
+#ifdef SCFM_HAVE_OPENMP
+    omp_set_num_threads((int)n);
+#endif
+    return 0;
+}
+
+void cli_done(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("scfm %s: ", cmd);
+    vprintf(fmt, ap);
+    putchar('\n');
+    fflush(stdout);
+    va_end(ap);
+    cli_report_done();
 }
 
 void cli_report_done(void) {
@@ -162,18 +195,17 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
-    /* `scfm corpus info --help` and the like: the group's help (it documents each
-     * sub-command), exit 0, whatever else is on the line */
-    static const char *groups[] = {"corpus", "vocab", "model"};
-    for (size_t g = 0; g < sizeof groups / sizeof *groups && argc > 2; g++) {
-        if (strcmp(argv[1], groups[g]) || argv[2][0] == '-') continue;
-        for (int i = 3; i < argc; i++)
-            if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-                char *hv[3] = {argv[1], (char *)"--help", NULL};
-                for (const command *c = commands; c->name; c++)
-                    if (!strcmp(argv[1], c->name)) return c->fn(2, hv) == 0 ? 0 : 2;
-            }
-    }
+    /* --help (or -h) anywhere on the line: the command's help, exit 0, whatever else is there
+     * (`scfm corpus info DIR --help`; groups document their sub-commands in one help, except
+     * `scfm perturb aggregate`, which has its own) */
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            int sub = !strcmp(argv[1], "perturb") && !strcmp(argv[2], "aggregate");
+            char *hv[4] = {argv[1], sub ? argv[2] : (char *)"--help", sub ? (char *)"--help" : NULL, NULL};
+            for (const command *c = commands; c->name; c++)
+                if (!strcmp(argv[1], c->name)) return c->fn(sub ? 3 : 2, hv) == 0 ? 0 : 2;
+            break;
+        }
     for (const command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) return c->fn(argc - 1, argv + 1);
     fprintf(stderr, "scfm: unknown command '%s'\n\n", argv[1]);

@@ -279,7 +279,8 @@ void scfm_perturb_opts_init(scfm_perturb_opts *o);
  * For slot s: shifts[s][0..n[s]) the primary shift, cell[s][i] the corpus index of the cell,
  * extra[s][i * n_extra + 0] = cos(perturbed, baseline), [.. + 1 + k] = shift toward alt k.
  * Gene shifts (opts.gene_shifts): an open-addressing table of gs_cap entries, gs_key =
- * (slot << 32 | affected token) + 1 (0 = empty), gs_sum = sum of cosines, gs_cnt = cells. */
+ * (slot << 32 | affected token) + 1 (0 = empty), gs_sum = sum of cosines, gs_cnt = cells,
+ * gs_m2 = sum of squared deviations from their mean (Welford; sd = sqrt(gs_m2 / (cnt - 1))). */
 typedef struct {
     size_t V, n_extra;
     double **shifts, **extra;
@@ -287,10 +288,16 @@ typedef struct {
     size_t *n, *cap;
     size_t n_cells, n_perturbations, n_null;
     uint64_t *gs_key, *gs_cnt;
-    double *gs_sum;
+    double *gs_sum, *gs_m2;
     size_t gs_cap, gs_n;
 } scfm_perturb_result;
 void scfm_perturb_result_free(scfm_perturb_result *r);
+/* An empty result for vocabulary size V and n_extra values per shift (1 + alternative
+ * states), and one shift appended to slot `slot` (< V + 2): how a merged result is rebuilt
+ * from the raw shift tables of several runs (scfm perturb aggregate). SCFM_EINVAL, SCFM_ENOMEM. */
+int scfm_perturb_result_init(scfm_perturb_result *r, size_t V, size_t n_extra) SCFM_WUR;
+int scfm_perturb_result_add(scfm_perturb_result *r, size_t slot, double shift, const double *extra,
+                            size_t cell) SCFM_WUR;
 #define SCFM_PERTURB_SLOT_SET(V) (V)
 #define SCFM_PERTURB_SLOT_NULL(V) ((V) + 1)
 
@@ -311,6 +318,8 @@ typedef struct {
     double mean_shift, z, p, fdr;
     double mean_cos;        /* mean cos(perturbed, baseline) */
     double mean_alt[SCFM_PERTURB_MAX_ALT];
+    double sd_shift;        /* sample standard deviations (n - 1; NaN for one shift) */
+    double sd_alt[SCFM_PERTURB_MAX_ALT];
 } scfm_perturb_stat;
 /* *out (malloc'ed, *n_out rows) sorted by p, then slot. Returns SCFM_OK, SCFM_ENOMEM,
  * SCFM_EINVAL (no shifts). */

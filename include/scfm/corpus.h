@@ -276,10 +276,16 @@ typedef struct {
     size_t n_cells_in, n_cells_kept, n_filtered, n_empty;
     uint64_t n_tokens;
     double seconds;
+    size_t n_inputs;   /* input files (a folder of .h5ad / .loom files counts its files) */
+    size_t n_renamed;  /* cell IDs made unique (used by an earlier input) */
 } scfm_tokenize_stats;
 
 /* Tokenizes inputs[n_inputs] (files or 10x directories, any reader format) into the corpus
- * directory out_dir. Reports per input (genes in file, genes reaching the vocabulary, share
+ * directory out_dir. A folder that is not a 10x folder (no matrix.mtx[.gz]) and holds .h5ad /
+ * .loom files stands for those files in sorted order. With several input files, each cell's
+ * file is recorded in the obs column "source" (after the o->obs columns; not when o->obs names
+ * a column "source") and a cell ID an earlier input used gets the suffix -K (K = its input's
+ * position, 0-based; -K-2, ... if that is taken), a warning giving how many. Reports per input (genes in file, genes reaching the vocabulary, share
  * of counts reaching it; a warning below 50%) and progress through scfm_log. Nothing is
  * left at out_dir on error. Returns SCFM_OK or the first error: SCFM_EIO, SCFM_EFORMAT,
  * SCFM_EDATA (NaN / negative / non-integer counts, named by file, cell and gene),

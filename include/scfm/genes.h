@@ -59,6 +59,8 @@ typedef struct scfm_gene_map scfm_gene_map; /* symbol (normalized) -> Ensembl ID
 scfm_gene_map *scfm_gene_map_new(void);
 int scfm_gene_map_add_file(scfm_gene_map *m, const char *path) SCFM_WUR;
 const char *scfm_gene_map_lookup(const scfm_gene_map *m, const char *symbol); /* NULL if absent */
+/* The first symbol given for an Ensembl ID, as written (not upper-cased), else NULL. */
+const char *scfm_gene_map_symbol(const scfm_gene_map *m, const char *ensembl_id);
 /* Biotype of an Ensembl ID if the map was loaded from a gene table, else NULL. */
 const char *scfm_gene_map_biotype(const scfm_gene_map *m, const char *ensembl_id);
 size_t scfm_gene_map_size(const scfm_gene_map *m);        /* distinct symbols */

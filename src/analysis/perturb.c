@@ -34,6 +34,7 @@ void scfm_perturb_result_free(scfm_perturb_result *r) {
     free(r->gs_key);
     free(r->gs_cnt);
     free(r->gs_sum);
+    free(r->gs_m2);
     memset(r, 0, sizeof *r);
 }
 
@@ -124,7 +125,27 @@ int scfm_perturb_apply(const int32_t *tok, size_t len, size_t head, size_t tail,
 }
 
 /* ---- result storage ------------------------------------------------------------------ */
-static int push_shift(scfm_perturb_result *r, size_t s, double v, const double *extra, size_t cell) {
+int scfm_perturb_result_init(scfm_perturb_result *r, size_t V, size_t n_extra) {
+    memset(r, 0, sizeof *r);
+    if (!V || !n_extra || n_extra > 1 + SCFM_PERTURB_MAX_ALT)
+        return scfm_error(SCFM_EINVAL, "perturb: result with vocabulary size %zu and %zu values per shift", V, n_extra);
+    size_t S = V + 2;
+    r->shifts = scfm_calloc(S, sizeof *r->shifts);
+    r->extra = scfm_calloc(S, sizeof *r->extra);
+    r->cell = scfm_calloc(S, sizeof *r->cell);
+    r->n = scfm_calloc(S, sizeof *r->n);
+    r->cap = scfm_calloc(S, sizeof *r->cap);
+    r->V = V;
+    r->n_extra = n_extra;
+    if (!r->shifts || !r->extra || !r->cell || !r->n || !r->cap) {
+        scfm_perturb_result_free(r);
+        return SCFM_ENOMEM;
+    }
+    return SCFM_OK;
+}
+
+int scfm_perturb_result_add(scfm_perturb_result *r, size_t s, double v, const double *extra, size_t cell) {
+    if (!r->V || s >= r->V + 2) return scfm_error(SCFM_EINVAL, "perturb: slot %zu outside the result", s);
     if (r->n[s] == r->cap[s]) {
         size_t cap = r->cap[s] ? 2 * r->cap[s] : 8, ne;
         if (scfm_mul_size(cap, r->n_extra, &ne)) return scfm_error(SCFM_ENOMEM, "perturb: too many shifts");
@@ -157,11 +178,12 @@ static uint64_t mix64(uint64_t x) {
 static int gs_grow(scfm_perturb_result *r) {
     size_t cap = r->gs_cap ? 2 * r->gs_cap : 4096;
     uint64_t *key = scfm_calloc(cap, sizeof *key), *cnt = scfm_calloc(cap, sizeof *cnt);
-    double *sum = scfm_calloc(cap, sizeof *sum);
-    if (!key || !cnt || !sum) {
+    double *sum = scfm_calloc(cap, sizeof *sum), *m2 = scfm_calloc(cap, sizeof *m2);
+    if (!key || !cnt || !sum || !m2) {
         free(key);
         free(cnt);
         free(sum);
+        free(m2);
         return SCFM_ENOMEM;
     }
     for (size_t i = 0; i < r->gs_cap; i++) {
@@ -171,13 +193,16 @@ static int gs_grow(scfm_perturb_result *r) {
         key[h] = r->gs_key[i];
         cnt[h] = r->gs_cnt[i];
         sum[h] = r->gs_sum[i];
+        m2[h] = r->gs_m2[i];
     }
     free(r->gs_key);
     free(r->gs_cnt);
     free(r->gs_sum);
+    free(r->gs_m2);
     r->gs_key = key;
     r->gs_cnt = cnt;
     r->gs_sum = sum;
+    r->gs_m2 = m2;
     r->gs_cap = cap;
     return SCFM_OK;
 }
@@ -194,8 +219,11 @@ static int gs_add(scfm_perturb_result *r, size_t slot, int32_t tok, double v) {
         r->gs_key[h] = key;
         r->gs_n++;
     }
+    /* Welford: squared deviations about the running mean (no cancellation for cosines near 1) */
+    double before = r->gs_cnt[h] ? r->gs_sum[h] / (double)r->gs_cnt[h] : v;
     r->gs_sum[h] += v;
     r->gs_cnt[h]++;
+    r->gs_m2[h] += (v - before) * (v - r->gs_sum[h] / (double)r->gs_cnt[h]);
     return SCFM_OK;
 }
 
@@ -497,7 +525,7 @@ static int perturb_one(pt_ctx *x, size_t ci, scfm_perturb_result *r) {
         extra[0] = scfm_cosine(pe, base, H);
         for (size_t k = 0; k < o->n_alt; k++) extra[1 + k] = scfm_cosine(pe, o->alt + k * H, H) - ba[k];
         double s = o->goal ? scfm_cosine(pe, o->goal, H) - bg : extra[0];
-        if ((rc = push_shift(r, pu->slot, s, extra, ci))) return rc;
+        if ((rc = scfm_perturb_result_add(r, pu->slot, s, extra, ci))) return rc;
         if (pu->is_null) r->n_null++;
         else r->n_perturbations++;
     }
@@ -506,7 +534,7 @@ static int perturb_one(pt_ctx *x, size_t ci, scfm_perturb_result *r) {
 
 int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells, size_t n, const scfm_perturb_opts *o,
                        scfm_perturb_result *r) {
-    size_t L = m->cfg.num_hidden_layers, V = m->cfg.vocab_size, S = V + 2;
+    size_t L = m->cfg.num_hidden_layers, V = m->cfg.vocab_size;
     long li = o->embed.layer < 0 ? (long)L + 1 + o->embed.layer : o->embed.layer;
     if (li < 0 || li > (long)L)
         return scfm_error(SCFM_EINVAL, "embedding layer %ld out of range (the model has hidden states 0..%zu)", o->embed.layer, L);
@@ -532,17 +560,8 @@ int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells,
     if (r->V && (r->V != V || r->n_extra != 1 + o->n_alt))
         return scfm_error(SCFM_EINVAL, "perturb: result holds another vocabulary size or number of states");
     if (!r->V) {
-        r->shifts = scfm_calloc(S, sizeof *r->shifts);
-        r->extra = scfm_calloc(S, sizeof *r->extra);
-        r->cell = scfm_calloc(S, sizeof *r->cell);
-        r->n = scfm_calloc(S, sizeof *r->n);
-        r->cap = scfm_calloc(S, sizeof *r->cap);
-        r->V = V;
-        r->n_extra = 1 + o->n_alt;
-        if (!r->shifts || !r->extra || !r->cell || !r->n || !r->cap) {
-            scfm_perturb_result_free(r);
-            return SCFM_ENOMEM;
-        }
+        int rc = scfm_perturb_result_init(r, V, 1 + o->n_alt);
+        if (rc) return rc;
     }
     pt_ctx x;
     memset(&x, 0, sizeof x);
@@ -664,6 +683,19 @@ int scfm_perturb_stats(const scfm_perturb_result *r, scfm_perturb_stat **out, si
         s[g].mean_shift = sum / (double)nt;
         s[g].mean_cos = sc / (double)nt;
         for (size_t k = 1; k < r->n_extra && k <= SCFM_PERTURB_MAX_ALT; k++) s[g].mean_alt[k - 1] = sa[k - 1] / (double)nt;
+        /* sample standard deviations, second pass about the means */
+        double q = 0, qa[SCFM_PERTURB_MAX_ALT] = {0};
+        for (size_t i = 0; i < nt; i++) {
+            double d = r->shifts[t][i] - s[g].mean_shift;
+            q += d * d;
+            for (size_t k = 1; k < r->n_extra && k <= SCFM_PERTURB_MAX_ALT; k++) {
+                double e = r->extra[t][i * r->n_extra + k] - s[g].mean_alt[k - 1];
+                qa[k - 1] += e * e;
+            }
+        }
+        s[g].sd_shift = nt > 1 ? sqrt(q / (double)(nt - 1)) : NAN;
+        for (size_t k = 1; k < r->n_extra && k <= SCFM_PERTURB_MAX_ALT; k++)
+            s[g].sd_alt[k - 1] = nt > 1 ? sqrt(qa[k - 1] / (double)(nt - 1)) : NAN;
         rc = scfm_ranksum_test(r->shifts[t], nt, ref, nref, SCFM_RANKSUM_MWU, NULL, &s[g].z, &s[g].p);
         p[g] = s[g].p;
         g++;

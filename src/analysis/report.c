@@ -642,7 +642,7 @@ static int add_embedding(scfm_report *r, const char *path) {
 
 /* ---- perturbation ------------------------------------------------------------------------ */
 
-static const char *PERTURB_HEAD = "gene\ttoken_id\tname\tn_cells\tmean_shift";
+static const char *PERTURB_HEAD = "gene\ttoken_id\tname\t"; /* scfm perturb -o (not --shifts) */
 
 static int add_perturb(scfm_report *r, const char *path) {
     if (seen_before(r, path)) return SCFM_OK;

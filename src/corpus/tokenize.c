@@ -1,6 +1,7 @@
 /* Rank-value tokenizer (docs/computation.md sections 1-3): one cell on arrays, and files -> corpus. */
 #include "scfm/corpus.h"
 #include "scfm/io.h"
+#include "corpus/tok_inputs.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -213,6 +214,12 @@ typedef struct {
     size_t *bad_nnz;           /* [chunk_cells] non-zero index of a non-integer count */
     scfm_tokenize_stats st;
     double t0, last_progress;
+    /* several inputs: obs column "source" (the input file) and cell IDs unique across them */
+    int multi, add_source;
+    const char **obs_names;    /* the corpus's obs columns: --obs, then "source" */
+    size_t n_obs_names;
+    const char **obs_row;      /* [n_obs_names] one cell's values */
+    scfm_tok_ids ids;
 } tok_run;
 
 /* Per-file state. */
@@ -226,6 +233,7 @@ typedef struct {
     size_t n_user_obs;
     size_t cells_in, cells_kept;
     double sum_vocab, sum_total;
+    size_t index;                   /* the input's position (after folders are expanded) */
 } tok_file;
 
 static uint64_t fnv1a_file(const char *path, int *ok) {
@@ -386,6 +394,9 @@ static void run_free(tok_run *t) {
     scfm_vocab_free(t->vocab);
     if (t->names) scfm_gene_map_free(t->names);
     if (t->orth) scfm_orthologs_free(t->orth);
+    free(t->obs_names);
+    free(t->obs_row);
+    scfm_tok_ids_free(&t->ids);
 }
 
 /* ---- settings recorded in corpus.json ----------------------------------------------------- */
@@ -588,9 +599,15 @@ static int chunk_process(tok_run *t, tok_file *f, const scfm_cells_chunk *ch) {
         if (t->lens[i] == 0) { t->st.n_empty++; continue; }
         char buf[32];
         const char *const *obs = chunk_obs(ch, i);
+        const char *id = cell_name(f, ch->first_cell + i, buf, sizeof buf);
+        if (t->multi && !(id = scfm_tok_ids_unique(&t->ids, id, f->index))) return SCFM_ENOMEM;
+        if (t->add_source) { /* the user's columns, then the input file */
+            for (size_t k = 0; k < f->n_user_obs; k++) t->obs_row[k] = obs ? obs[k] : NULL;
+            t->obs_row[f->n_user_obs] = f->path;
+            obs = t->obs_row;
+        }
         int rc = scfm_corpus_writer_add(t->w, t->tok_buf + i * t->max_len, t->val_buf ? t->val_buf + i * t->max_len : NULL,
-                                        t->lens[i], cell_name(f, ch->first_cell + i, buf, sizeof buf),
-                                        f->n_user_obs ? obs : NULL);
+                                        t->lens[i], id, f->n_user_obs || t->add_source ? obs : NULL);
         if (rc) return rc;
         f->cells_kept++;
         t->st.n_tokens += t->lens[i];
@@ -611,11 +628,12 @@ static void file_report(tok_run *t, const tok_file *f) {
                  t->o->vocab_path, t->o->to_species ? t->o->to_species : "human|mouse");
 }
 
-static int run_file(tok_run *t, const char *path) {
+static int run_file(tok_run *t, const char *path, size_t index) {
     const scfm_tokenize_opts *o = t->o;
     tok_file f;
     memset(&f, 0, sizeof f);
     f.path = path;
+    f.index = index;
     scfm_reader_opts ro = {path,      o->format, o->matrix, o->gene_column, o->genes_in_rows, t->chunk_cells,
                            o->genome, o->read_memory_mib};
     if (!(f.r = scfm_reader_open(&ro))) return SCFM_EFORMAT;
@@ -651,10 +669,30 @@ static int run_open_writer(tok_run *t, const char *out_dir) {
     const scfm_tokenize_opts *o = t->o;
     scfm_corpus_writer_opts wo = {out_dir, o->force, t->vocab, t->tp.cls_id >= 0 ? "v2" : "v1", t->max_len,
                                   o->values != SCFM_VALUES_NONE, o->species ? o->species : o->to_species,
-                                  o->command, o->obs, o->n_obs, o->shard_cells,
+                                  o->command, t->obs_names, t->n_obs_names, o->shard_cells,
                                   t->joint.joint ? t->joint.homologs_path : NULL};
     if (!(t->w = scfm_corpus_writer_open(&wo))) return SCFM_EIO;
     return run_settings(t);
+}
+
+/* Several inputs: the obs column "source" (unless --obs asks for a column of that name) and
+ * unique cell IDs. */
+static int run_inputs(tok_run *t, size_t n_files) {
+    const scfm_tokenize_opts *o = t->o;
+    t->multi = n_files > 1;
+    t->add_source = t->multi;
+    for (size_t k = 0; k < o->n_obs; k++)
+        if (!strcmp(o->obs[k], "source")) t->add_source = 0;
+    if (t->multi && !t->add_source)
+        scfm_log(SCFM_LOG_WARN, "tokenize: --obs source is a column of the inputs: the input file of each cell is not "
+                 "recorded (it would be the obs column 'source')");
+    t->n_obs_names = o->n_obs + (size_t)t->add_source;
+    t->obs_names = scfm_calloc(t->n_obs_names + 1, sizeof *t->obs_names);
+    t->obs_row = scfm_calloc(t->n_obs_names + 1, sizeof *t->obs_row);
+    if (!t->obs_names || !t->obs_row) return SCFM_ENOMEM;
+    for (size_t k = 0; k < o->n_obs; k++) t->obs_names[k] = o->obs[k];
+    if (t->add_source) t->obs_names[o->n_obs] = "source";
+    return SCFM_OK;
 }
 
 int scfm_tokenize_files(const char *const *inputs, size_t n_inputs, const scfm_tokenize_opts *o, const char *out_dir,
@@ -664,12 +702,21 @@ int scfm_tokenize_files(const char *const *inputs, size_t n_inputs, const scfm_t
     t.o = o;
     t.t0 = t.last_progress = scfm_now();
     int v2 = 0;
+    char **files = NULL;
+    size_t n_files = 0;
     int rc = n_inputs ? run_check_opts(o, &v2) : scfm_error(SCFM_EINVAL, "no input files");
+    if (!rc) rc = scfm_tok_inputs_expand(inputs, n_inputs, &files, &n_files);
+    if (!rc) rc = run_inputs(&t, n_files);
     if (!rc) rc = run_load_vocab(&t, v2);
     if (!rc) rc = run_load_maps(&t);
     if (!rc) rc = run_alloc(&t);
     if (!rc) rc = run_open_writer(&t, out_dir);
-    for (size_t i = 0; !rc && i < n_inputs; i++) rc = run_file(&t, inputs[i]);
+    for (size_t i = 0; !rc && i < n_files; i++) rc = run_file(&t, files[i], i);
+    t.st.n_inputs = n_files;
+    t.st.n_renamed = t.ids.n_renamed;
+    if (!rc && t.ids.n_renamed)
+        scfm_log(SCFM_LOG_WARN, "tokenize: %zu cell IDs already used by an earlier input were made unique with the "
+                 "suffix -K (K = the input's position, 0-based; later collisions -K-2, -K-3, ...)", t.ids.n_renamed);
     if (!rc) {
         if (t.st.n_filtered) scfm_log(SCFM_LOG_INFO, "tokenize: %zu cells dropped by filter_pass", t.st.n_filtered);
         if (t.st.n_empty) scfm_log(SCFM_LOG_INFO, "tokenize: %zu cells dropped: no expressed vocabulary gene", t.st.n_empty);
@@ -684,5 +731,6 @@ int scfm_tokenize_files(const char *const *inputs, size_t n_inputs, const scfm_t
                  (double)t.st.n_cells_in / (t.st.seconds + 1e-9));
     if (stats) *stats = t.st;
     run_free(&t);
+    scfm_tok_inputs_free(files, n_files);
     return rc;
 }

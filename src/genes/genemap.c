@@ -46,6 +46,7 @@ struct scfm_gene_map {
     const char **ids;
     size_t n_ids, cap_ids;
     int32_t *biotype;     /* [n_ids]: index in biotypes, -1 if unknown */
+    const char **symbol;  /* [n_ids]: the first symbol given for the ID, as written (NULL: none) */
     scfm_gn_tab bt_index; /* biotype -> index */
     const char **biotypes;
     size_t n_bt, cap_bt;
@@ -62,6 +63,7 @@ void scfm_gene_map_free(scfm_gene_map *m) {
     scfm_gn_tab_free(&m->bt_index);
     free(m->ids);
     free(m->biotype);
+    free(m->symbol);
     free(m->biotypes);
     free(m);
 }
@@ -81,6 +83,9 @@ static int64_t intern_id(scfm_gene_map *m, const char *id) {
         int32_t *nb = scfm_realloc(m->biotype, nc * sizeof *nb);
         if (!nb) return SCFM_ENOMEM;
         m->biotype = nb;
+        const char **ns = scfm_realloc(m->symbol, nc * sizeof *ns);
+        if (!ns) return SCFM_ENOMEM;
+        m->symbol = ns;
         m->cap_ids = nc;
     }
     const char *s = scfm_gn_pool_add(&m->pool, id, strlen(id));
@@ -89,6 +94,7 @@ static int64_t intern_id(scfm_gene_map *m, const char *id) {
     if (r < 0) return r;
     m->ids[m->n_ids] = s;
     m->biotype[m->n_ids] = -1;
+    m->symbol[m->n_ids] = NULL;
     return (int64_t)m->n_ids++;
 }
 
@@ -103,6 +109,12 @@ static int add_pair(scfm_gene_map *m, const char *sym_raw, const char *id_raw, s
     if (!sym[0] || !scfm_is_ensembl_id(id)) { (*n_skipped)++; return SCFM_OK; }
     int64_t k = intern_id(m, id);
     if (k < 0) return (int)k;
+    if (!m->symbol[k]) { /* the symbol as written (trimmed), for ID -> symbol lookups */
+        const char *a = sym_raw, *e = sym_raw + strlen(sym_raw);
+        while (*a == ' ' || *a == '\t') a++;
+        while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
+        if (!(m->symbol[k] = scfm_gn_pool_add(&m->pool, a, (size_t)(e - a)))) return SCFM_ENOMEM;
+    }
     int64_t *old = scfm_gn_tab_ref(&m->sym, sym);
     if (old) {
         if (!(*old & AMBIGUOUS) && *old != k) { *old |= AMBIGUOUS; m->n_ambiguous++; }
@@ -252,6 +264,16 @@ const char *scfm_gene_map_lookup(const scfm_gene_map *m, const char *symbol) {
     scfm_gene_normalize(tmp);
     int64_t k = scfm_gn_tab_get(&m->sym, tmp);
     return k >= 0 ? m->ids[k & ~AMBIGUOUS] : NULL;
+}
+
+const char *scfm_gene_map_symbol(const scfm_gene_map *m, const char *ensembl_id) {
+    if (!m || !ensembl_id) return NULL;
+    char tmp[256];
+    if (strlen(ensembl_id) >= sizeof tmp) return NULL;
+    strcpy(tmp, ensembl_id);
+    scfm_gene_normalize(tmp);
+    int64_t k = scfm_gn_tab_get(&m->id_index, tmp);
+    return k >= 0 ? m->symbol[k] : NULL;
 }
 
 const char *scfm_gene_map_biotype(const scfm_gene_map *m, const char *ensembl_id) {

@@ -52,7 +52,7 @@ html = open(f"{O}/report.html").read()
 for part in ["corpus-1", "pretrain-1", "finetune-1", "finetune-2", "embedding-1", "perturb-1"]:
     assert f'id="{part}"' in html, part
 maps = re.findall(r'id="embedding-1-map-\d+"', html)
-assert len(maps) == 3, maps   # cell_type, species, split
+assert len(maps) == 4, maps   # cell_type, species, split, source (the input file of each cell)
 assert "<script" not in html
 print("demo --fast: ok;", stdout.strip().splitlines()[-1])
 PY

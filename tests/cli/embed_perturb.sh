@@ -79,7 +79,7 @@ for i in range(len(c["offsets"]) - 1):
             shifts.setdefault(g, []).append(cos(emb(ids[ids != g]), o))
 got = [l.split("\t") for l in open(os.path.join(T, "s.tsv")).read().splitlines()[1:]]
 got_sh = {}
-for name, t, cell, cid, null, s, cs in got:
+for name, t, cell, cid, null, s, cs, _name, _symbol in got:
     assert vocab[int(t)] == name and null == "0" and abs(float(s) - float(cs)) < 1e-12
     got_sh.setdefault(int(t), []).append(float(s))
 assert set(got_sh) == set(shifts), (sorted(got_sh), sorted(shifts))
@@ -96,14 +96,16 @@ p = np.array([ref[g] for g in gs])
 order = np.argsort(p, kind="mergesort"); m_ = len(p)
 q = np.empty(m_); q[order] = np.clip(np.minimum.accumulate((p[order] * m_ / np.arange(1, m_ + 1))[::-1])[::-1], 0, 1)
 rows = [l.split("\t") for l in open(os.path.join(T, "p.tsv")).read().splitlines()]
-assert rows[0] == ["gene", "token_id", "name", "n_cells", "mean_shift", "z", "p", "fdr", "significant", "mean_cos"], rows[0]
+assert rows[0] == ["gene", "token_id", "name", "symbol", "n_cells", "mean_shift", "sd_shift", "z", "p", "fdr",
+                   "significant", "mean_cos"], rows[0]
 assert len(rows) - 1 == len(gs)
 for r in rows[1:]:
-    g = int(r[1]); k = gs.index(g)
-    assert int(r[3]) == len(got_sh[g])
-    assert abs(float(r[4]) - np.mean(got_sh[g])) < 1e-8
-    assert abs(float(r[6]) - p[k]) <= 1e-7 * max(p[k], 1e-300) + 1e-12, (r, p[k])
-    assert abs(float(r[7]) - q[k]) <= 1e-7 * q[k] + 1e-12, (r, q[k])
+    r = dict(zip(rows[0], r))
+    g = int(r["token_id"]); k = gs.index(g)
+    assert int(r["n_cells"]) == len(got_sh[g])
+    assert abs(float(r["mean_shift"]) - np.mean(got_sh[g])) < 1e-8
+    assert abs(float(r["p"]) - p[k]) <= 1e-7 * max(p[k], 1e-300) + 1e-12, (r, p[k])
+    assert abs(float(r["fdr"]) - q[k]) <= 1e-7 * q[k] + 1e-12, (r, q[k])
 print("perturb statistics vs scipy: ok (%d genes)" % len(gs))
 PY
 echo "perturb reference: ok"

@@ -68,7 +68,7 @@ from sklearn.mixture import GaussianMixture
 T = sys.argv[1]
 st = pd.read_csv(f"{T}/all.tsv", sep="\t", keep_default_na=False)
 mx = pd.read_csv(f"{T}/mix.tsv", sep="\t", keep_default_na=False)
-assert list(mx.columns) == ["gene", "token_id", "name", "n_cells", "mean_shift", "impact_prob", "impact"]
+assert list(mx.columns) == ["gene", "token_id", "name", "symbol", "n_cells", "mean_shift", "impact_prob", "impact"]
 assert sorted(mx.gene) == sorted(st.gene) and len(mx) > 50, len(mx)
 x = mx.mean_shift.values.astype(np.float64)
 s = np.sort(x)

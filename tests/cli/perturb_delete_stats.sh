@@ -149,13 +149,16 @@ def check(name, n_null_per_cell=None):
     p = [ss.mannwhitneyu(per[k], null, alternative="two-sided", method="asymptotic", use_continuity=False).pvalue for k in keys]
     q = bh(p)
     st = [l.split("\t") for l in open(os.path.join(T, name + ".tsv")).read().splitlines()]
-    assert st[0][:9] == ["gene", "token_id", "name", "n_cells", "mean_shift", "z", "p", "fdr", "significant"]
+    assert st[0][:11] == ["gene", "token_id", "name", "symbol", "n_cells", "mean_shift", "sd_shift", "z", "p", "fdr",
+                          "significant"], st[0]
     assert len(st) - 1 == len(keys)
     for r in st[1:]:
-        k = keys.index(r[0])
-        assert int(r[3]) == len(per[r[0]]) and abs(float(r[4]) - np.mean(per[r[0]])) < 1e-8, r
-        assert abs(float(r[6]) - p[k]) <= 1e-7 * p[k] + 1e-12 and abs(float(r[7]) - q[k]) <= 1e-7 * q[k] + 1e-12, (r, p[k], q[k])
-        assert r[8] == str(int(q[k] < 0.05))
+        r = dict(zip(st[0], r))
+        k = keys.index(r["gene"]); x = per[r["gene"]]
+        assert int(r["n_cells"]) == len(x) and abs(float(r["mean_shift"]) - np.mean(x)) < 1e-8, r
+        assert (len(x) < 2 and r["sd_shift"] == "nan") or abs(float(r["sd_shift"]) - np.std(x, ddof=1)) < 1e-8, r
+        assert abs(float(r["p"]) - p[k]) <= 1e-7 * p[k] + 1e-12 and abs(float(r["fdr"]) - q[k]) <= 1e-7 * q[k] + 1e-12, (r, p[k], q[k])
+        assert r["significant"] == str(int(q[k] < 0.05))
     print("%s: %d rows vs %d null shifts: p and BH equal scipy" % (name, len(keys), len(null)))
     return st
 check("n", 4)

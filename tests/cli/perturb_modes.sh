@@ -259,11 +259,13 @@ for v in (1, 2):
                 if special[t] or t == anchor or t in u or t not in bpos:
                     continue
                 k = (u[0], t)
-                a = gsum.setdefault(k, [0.0, 0])
-                a[0] += cos(ps[q], bs[bpos[t]]); a[1] += 1
+                a = gsum.setdefault(k, [0.0, 0, []])
+                x = cos(ps[q], bs[bpos[t]])
+                a[0] += x; a[1] += 1; a[2].append(x)
     got = {}
     hdr, *rows = [l.split("\t") for l in open(os.path.join(T, "v%d-inh-anchor.shifts.tsv" % v)).read().splitlines()]
-    assert hdr == ["gene", "token_id", "cell", "cell_id", "null", "shift", "cos", "shift_MNP"], hdr
+    assert hdr == ["gene", "token_id", "cell", "cell_id", "null", "shift", "cos", "shift_to_MNP", "name", "symbol",
+                   "shift_to_T_CD4"], hdr
     for r in rows:
         if r[4] == "0":
             got[(int(r[1]), int(r[2]))] = tuple(float(x) for x in r[5:8])
@@ -271,20 +273,28 @@ for v in (1, 2):
     d = max(abs(got[k][j] - want[k][j]) for k in want for j in range(3))
     assert d < 2e-5, d
     gs = [l.split("\t") for l in open(os.path.join(T, "v%d-inh-anchor.gs.tsv" % v)).read().splitlines()]
-    assert gs[0] == ["perturbed", "perturbed_token", "affected", "affected_token", "n_cells", "mean_cos"], gs[0]
-    gg = {(int(r[1]), int(r[3])): (int(r[4]), float(r[5])) for r in gs[1:]}
+    assert gs[0] == ["perturbed", "perturbed_token", "affected", "affected_token", "n_cells", "mean_cos",
+                     "perturbed_symbol", "affected_symbol", "sd_cos"], gs[0]
+    gg = {(int(r[1]), int(r[3])): (int(r[4]), float(r[5]), float(r[8])) for r in gs[1:]}
     assert set(gg) == set(gsum), (len(gg), len(gsum))
     dg = max(abs(gg[k][1] - gsum[k][0] / gsum[k][1]) for k in gsum)
     assert all(gg[k][0] == gsum[k][1] for k in gsum) and dg < 2e-5, dg
+    # sample sd of the cosines (n - 1; nan for one cell)
+    dsd = max(abs(gg[k][2] - np.std(gsum[k][2], ddof=1)) for k in gsum if gsum[k][1] > 1)
+    assert all(np.isnan(gg[k][2]) for k in gsum if gsum[k][1] == 1) and dsd < 2e-5, dsd
     # the stats rows: means of the written columns
     st = [l.split("\t") for l in open(os.path.join(T, "v%d-inh-anchor.tsv" % v)).read().splitlines()]
-    assert st[0][-2:] == ["mean_cos", "mean_shift_MNP"], st[0]
+    assert st[0][-5:] == ["mean_cos", "mean_shift_to_T_CD4", "sd_shift_to_T_CD4", "mean_shift_to_MNP", "sd_shift_to_MNP"], st[0]
     for r in st[1:]:
-        g = int(r[1])
+        r = dict(zip(st[0], r))
+        g = int(r["token_id"])
         vals = [want[k] for k in want if k[0] == g]
-        assert int(r[3]) == len(vals)
-        for col, j in ((4, 0), (9, 1), (10, 2)):
+        assert int(r["n_cells"]) == len(vals)
+        for col, j in (("mean_shift", 0), ("mean_shift_to_T_CD4", 0), ("mean_cos", 1), ("mean_shift_to_MNP", 2)):
             assert abs(float(r[col]) - np.mean([x[j] for x in vals])) < 2e-5, (r, col)
+        for col, j in (("sd_shift", 0), ("sd_shift_to_MNP", 2)):
+            if len(vals) > 1:
+                assert abs(float(r[col]) - np.std([x[j] for x in vals], ddof=1)) < 2e-5, (r, col)
     print("v%d: shifts (goal, cos, alt) and gene shifts equal transformers: max diff %.2g / %.2g over %d copies, %d gene pairs"
           % (v, d, dg, len(want), len(gsum)))
 PY
