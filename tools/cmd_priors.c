@@ -24,7 +24,9 @@ static void priors_help(void) {
         "pairs, loss per epoch, coverage of each --vocab). 'promoter' is not built (see docs/priors.md).\n"
         "Pairs:\n"
         "  coexpression         Pearson r over the cells where both genes are expressed, pairs with\n"
-        "                       r >= --threshold; COUNTS: any count file scfm tokenize reads\n"
+        "                       r >= --threshold; COUNTS: any count file scfm tokenize reads, or a corpus\n"
+        "                       tokenized with --values (its values and vocabulary tokens; the vocabulary:\n"
+        "                       a --vocab file with the corpus's hash, else the one it records)\n"
         "    --max-cells N      cells per input (a seeded random sample; default 3000)\n"
         "    --threshold R      default 0.8\n"
         "    --min-cells N      genes expressed in >= N cells, pairs co-expressed in >= N cells (30)\n"
@@ -147,7 +149,8 @@ static int write_report(const char *path, const args *a, const scfm_pairs *p, co
         char h[17];
         fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
         scfm_json_write_string(f, a->inputs[i]);
-        if (scfm_file_content_hash(a->inputs[i], h) == SCFM_OK) fprintf(f, ", \"hash\": \"%s\"", h);
+        if (scfm_priors_is_corpus(a->inputs[i])) fprintf(f, ", \"corpus\": true, \"values\": \"the corpus's\"");
+        else if (scfm_file_content_hash(a->inputs[i], h) == SCFM_OK) fprintf(f, ", \"hash\": \"%s\"", h);
         else scfm_clear_error();
         fprintf(f, "}");
     }
@@ -233,6 +236,8 @@ int cmd_priors(int argc, char **argv) {
     if (!strcmp(a.kind, "coexpression")) {
         scfm_coexp_opts co;
         scfm_coexp_opts_init(&co);
+        co.vocab_paths = a.vocabs;
+        co.n_vocab_paths = a.n_vocabs;
         co.max_cells = (size_t)a.max_cells;
         co.threshold = a.threshold;
         co.min_cells = (size_t)a.min_cells;

@@ -9,8 +9,10 @@
 #  - both species tokenized with GeneCompass values against it: every cell equals
 #    scripts/tokenize_reference.py --joint (mouse genes with a pair take the human token);
 #    merged, the corpus keeps both species and the homolog map;
-#  - bad input: a symbol-keyed ortholog table for a vocabulary without --symbols, a changed
-#    homolog map.
+#  - scfm priors build coexpression on the two value corpora: every pair and its Pearson r equal
+#    numpy on the corpora's values;
+#  - bad input: a symbol-keyed ortholog table for a vocabulary without --symbols, a corpus without
+#    values or whose vocabulary cannot be found for the co-expression prior, a changed homolog map.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"  # need_registry_data
 need_registry_data              # BARON=.cache/scfm-data/baron
@@ -78,13 +80,67 @@ assert c["meta"]["joint"] and c["meta"]["homologs"]["n_pairs"] > 10000
 print(f"merge ok: 4028 cells; {100 * shared:.1f}% of the mouse cells' tokens are shared human tokens")
 PY
 
-# 3. bad input
+# 3. a co-expression prior from the two value corpora (scfm priors build coexpression CORPUS...):
+#    the pairs and their r against numpy on the corpora's own values (every cell: --max-cells above both)
+"$BIN" priors build coexpression "$T/hs" "$T/mm" --vocab "$T/jv/vocab.tsv" --max-cells 5000 --min-cells 150 \
+    --threshold 0.6 --dim 8 --epochs 2 -o "$T/cx" 2> "$T/cx.log"
+grep "coexpression:" "$T/cx.log"
+"$PY" - "$T" <<'PY'
+import json, sys
+import numpy as np, scipy.sparse as sp
+sys.path.insert(0, "scripts")
+from corpus_to_numpy import read_corpus
+t = sys.argv[1]
+vocab = [l.split("\t")[0] for l in open(t + "/jv/vocab.tsv")]
+rows, cols, vals = [], [], []
+n = 0
+for d in ("hs", "mm"):
+    c = read_corpus(f"{t}/{d}")
+    lens = np.diff(c["offsets"])
+    rows.append(n + np.repeat(np.arange(len(lens)), lens)); cols.append(c["tokens"]); vals.append(c["values"])
+    n += len(lens)
+X = sp.csr_matrix((np.concatenate(vals).astype(np.float64), (np.concatenate(rows), np.concatenate(cols))),
+                  shape=(n, len(vocab)))
+keep = np.flatnonzero(np.asarray((X > 0).sum(axis=0)).ravel() >= 150)
+A = X[:, keep].toarray()
+M = (A > 0).astype(np.float64)
+N = M.T @ M
+sx, sxx, sxy = A.T @ M, (A * A).T @ M, A.T @ A
+with np.errstate(invalid="ignore", divide="ignore"):
+    R = (N * sxy - sx * sx.T) / np.sqrt((N * sxx - sx ** 2) * (N * sxx.T - sx.T ** 2))
+iu = np.triu_indices(len(keep), 1)
+ok = (N[iu] >= 150) & (R[iu] >= 0.6)
+want = {tuple(sorted((vocab[keep[i]], vocab[keep[j]]))): R[i, j] for i, j in zip(iu[0][ok], iu[1][ok])}
+got = {}
+for l in open(t + "/cx.pairs.tsv").read().splitlines()[1:]:
+    a, b, r = l.split("\t")
+    got[tuple(sorted((a, b)))] = float(r)
+assert set(got) == set(want), (len(got), len(want), sorted(set(got) ^ set(want))[:5])
+err = max(abs(got[k] - want[k]) for k in got)
+assert err < 1e-6, err
+rep = json.load(open(t + "/cx.json"))
+assert rep["records"] == n and rep["pairs"] == len(want) and rep["sources"][0]["corpus"], rep
+assert any(a.startswith("human:") for a, _ in got)
+print(f"coexpression from corpora: {len(got)} pairs over {len(keep)} genes equal numpy (r within {err:.1e}), {n} cells")
+PY
+
+# 4. bad input
 printf 'gene_id,gene_name\nENSG00000254647,INS\n' > "$T/hg.csv"
 printf 'gene_id,gene_name\nENSMUSG00000035804,Ins1\n' > "$T/mg.csv"
 fails "symbol table without --symbols" "pairs gene symbols, not Ensembl IDs: build the vocabulary with --symbols" \
     "$BIN" vocab build --human "$H" --mouse "$M" --human-gene-names "$T/hg.csv" --mouse-gene-names "$T/mg.csv" \
     --orthologs "$O" -o "$T/bad"
 [ ! -e "$T/bad" ]
+"$BIN" tokenize "$H" -o "$T/novalues" --vocab "$T/jv/vocab.tsv" --medians "$T/jv/medians.tsv" --species human \
+    --max-len 64 2> /dev/null
+fails "corpus without values" "the corpus has no expression values (tokenize with --values)" \
+    "$BIN" priors build coexpression "$T/novalues" --vocab "$T/jv/vocab.tsv" -o "$T/bad"
+cp "$T/jv/vocab.tsv" "$T/vocab_copy.tsv" && echo "extra	31275" >> "$T/vocab_copy.tsv"
+mv "$T/jv/vocab.tsv" "$T/jv/vocab.moved"
+fails "corpus vocabulary unknown" "which is none of the --vocab files (nor its recorded vocab_file" \
+    "$BIN" priors build coexpression "$T/hs" --vocab "$T/vocab_copy.tsv" -o "$T/bad"
+mv "$T/jv/vocab.moved" "$T/jv/vocab.tsv"
+ls "$T"/bad* > /dev/null 2>&1 && { echo "FAIL: a failed priors build left output"; exit 1; }
 sed '2d' "$T/jv/homologs.tsv" > "$T/h2" && cp "$T/h2" "$T/jv/homologs.tsv"
 fails "changed homolog map" "homologs.tsv: hash" "$BIN" tokenize "$M" -o "$T/mm2" "${V[@]}" --species mouse
 [ ! -e "$T/mm2" ]
