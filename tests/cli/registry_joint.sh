@@ -11,6 +11,8 @@
 #    merged, the corpus keeps both species and the homolog map;
 #  - scfm priors build coexpression on the two value corpora: every pair and its Pearson r equal
 #    numpy on the corpora's values;
+#  - a GRN prior on the vocabulary's symbols: config.json records its network (path, hash) from model
+#    init through pretraining, and scfm grn refuses that network (or a copy) unless --force;
 #  - bad input: a symbol-keyed ortholog table for a vocabulary without --symbols, a corpus without
 #    values or whose vocabulary cannot be found for the co-expression prior, a changed homolog map.
 set -euo pipefail
@@ -124,7 +126,50 @@ assert any(a.startswith("human:") for a, _ in got)
 print(f"coexpression from corpora: {len(got)} pairs over {len(keep)} genes equal numpy (r within {err:.1e}), {n} cells")
 PY
 
-# 4. bad input
+# 4. a GRN prior keyed by the joint vocabulary's symbols: model init records the network it was
+#    built from in config.json (path and content hash, read from the prior's report), pretraining
+#    keeps the record, and scfm grn refuses that network as its reference unless --force
+printf 'tf\ttarget\nhuman:PDX1\thuman:INS\nhuman:PDX1\thuman:IAPP\nhuman:MAFA\thuman:INS\nhuman:PDX1\thuman:GCG\n' \
+    > "$T/net.tsv"
+printf 'tf\ttarget\nhuman:PDX1\thuman:INS\nhuman:PDX1\thuman:TTR\n' > "$T/other.tsv"
+"$BIN" priors build grn "$T/net.tsv" --vocab "$T/jv/vocab.tsv" -o "$T/grnp" --dim 16 --epochs 2 2> /dev/null
+GM=(--config genecompass-small --set num_hidden_layers=1 --set hidden_size=32 --set num_attention_heads=2
+    --set intermediate_size=64 --set prior_embedding_size=16 --set max_position_embeddings=256
+    --vocab "$T/jv/vocab.tsv" --homologs "$T/jv/homologs.tsv" --prior-random)
+"$BIN" model init "${GM[@]}" --prior peca_grn="$T/grnp.tsv" -o "$T/gm" > /dev/null 2> "$T/init.log"
+grep -q "peca_grn prior built from $T/net.tsv" "$T/init.log" || { echo "FAIL: no record"; cat "$T/init.log"; exit 1; }
+"$BIN" pretrain "$T/joint" --init "$T/gm" -o "$T/gpt" --max-steps 2 --batch-size 4 --val-fraction 0.01 \
+    --eval-every 2 --save-every 2 --seed 1 > /dev/null 2>&1
+"$PY" - "$T" <<'PY'
+import json, sys, hashlib
+t = sys.argv[1]
+net_hash = json.load(open(t + "/grnp.json"))["sources"][0]["hash"]
+for d in ("gm", "gpt/final"):
+    c = json.load(open(f"{t}/{d}/config.json"))
+    g = c["scfm_grn_prior"]
+    assert g["network"] == t + "/net.tsv" and g["network_hash"] == net_hash and g["table"] == t + "/grnp.tsv", g
+    assert c["scfm_grn_prior_hashes"] == [net_hash], c
+print("config.json records the GRN prior's network (init and after pretraining):", net_hash)
+PY
+GR=(--min-tf-cells 1 --max-cells 3 --null-genes 2 --route2-cells 0)
+fails "grn: the prior's own network" "was used to build the model's GRN prior ($T/gpt/final/config.json records its hash" \
+    "$BIN" grn "$T/hs" -m "$T/gpt/final" -o "$T/bad" --network "$T/net.tsv" "${GR[@]}"
+cp "$T/net.tsv" "$T/net_copy.tsv"  # the same network under another name: the content hash is what counts
+fails "grn: a copy of it" "was used to build the model's GRN prior" \
+    "$BIN" grn "$T/hs" -m "$T/gpt/final" -o "$T/bad" --network "$T/net_copy.tsv" "${GR[@]}"
+"$BIN" grn "$T/hs" -m "$T/gpt/final" -o "$T/g1" --network "$T/net.tsv" --force "${GR[@]}" > /dev/null 2> "$T/grn.log" ||
+    { cat "$T/grn.log"; exit 1; }
+grep -q "scoring anyway (--force)" "$T/grn.log" && [ -s "$T/g1.scores.tsv" ]
+"$BIN" grn "$T/hs" -m "$T/gpt/final" -o "$T/g2" --network "$T/other.tsv" "${GR[@]}" > /dev/null 2>&1
+[ -s "$T/g2.scores.tsv" ]
+# a table without its report: a warning, and nothing recorded about a network
+cp "$T/grnp.tsv" "$T/noreport.tsv"
+"$BIN" model init "${GM[@]}" --prior peca_grn="$T/noreport.tsv" -o "$T/gm2" > /dev/null 2> "$T/init2.log"
+grep -q "warning: no report $T/noreport.json naming the network" "$T/init2.log"
+! grep -q scfm_grn_prior_hashes "$T/gm2/config.json" && grep -q '"network": null' "$T/gm2/config.json"
+echo "ok: grn refuses the GRN prior's network (--force overrides), accepts another"
+
+# 5. bad input
 printf 'gene_id,gene_name\nENSG00000254647,INS\n' > "$T/hg.csv"
 printf 'gene_id,gene_name\nENSMUSG00000035804,Ins1\n' > "$T/mg.csv"
 fails "symbol table without --symbols" "pairs gene symbols, not Ensembl IDs: build the vocabulary with --symbols" \
