@@ -34,8 +34,6 @@ static void vocab_help(void) {
         "  --gene-table CSV         gene table with gene_id, gene_name, biotype columns\n"
         "  --min-cells N            keep genes expressed in at least N cells (default 1)\n"
         "  --v2                     add <cls> and <eos> (ids 2, 3)\n"
-        "  --symbols                (build) keep identifiers that are not Ensembl IDs (gene symbols) as tokens,\n"
-        "                           upper-cased; scfm tokenize then finds them in the vocabulary as they are\n"
         "  --digest-out FILE        (build) also save the per-gene digests for a later merge\n"
         "  --force                  replace an existing vocabulary directory\n\n"
         "Joint (GeneCompass) vocabulary of human and mouse genes:\n"
