@@ -2,18 +2,19 @@
 """Data steps of scripts/demo that scfm does not do itself (python3 with numpy, anndata and
 scikit-learn, which scripts/setup installs from Debian):
 
-  prepare OUT HUMAN.h5ad MOUSE.h5ad ORTHOLOGS.csv LABEL [--cells N] [--seed S]
-      mouse genes renamed to their one-to-one human orthologs (came's gene_matches_1v1 table:
-      columns gene.name, human.gene.name; genes without one are dropped), and on both species:
+  prepare OUT HUMAN.h5ad MOUSE.h5ad LABEL [--cells N] [--seed S]
+      on both species (genes untouched: scfm's joint vocabulary keeps each species' own genes):
       obs species (human / mouse), cell_type (LABEL where the type occurs in both species, else
       'other'), split (mouse: train / val 90:10 per type, seeded; human: test). --cells N keeps
       a seeded subsample of N cells per species (for quick runs). Writes OUT/human.h5ad and
-      OUT/mouse_as_human.h5ad (raw counts, the same cells' obs).
+      OUT/mouse.h5ad (raw counts, the same cells' obs).
   single OUT IN.h5ad LABEL [--cells N] [--seed S]
       one dataset (your own): obs cell_type = LABEL, split train / val / test 80:10:10 per type.
-  baseline OUT TRAIN.h5ad[,...] TEST.h5ad[,...]
+  baseline OUT TRAIN.h5ad[,...] TEST.h5ad[,...] [--orthologs ORTHOLOGS.csv]
       logistic regression (scikit-learn, lbfgs, C=1, max_iter 1000) on log1p(counts / total * 1e4)
-      of the genes all inputs share, trained on the split == train cells, scored on split == test
+      of the genes all inputs share (with --orthologs, came's gene_matches_1v1 table, columns
+      gene.name, human.gene.name: the genes of inputs whose obs species is mouse renamed to their
+      one-to-one human orthologs first, the others dropped), trained on the split == train cells, scored on split == test
       cells (cell_type != 'other'), written like scfm finetune's metrics.json + confusion.tsv
       (format "sklearn-logistic-regression-baseline") so that scfm report shows it beside the
       fine-tuned model.
@@ -56,21 +57,11 @@ def split_by_type(types, fracs, names, rng):
 
 def prepare(args):
     cells, seed = opt(args, "--cells", 0), opt(args, "--seed", 1)
-    out, hpath, mpath, opath, label = args
+    out, hpath, mpath, label = args
     rng = np.random.default_rng(seed)
     os.makedirs(out, exist_ok=True)
     h, m = ad.read_h5ad(hpath), ad.read_h5ad(mpath)
     h, m = subsample(h, cells, rng), subsample(m, cells, rng)
-    import csv
-    pairs = {}
-    with open(opath, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("human.homology.type", "ortholog_one2one") == "ortholog_one2one" and row["human.gene.name"]:
-                pairs.setdefault(row["gene.name"], row["human.gene.name"])
-    keep = [g in pairs for g in m.var_names]
-    m = m[:, keep].copy()
-    m.var_names = [pairs[g] for g in m.var_names]
-    m = m[:, ~m.var_names.duplicated()].copy()
     shared = set(h.obs[label].astype(str)) & set(m.obs[label].astype(str))
     for a, sp in ((h, "human"), (m, "mouse")):
         lab = a.obs[label].astype(str).to_numpy()
@@ -82,9 +73,9 @@ def prepare(args):
         for c in list(a.obs.columns):
             a.obs[c] = a.obs[c].astype(str)
     h.write_h5ad(os.path.join(out, "human.h5ad"))
-    m.write_h5ad(os.path.join(out, "mouse_as_human.h5ad"))
-    print(f"prepare: human {h.n_obs} cells x {h.n_vars} genes; mouse {m.n_obs} cells, {m.n_vars} genes with a "
-          f"one-to-one human ortholog (of {len(keep)}); {len(shared)} cell types in both species; "
+    m.write_h5ad(os.path.join(out, "mouse.h5ad"))
+    print(f"prepare: human {h.n_obs} cells x {h.n_vars} genes; mouse {m.n_obs} cells x {m.n_vars} genes; "
+          f"{len(shared)} cell types in both species; "
           f"mouse train {int((m.obs['split'] == 'train').sum())}, val {int((m.obs['split'] == 'val').sum())}; "
           f"human test {int((h.obs['cell_type'] != 'other').sum())} (+{int((h.obs['cell_type'] == 'other').sum())} "
           f"of types mouse lacks)")
@@ -106,15 +97,30 @@ def single(args):
     print(f"single: {a.n_obs} cells x {a.n_vars} genes, {a.obs['cell_type'].nunique()} types")
 
 
-def load(paths):
-    return [ad.read_h5ad(p) for p in paths.split(",")]
+def load(paths, orthologs=None):
+    sets = [ad.read_h5ad(p) for p in paths.split(",")]
+    if not orthologs:
+        return sets
+    import csv
+    pairs, seen = {}, {}
+    with open(orthologs, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("human.homology.type", "ortholog_one2one") == "ortholog_one2one" and row["human.gene.name"]:
+                pairs.setdefault(row["gene.name"], row["human.gene.name"])
+    for i, a in enumerate(sets):
+        if "species" in a.obs and (a.obs["species"] == "mouse").all():
+            a = a[:, [g in pairs for g in a.var_names]].copy()
+            a.var_names = [pairs[g] for g in a.var_names]
+            sets[i] = a[:, ~a.var_names.duplicated()].copy()
+    return sets
 
 
 def baseline(args):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+    orth = opt(args, "--orthologs", "")
     out, tr, te = args
-    tr, te = load(tr), load(te)
+    tr, te = load(tr, orth), load(te, orth)
     genes = sorted(set.intersection(*[set(a.var_names) for a in tr + te]))
 
     def xy(sets, split):
@@ -134,7 +140,8 @@ def baseline(args):
     classes = sorted(set(ytr) | set(yte))
     p, r, f, s = precision_recall_fscore_support(yte, pred, labels=classes, zero_division=0)
     os.makedirs(out, exist_ok=True)
-    cmd = "scripts/demo_data.py baseline: sklearn LogisticRegression(C=1, lbfgs, max_iter=1000) on log1p CP10k of %d shared genes" % len(genes)
+    cmd = "scripts/demo_data.py baseline: sklearn LogisticRegression(C=1, lbfgs, max_iter=1000) on log1p CP10k of %d shared genes%s" % (
+        len(genes), " (mouse genes renamed to their one-to-one human orthologs)" if orth else "")
     m = {"format": "sklearn-logistic-regression-baseline", "version": 1, "task": "logistic-regression baseline",
          "label": "cell_type", "classes": classes, "accuracy": accuracy_score(yte, pred),
          "macro_f1": f1_score(yte, pred, labels=sorted(set(yte) | set(pred)), average="macro", zero_division=0),

@@ -14,10 +14,16 @@ Recomputes from the count matrices and the ortholog table, with scipy/numpy and 
   - the homolog pairs: BioMart rows of type ortholog_one2one (either direction of the export) or
     HCOP rows with support_n >= --ortholog-min-support, distinct pairs, kept when each gene has
     exactly one partner, then only pairs with both genes in the vocabulary; and the report counts.
+  - with --symbols (data keyed by gene symbols, such as the registry's Baron pancreas): an
+    identifier that is no Ensembl ID and that the tables do not map is kept as a symbol,
+    qualified by its input's species ("human:INS", "mouse:INS1"); a BioMart table without
+    stable-ID columns pairs gene names (R's column spellings "gene.name" read too), qualified
+    the same way.
 Exits 1 on any difference.
 
-Usage: joint_vocab_reference.py VOCAB_DIR --human DIR... --mouse DIR... --human-gene-names F
-       --mouse-gene-names F --orthologs F [--ortholog-min-support N] [--min-cells N]
+Usage: joint_vocab_reference.py VOCAB_DIR --human INPUT... --mouse INPUT... [--human-gene-names F]
+       [--mouse-gene-names F] --orthologs F [--ortholog-min-support N] [--min-cells N] [--symbols]
+       (INPUT: a 10x mtx folder or an .h5ad file)
 """
 import argparse
 import csv
@@ -30,24 +36,25 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tokenize_reference import ENS_RE, load_gene_names, norm_id, opentext, read_mtx_dir  # noqa: E402
+from tokenize_reference import ENS_RE, load_gene_names, norm_id, opentext, read_input  # noqa: E402
 
 SPECIES_RE = {"human": re.compile(r"^ENSGR?\d+$"), "mouse": re.compile(r"^ENSMUSG\d+$")}
 
 
-def species_values(dirs, names, species, min_cells):
+def species_values(dirs, names, species, min_cells, symbols=False):
     """{gene ID: sorted non-zero counts / n_counts * 10000 over the cells of dirs}."""
     vals = {}
     for d in dirs:
-        X, genes, _ = read_mtx_dir(d)
-        X = X.astype(np.float64)
+        X, genes, _ = read_input(d)
+        X = sp.csr_matrix(X).astype(np.float64)
         total = np.asarray(X.sum(axis=1)).ravel()
         ids = []
         for g in genes:
             gid = norm_id(g)
             if not ENS_RE.match(gid):
-                gid = names.get(gid)
-            ids.append(gid if gid and SPECIES_RE[species].match(gid) else None)
+                gid = names.get(gid) or (f"{species}:{gid}" if symbols and gid else None)
+            ok = gid and (SPECIES_RE[species].match(gid) or gid.startswith(species + ":"))
+            ids.append(gid if ok else None)
         uniq = sorted({i for i in ids if i})
         col = {g: k for k, g in enumerate(uniq)}
         rows = [k for k, i in enumerate(ids) if i]
@@ -68,7 +75,7 @@ def species_values(dirs, names, species, min_cells):
     return out
 
 
-def ortholog_pairs(path, min_support):
+def ortholog_pairs(path, min_support, symbols=False):
     """Distinct (human, mouse) pairs after the row filters, and the one-to-one subset."""
     pairs = set()
     with opentext(path) as f:
@@ -83,16 +90,20 @@ def ortholog_pairs(path, min_support):
                     pairs.add((h, m))
         else:
             rows = csv.reader(f)
-            head = next(rows)
+            head = [x.lower().replace(".", " ").replace("_", " ") for x in next(rows)]
             t = [i for i, x in enumerate(head) if x.endswith("homology type")][0]
-            if "Mouse gene stable ID" in head:
-                hc, mc = head.index("Gene stable ID"), head.index("Mouse gene stable ID")
+            key = "gene stable id" if "gene stable id" in head else "gene name"
+            by_name = key == "gene name"
+            if f"mouse {key}" in head:
+                hc, mc = head.index(key), head.index(f"mouse {key}")
             else:
-                hc, mc = head.index("Human gene stable ID"), head.index("Gene stable ID")
+                hc, mc = head.index(f"human {key}"), head.index(key)
             for r in rows:
                 if len(r) > max(hc, mc, t) and r[t] == "ortholog_one2one" and r[hc] and r[mc]:
                     h, m = norm_id(r[hc]), norm_id(r[mc])
-                    if ENS_RE.match(h) and ENS_RE.match(m):
+                    if by_name and symbols:
+                        pairs.add(("human:" + h, "mouse:" + m))
+                    elif ENS_RE.match(h) and ENS_RE.match(m):
                         pairs.add((h, m))
     nh, nm = {}, {}
     for h, m in pairs:
@@ -111,8 +122,10 @@ def main():
     ap.add_argument("--orthologs", required=True)
     ap.add_argument("--ortholog-min-support", type=int, default=0)
     ap.add_argument("--min-cells", type=int, default=1)
+    ap.add_argument("--symbols", action="store_true")
     a = ap.parse_args()
-    med = {s: species_values(getattr(a, s), load_gene_names(getattr(a, s + "_gene_names")), s, a.min_cells)
+    med = {s: species_values(getattr(a, s), load_gene_names(getattr(a, s + "_gene_names")), s, a.min_cells,
+                             a.symbols)
            for s in ("human", "mouse")}
     tokens = ["<pad>", "<mask>"] + sorted(med["human"]) + sorted(med["mouse"])
     bad = 0
@@ -129,7 +142,7 @@ def main():
         print(f"medians differ: worst relative error {worst:.3g} (genes {len(gm)} vs {len(allm)})")
         bad += 1
     tok = {t: i for i, t in enumerate(tokens)}
-    filtered, one2one = ortholog_pairs(a.orthologs, a.ortholog_min_support)
+    filtered, one2one = ortholog_pairs(a.orthologs, a.ortholog_min_support, a.symbols)
     kept = sorted((tok[h], tok[m], h, m) for h, m in one2one if h in tok and m in tok)
     with open(os.path.join(a.vocab_dir, "homologs.tsv"), encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t"))

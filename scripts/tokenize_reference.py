@@ -25,6 +25,8 @@ Rules implemented (as in docs/computation.md):
     --species): genes outside the species' token range (vocab.json ranges) are dropped; for mouse
     cells, a gene with a pair in DIR/homologs.tsv is written with the pair's human token, its
     x and value computed with the mouse gene's own median; ties then break by the written id.
+    A joint vocabulary keyed by symbols (tokens "human:INS", "mouse:INS1") is looked up with
+    the cells' symbols qualified by --species.
 
 Usage:
   tokenize_reference.py --vocab V --medians M [--gene-names G]... [--mode v1|v2] [--max-len N]
@@ -157,13 +159,15 @@ def load_orthologs_hcop(path, src, dst, min_support):
     return unique_pairs(pairs, True)
 
 
-def resolve(genes, vocab, names, orth, med, orth_by_symbol=False):
+def resolve(genes, vocab, names, orth, med, orth_by_symbol=False, prefix=None):
     vid = np.full(len(genes), -1, np.int64)
     for i, g in enumerate(genes):
         gid = norm_id(g)
         if not (orth is not None and orth_by_symbol) and not ENS_RE.match(gid):
             if gid in names:
                 gid = names[gid]
+            elif prefix and orth is None:
+                gid = prefix + gid
             elif orth is not None or gid not in vocab:
                 continue
         if orth is not None:
@@ -307,8 +311,10 @@ def main():
         for tok, i in vocab.items():
             if not tok.startswith("<") and not (med[i] > 0):
                 med[i] = 1.0
-    written = None
+    written, prefix = None, None
     if a.joint:
+        if any(":" in t for t in vocab):
+            prefix = a.species + ":"
         lo, hi, written = load_joint(a.joint, a.species, len(med))
         outside = np.ones(len(med), bool)
         outside[lo:hi] = False
@@ -328,7 +334,7 @@ def main():
     for path in a.inputs:
         X, genes, barcodes = read_input(path)
         X = X.astype(np.float64)
-        vid = resolve(genes, vocab, names, orth, med, by_symbol)
+        vid = resolve(genes, vocab, names, orth, med, by_symbol, prefix)
         res, total, vsum = tokenize_matrix(X, vid, med, a, cls, eos, written)
         kept = 0
         for bc, r in zip(barcodes, res):

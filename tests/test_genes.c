@@ -494,7 +494,7 @@ static void test_resolve(void) {
                            "ENSMUSG00000059552", NULL};
     size_t n = sizeof genes / sizeof *genes;
     scfm_gene_resolution r;
-    scfm_resolve_opts o = {NULL, NULL};
+    scfm_resolve_opts o = {NULL, NULL, NULL};
     CHECK(scfm_genes_resolve(genes, n, v, &o, &r) == 0, "resolve: %s", scfm_last_error());
     CHECK(r.n_genes == n && r.vocab_id[0] == tp53 && r.vocab_id[1] == -1 && r.vocab_id[2] == -1 && r.vocab_id[5] == 2,
           "resolve without names");
@@ -519,7 +519,7 @@ static void test_resolve(void) {
     scfm_gene_map *mnames = scfm_gene_map_new();
     CHECK(orth && scfm_gene_map_add_file(mnames, sp("genes/mouse_ensembl_genes.csv.gz")) == 0, "mouse setup");
     const char *mg[] = {"Trp53", "ENSMUSG00000059552.14", "mt-Tf", "Xkr4", "nonsense"};
-    scfm_resolve_opts mo = {mnames, orth};
+    scfm_resolve_opts mo = {mnames, orth, NULL};
     CHECK(scfm_genes_resolve(mg, 5, v, &mo, &r) == 0, "resolve mouse");
     CHECK(r.vocab_id[0] == tp53 && r.vocab_id[1] == tp53 && r.n_not_id == 1 && r.n_unique_ids >= 1,
           "mouse -> human: ids %d %d, not_id %zu", r.vocab_id[0], r.vocab_id[1], r.n_not_id);
@@ -624,7 +624,7 @@ static void test_symbol_orthologs(void) {
     if (!v) return;
     const char *hg[] = {" tp53", "Ins", "ENSG00000141510", "NOPE", "MT-ND1"};
     scfm_gene_resolution r;
-    scfm_resolve_opts ro = {NULL, NULL};
+    scfm_resolve_opts ro = {NULL, NULL, NULL};
     CHECK(scfm_genes_resolve(hg, 5, v, &ro, &r) == 0, "resolve symbols: %s", scfm_last_error());
     CHECK(r.vocab_id[0] == 2 && r.vocab_id[1] == 4 && r.vocab_id[2] == -1 && r.vocab_id[3] == -1 && r.vocab_id[4] == 3,
           "symbols resolve to their tokens");
@@ -633,7 +633,7 @@ static void test_symbol_orthologs(void) {
     scfm_gene_resolution_free(&r);
     o = orth_text("names_r.csv", r_style, "mouse", "human", 1, 0);
     const char *mg[] = {"Trp53", "mt-Nd1", "Ins2", "Gm1", "ENSMUSG00000059552"};
-    scfm_resolve_opts mo = {NULL, o};
+    scfm_resolve_opts mo = {NULL, o, NULL};
     CHECK(o && scfm_genes_resolve(mg, 5, v, &mo, &r) == 0, "resolve mouse symbols: %s", scfm_last_error());
     CHECK(o && r.vocab_id[0] == 2 && r.vocab_id[1] == 3 && r.vocab_id[2] == -1 && r.vocab_id[3] == -1 &&
           r.n_mapped == 2 && r.n_no_ortholog == 3 && r.n_not_id == 0, "mouse symbols through symbol orthologs");

@@ -27,5 +27,9 @@ void cli_done(const char *cmd, const char *fmt, ...) SCFM_PRINTF(2, 3);
 int cli_threads(const char *cmd, const char *opt, const char *val);
 /* --set KEY=VALUE for a model config (any config.json field). 0, or an exit code after a message. */
 int cli_config_set(const char *cmd, scfm_bert_config *c, const char *key, const char *value);
+/* Records in c the GRN prior table `table` (its content hash) and the network its report
+ * (PREFIX.json beside PREFIX.tsv, from `scfm priors build grn`) names; warns when there is no
+ * such report. 0, or non-zero after an error message (an unreadable table). */
+int cli_grn_prior_record(const char *cmd, scfm_bert_config *c, const char *table);
 
 #endif

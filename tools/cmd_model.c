@@ -159,6 +159,7 @@ static int fill_genecompass(scfm_model *m, const gc_args *g, const scfm_vocab *v
         }
         if (scfm_model_set_prior(m, k, t, scfm_vocab_size(v), width)) rc = cli_fail(CMD);
         free(t);
+        if (!rc && k == SCFM_PRIOR_PECA_GRN && g->prior[k]) rc = cli_grn_prior_record(CMD, &m->cfg, g->prior[k]);
     }
     if (!rc && g->homologs) {
         int64_t *idx = NULL;

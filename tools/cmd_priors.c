@@ -24,7 +24,9 @@ static void priors_help(void) {
         "pairs, loss per epoch, coverage of each --vocab). 'promoter' is not built (see docs/priors.md).\n"
         "Pairs:\n"
         "  coexpression         Pearson r over the cells where both genes are expressed, pairs with\n"
-        "                       r >= --threshold; COUNTS: any count file scfm tokenize reads\n"
+        "                       r >= --threshold; COUNTS: any count file scfm tokenize reads, or a corpus\n"
+        "                       tokenized with --values (its values and vocabulary tokens; the vocabulary:\n"
+        "                       a --vocab file with the corpus's hash, else the one it records)\n"
         "    --max-cells N      cells per input (a seeded random sample; default 3000)\n"
         "    --threshold R      default 0.8\n"
         "    --min-cells N      genes expressed in >= N cells, pairs co-expressed in >= N cells (30)\n"
@@ -150,7 +152,8 @@ static int write_report(const char *path, const args *a, const scfm_pairs *p, co
         char h[17];
         fprintf(f, "%s\n    {\"path\": ", i ? "," : "");
         scfm_json_write_string(f, a->inputs[i]);
-        if (scfm_file_content_hash(a->inputs[i], h) == SCFM_OK) fprintf(f, ", \"hash\": \"%s\"", h);
+        if (scfm_priors_is_corpus(a->inputs[i])) fprintf(f, ", \"corpus\": true, \"values\": \"the corpus's\"");
+        else if (scfm_file_content_hash(a->inputs[i], h) == SCFM_OK) fprintf(f, ", \"hash\": \"%s\"", h);
         else scfm_clear_error();
         fprintf(f, "}");
     }
@@ -236,6 +239,8 @@ int cmd_priors(int argc, char **argv) {
     if (!strcmp(a.kind, "coexpression")) {
         scfm_coexp_opts co;
         scfm_coexp_opts_init(&co);
+        co.vocab_paths = a.vocabs;
+        co.n_vocab_paths = a.n_vocabs;
         co.max_cells = (size_t)a.max_cells;
         co.threshold = a.threshold;
         co.min_cells = (size_t)a.min_cells;
@@ -302,4 +307,44 @@ int cmd_priors(int argc, char **argv) {
     free(loss);
     scfm_pairs_free(&p);
     return rc;
+}
+
+/* config.json's record of the GRN prior (scfm_bert_config.grn_prior_*): the table, and the network
+ * named by the table's report (PREFIX.json of `scfm priors build grn -o PREFIX`) when it is there. */
+int cli_grn_prior_record(const char *cmd, scfm_bert_config *cfg, const char *table) {
+    char h[17], rp[4200];
+    if (strlen(table) >= sizeof cfg->grn_prior_table) return cli_errorf(cmd, "%s: path too long", table);
+    if (scfm_file_content_hash(table, h)) return cli_fail(cmd);
+    snprintf(cfg->grn_prior_table, sizeof cfg->grn_prior_table, "%s", table);
+    snprintf(cfg->grn_prior_table_hash, sizeof cfg->grn_prior_table_hash, "%s", h);
+    snprintf(rp, sizeof rp, "%s", table);
+    static const char *const ext[] = {".tsv.gz", ".tsv", ".npy", ".safetensors", ".pkl", NULL};
+    for (const char *const *e = ext; *e; e++) {
+        size_t n = strlen(rp), l = strlen(*e);
+        if (n > l && !strcmp(rp + n - l, *e)) { rp[n - l] = 0; break; }
+    }
+    strncat(rp, ".json", sizeof rp - strlen(rp) - 1);
+    char *text = NULL;
+    size_t len = 0;
+    scfm_json *j = NULL;
+    const char *kind = NULL, *net = NULL, *nh = NULL;
+    if (scfm_read_file(rp, &text, &len) == SCFM_OK && (j = scfm_json_parse(text, len, rp))) {
+        const scfm_json *src = scfm_json_get(j, "sources");
+        if (scfm_json_get_string(j, "kind", &kind) || strcmp(kind, "grn"))
+            fprintf(stderr, "scfm %s: warning: %s is not the report of a GRN prior (kind %s)\n", cmd, rp, kind ? kind : "?");
+        else if (src && src->type == SCFM_JSON_ARRAY && src->n == 1 &&
+                 !scfm_json_get_string(&src->items[0], "path", &net) && !scfm_json_get_string(&src->items[0], "hash", &nh) &&
+                 strlen(net) < sizeof cfg->grn_prior_network && strlen(nh) < sizeof cfg->grn_prior_network_hash) {
+            snprintf(cfg->grn_prior_network, sizeof cfg->grn_prior_network, "%s", net);
+            snprintf(cfg->grn_prior_network_hash, sizeof cfg->grn_prior_network_hash, "%s", nh);
+            fprintf(stderr, "scfm %s: peca_grn prior built from %s (hash %s), recorded in config.json\n", cmd, net, nh);
+        }
+    }
+    scfm_clear_error();
+    if (!cfg->grn_prior_network_hash[0])
+        fprintf(stderr, "scfm %s: warning: no report %s naming the network of the GRN prior %s: config.json cannot "
+                "say which network built it, so scfm grn cannot refuse that network as a reference\n", cmd, rp, table);
+    scfm_json_free(j);
+    free(text);
+    return 0;
 }

@@ -36,8 +36,6 @@ static void vocab_help(void) {
         "  --gene-table CSV         gene table with gene_id, gene_name, biotype columns\n"
         "  --min-cells N            keep genes expressed in at least N cells (default 1)\n"
         "  --v2                     add <cls> and <eos> (ids 2, 3)\n"
-        "  --symbols                (build) keep identifiers that are not Ensembl IDs (gene symbols) as tokens,\n"
-        "                           upper-cased; scfm tokenize then finds them in the vocabulary as they are\n"
         "  --digest-out FILE        (build) also save the per-gene digests for a later merge\n"
         "  --force                  replace an existing vocabulary directory\n"
         "  --threads N              accepted as by every long command; reading and counting run on one thread\n\n"
@@ -47,6 +45,8 @@ static void vocab_help(void) {
         "  --human-gene-names FILE, --mouse-gene-names FILE   symbol -> ID tables per species (repeatable)\n"
         "  --orthologs FILE         BioMart csv or HCOP tsv; one-to-one pairs become the homolog map\n"
         "  --ortholog-min-support N HCOP: keep pairs supported by >= N databases\n"
+        "  --symbols                genes without an Ensembl ID kept as species-qualified symbols (human:INS,\n"
+        "                           mouse:INS1); the ortholog table may then pair symbols (BioMart 'Gene name' columns)\n"
         "Writes DIR/vocab.tsv (<pad> 0, <mask> 1, human IDs sorted, mouse IDs sorted), DIR/medians.tsv,\n"
         "DIR/homologs.tsv (human_token, mouse_token, human_id, mouse_id) and DIR/vocab.json; see docs/genecompass_data.md.\n");
 }
@@ -128,7 +128,8 @@ static const char *gene_to_id(const char *raw, const scfm_gene_map *names, int s
 
 /* Per-file map from gene index to global index (-1: no ID). */
 /* species >= 0 (joint build): IDs of another species are dropped and counted. With
- * `symbols`, identifiers without an ID are kept as symbols (one-species builds only). */
+ * `symbols`, identifiers without an ID are kept as symbols; in a joint build qualified by the
+ * input's species ("human:INS", "mouse:INS1"), since both species' symbols share one vocabulary. */
 static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map *names, int species, int symbols,
                           strmap *ids,
                           long **out) {
@@ -138,10 +139,14 @@ static int map_file_genes(const char *path, scfm_reader *r, const scfm_gene_map 
     if (!map) return cli_errorf(CMD, "out of memory");
     size_t found = 0, other = 0;
     for (size_t g = 0; g < n; g++) {
-        char buf[256];
+        char buf[256], qual[300];
         const char *id = gene_to_id(genes[g], names, symbols, buf, sizeof buf);
         map[g] = -1;
         if (!id) continue;
+        if (species >= 0 && symbols && !scfm_is_ensembl_id(id)) { /* joint: "human:INS", "mouse:INS1" */
+            snprintf(qual, sizeof qual, "%s:%s", SPECIES[species], id);
+            id = qual;
+        }
         if (species >= 0 && scfm_gene_species(id) != species) { other++; continue; }
         size_t k = strmap_put(ids, id);
         if (k == (size_t)-1) { free(map); return cli_errorf(CMD, "out of memory"); }
@@ -393,14 +398,15 @@ static int collect(const vocab_args *a, const char *const *inputs, size_t n_inpu
     int rc = maps ? load_names(name_files, n_names, &names) : cli_errorf(CMD, "out of memory");
     for (size_t i = 0; !rc && i < n_inputs; i++) { /* pass 1: the union of gene IDs */
         scfm_reader *r = open_input(a, inputs[i]);
-        rc = r ? map_file_genes(inputs[i], r, names, species, species < 0 && a->symbols, ids, &maps[i]) : cli_fail(CMD);
+        rc = r ? map_file_genes(inputs[i], r, names, species, a->symbols, ids, &maps[i]) : cli_fail(CMD);
         scfm_reader_close(r);
     }
-    if (!rc && ids->n == 0 && species < 0 && a->symbols) rc = cli_errorf(CMD, "the inputs have no gene identifiers");
+    if (!rc && ids->n == 0 && a->symbols) rc = cli_errorf(CMD, "the %s%sinputs have no gene identifiers",
+                                                          species >= 0 ? SPECIES[species] : "", species >= 0 ? " " : "");
     if (!rc && ids->n == 0)
         rc = cli_errorf(CMD, "no gene identifier of the %s%sinputs maps to an Ensembl ID (symbols need --%s%sgene-names%s)",
                         species >= 0 ? SPECIES[species] : "", species >= 0 ? " " : "",
-                        species >= 0 ? SPECIES[species] : "", species >= 0 ? "-" : "", species >= 0 ? "" : ", or --symbols");
+                        species >= 0 ? SPECIES[species] : "", species >= 0 ? "-" : "", ", or --symbols");
     if (!rc && !(d = scfm_digests_new(ids->n))) rc = cli_fail(CMD);
     if (!rc) {
         ca.acc = calloc(ids->n, sizeof *ca.acc);
@@ -465,11 +471,24 @@ static int joint_pairs(const vocab_args *a, const strmap *tokmap, tok_pair **out
     if (!o) return cli_fail(CMD);
     scfm_orthologs_stats_get(o, &rep->st);
     snprintf(rule, rule_cap, "%s", scfm_orthologs_rule(o));
+    int by_symbol = scfm_orthologs_by_symbol(o);
+    if (by_symbol && !a->symbols) {
+        scfm_orthologs_free(o);
+        return cli_errorf(CMD, "%s pairs gene symbols, not Ensembl IDs: build the vocabulary with --symbols (genes "
+                          "keyed human:SYMBOL / mouse:SYMBOL), or give a table with stable-ID columns", a->orthologs);
+    }
     size_t n = scfm_orthologs_size(o);
     tok_pair *p = malloc((n ? n : 1) * sizeof *p);
     if (!p) { scfm_orthologs_free(o); return cli_errorf(CMD, "out of memory"); }
     for (size_t k = 0; k < n; k++) {
         const char *m, *h = scfm_orthologs_pair(o, k, &m);
+        char qh[300], qm[300];
+        if (by_symbol) { /* the vocabulary's species-qualified symbols */
+            snprintf(qh, sizeof qh, "%s%s", SCFM_SYMBOL_PREFIX_HUMAN, h);
+            snprintf(qm, sizeof qm, "%s%s", SCFM_SYMBOL_PREFIX_MOUSE, m);
+            h = qh;
+            m = qm;
+        }
         size_t th = strmap_get(tokmap, h), tm = strmap_get(tokmap, m);
         if (th != (size_t)-1 && tm != (size_t)-1) p[rep->kept++] = (tok_pair){th + 2, tm + 2};
         else if (th == (size_t)-1 && tm == (size_t)-1) rep->absent_both++;
@@ -491,9 +510,12 @@ static int joint_json(textbuf *b, const vocab_args *a, const size_t n[2], uint64
                       const homolog_report *r) {
     const scfm_ortholog_stats *st = &r->st;
     int rc = tb_printf(b, "{\n  \"format\": \"scfm-vocab\",\n  \"version\": 1,\n  \"joint\": true,\n"
-                          "  \"species\": [\"human\", \"mouse\"],\n  \"layout\": \"<pad> 0, <mask> 1, human Ensembl IDs "
-                          "(sorted), mouse Ensembl IDs (sorted)\",\n  \"vocab_size\": %zu,\n  \"vocab_hash\": "
-                          "\"%016llx\",\n", n[0] + n[1] + 2, (unsigned long long)vh);
+                          "  \"species\": [\"human\", \"mouse\"],\n  \"layout\": \"<pad> 0, <mask> 1, human %s "
+                          "(sorted), mouse %s (sorted)\",\n  \"gene_keys\": \"%s\",\n  \"vocab_size\": %zu,\n"
+                          "  \"vocab_hash\": \"%016llx\",\n",
+                       a->symbols ? "genes, Ensembl IDs or human:SYMBOL" : "Ensembl IDs",
+                       a->symbols ? "genes, Ensembl IDs or mouse:SYMBOL" : "Ensembl IDs",
+                       a->symbols ? "symbols" : "ensembl", n[0] + n[1] + 2, (unsigned long long)vh);
     rc = rc || tb_printf(b, "  \"ranges\": {\"human\": [2, %zu], \"mouse\": [%zu, %zu]},\n", n[0] + 2, n[0] + 2,
                          n[0] + n[1] + 2);
     rc = rc || tb_printf(b, "  \"n_genes\": {\"human\": %zu, \"mouse\": %zu},\n", n[0], n[1]);
@@ -703,7 +725,6 @@ int cmd_vocab(int argc, char **argv) {
     if (!rc && !build && a.digest_out) rc = cli_usage_error(CMD, "--digest-out is for build");
     if (!rc && !build && joint) rc = cli_usage_error(CMD, "merge does not build joint vocabularies yet (use build --human ... --mouse ...)");
     if (!rc && !build && a.symbols) rc = cli_usage_error(CMD, "--symbols is for build");
-    if (!rc && joint && a.symbols) rc = cli_usage_error(CMD, "--symbols is for one-species builds (a joint vocabulary needs Ensembl IDs)");
     if (!rc) rc = !build ? vocab_merge(&a) : joint ? vocab_build_joint(&a) : vocab_build(&a);
     if (!rc) {
         char p[4096];

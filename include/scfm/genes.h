@@ -114,9 +114,15 @@ void scfm_orthologs_stats_get(const scfm_orthologs *o, scfm_ortholog_stats *out)
 void scfm_orthologs_free(scfm_orthologs *o);
 
 /* ---- species of gene IDs, joint (GeneCompass) vocabularies, homolog maps -------------- */
-/* Species of an Ensembl gene ID: 0 human (ENSG..., ENSGR...), 1 mouse (ENSMUSG...), -1 other. */
+/* Species of a gene token: 0 human (Ensembl ENSG..., ENSGR..., or a species-qualified symbol
+ * "human:SYMBOL"), 1 mouse (ENSMUSG..., or "mouse:SYMBOL"), -1 other (plain symbols included).
+ * Qualified symbols are the tokens of joint vocabularies built from data without Ensembl IDs
+ * (`scfm vocab build --human ... --mouse ... --symbols`), where human GCG and mouse Gcg would
+ * otherwise be the same normalized string. */
+#define SCFM_SYMBOL_PREFIX_HUMAN "human:"
+#define SCFM_SYMBOL_PREFIX_MOUSE "mouse:"
 int scfm_gene_species(const char *id);
-/* Which species' genes a vocabulary holds: bit 0 human, bit 1 mouse (by ID prefix). */
+/* Which species' genes a vocabulary holds: bit 0 human, bit 1 mouse (scfm_gene_species). */
 unsigned scfm_vocab_species_mask(const scfm_vocab *v);
 
 /* Homolog map file (DIR/homologs.tsv of a joint vocabulary, written by `scfm vocab build
@@ -142,6 +148,7 @@ typedef struct {
     char *homologs_path;      /* DIR/homologs.tsv (malloc'd) */
     int64_t *homologous_index;/* [vocab size], see scfm_homologs_load */
     int32_t *mouse_to_human;  /* [vocab size]: the human token of a mouse token with a homolog, else -1 */
+    int symbols;              /* some genes are species-qualified symbols ("human:INS", "mouse:INS1") */
 } scfm_joint_vocab;
 /* Reads vocab.json in the directory of vocab_path when present (j->joint = 0 when absent),
  * checks it against v (vocabulary hash, ranges, layout <pad> <mask> human... mouse...) and loads
@@ -153,6 +160,8 @@ void scfm_joint_vocab_free(scfm_joint_vocab *j);
 typedef struct {
     const scfm_gene_map *names;     /* symbol -> ID (NULL: identifiers must already be IDs) */
     const scfm_orthologs *orthologs;/* applied after symbol mapping (NULL: none) */
+    const char *symbol_prefix;      /* joint vocabularies keyed by symbols: a symbol that o->names does not
+                                       map is looked up as prefix + symbol ("mouse:" + "INS1"); NULL: none */
 } scfm_resolve_opts;
 typedef struct {
     int32_t *vocab_id;        /* [n_genes]: vocabulary id per input gene, -1 if dropped;

@@ -111,6 +111,12 @@ typedef struct {
     char problem_type[48];           /* "" or "single_label_classification" (only kind supported) */
     char vocab_hash[24];             /* "" or 16 hex digits (scfm_vocab_hash), written as
                                         "scfm_vocab_hash"; lets corpus/model mismatches be caught */
+    /* Where the GRN prior table came from (set by `scfm model init --prior peca_grn=FILE`; "" when
+     * none or unknown): the table and its content hash, and the TF -> target network it was built
+     * from with its content hash (scfm_file_content_hash), read from the table's report. Written as
+     * "scfm_grn_prior": {"table", "table_hash", "network", "network_hash"} and, when the network is
+     * known, "scfm_grn_prior_hashes": [network_hash], which `scfm grn` refuses as its reference. */
+    char grn_prior_table[1024], grn_prior_table_hash[24], grn_prior_network[1024], grn_prior_network_hash[24];
     scfm_genecompass_config genecompass;
 } scfm_bert_config;
 

@@ -54,13 +54,19 @@ typedef struct {
 } scfm_prior_report;
 
 /* ---- sources (src/priors/sources.c) -------------------------------------------------- */
-/* Co-expression (GeneCompass): per input count file (any format scfm_reader_open reads),
- * at most max_cells cells (a seeded uniform sample without replacement when the file has
- * more); the cells of all inputs are pooled; value per gene = log1p(1e4 * count / cell
+/* Co-expression (GeneCompass): per input count file (any format scfm_reader_open reads) or
+ * corpus tokenized with values (a directory holding corpus.json, scfm_priors_is_corpus), at
+ * most max_cells cells (a seeded uniform sample without replacement when it has more); the
+ * cells of all inputs are pooled. Count files: value per gene = log1p(1e4 * count / cell
  * total) (log1p = 1) or the raw count (log1p = 0); input genes mapping to the same Ensembl
- * ID are summed. Genes expressed (count > 0) in fewer than min_cells cells are left out.
- * For each pair of genes, Pearson r over the cells where both are expressed; pairs with at
- * least min_cells such cells and r >= threshold are added (w = r). */
+ * ID are summed. Corpora: each token is a gene named by its vocabulary token as it is (an
+ * Ensembl ID or a joint vocabulary's human:/mouse: symbol; through g->orthologs when given,
+ * g->names unused), its value the corpus's (GeneCompass: log2(1 + counts / median); log1p
+ * unused); a cell's genes are the ones it kept (its top max_len); the vocabulary is the first
+ * of vocab_paths with the corpus's hash, else the corpus's recorded vocab_file (an error
+ * otherwise, and for a corpus without values). Genes expressed (value > 0) in fewer than
+ * min_cells cells are left out. For each pair of genes, Pearson r over the cells where both
+ * are expressed; pairs with at least min_cells such cells and r >= threshold are added (w = r). */
 typedef struct {
     size_t max_cells;   /* per input (default 3000) */
     double threshold;   /* default 0.8 */
@@ -68,7 +74,11 @@ typedef struct {
     int log1p;          /* default 1 */
     uint64_t seed;      /* cell sample (default 0) */
     size_t block;       /* genes per block of the pair computation (0 = 256) */
+    const char *const *vocab_paths; /* vocabularies that may name corpus inputs' tokens */
+    size_t n_vocab_paths;
 } scfm_coexp_opts;
+/* 1 when path is a corpus directory (holds corpus.json). */
+int scfm_priors_is_corpus(const char *path);
 void scfm_coexp_opts_init(scfm_coexp_opts *o);
 int scfm_priors_coexpression(const char *const *inputs, size_t n_inputs, const scfm_prior_genes *g,
                              const scfm_coexp_opts *o, scfm_pairs *out, scfm_prior_report *rep) SCFM_WUR;

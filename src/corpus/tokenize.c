@@ -449,7 +449,10 @@ static int run_settings(tok_run *t) {
 static int file_resolve(tok_run *t, tok_file *f) {
     f->n_genes = scfm_reader_n_genes(f->r);
     f->genes = scfm_reader_genes(f->r);
-    scfm_resolve_opts ro = {t->names, t->orth};
+    /* a joint vocabulary keyed by symbols holds "human:INS" / "mouse:INS1": qualify the cells' symbols */
+    const char *pre = !t->joint.joint || !t->joint.symbols ? NULL
+                      : t->species ? SCFM_SYMBOL_PREFIX_MOUSE : SCFM_SYMBOL_PREFIX_HUMAN;
+    scfm_resolve_opts ro = {t->names, t->orth, pre};
     scfm_gene_resolution res;
     memset(&res, 0, sizeof res);
     int rc = scfm_genes_resolve(f->genes, f->n_genes, t->vocab, &ro, &res);

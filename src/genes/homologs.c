@@ -14,7 +14,10 @@
 #define HOMOLOGS_HEADER "human_token\tmouse_token\thuman_id\tmouse_id"
 
 int scfm_gene_species(const char *id) {
-    if (!id || strncmp(id, "ENS", 3)) return -1;
+    if (!id) return -1;
+    if (!strncmp(id, SCFM_SYMBOL_PREFIX_HUMAN, sizeof SCFM_SYMBOL_PREFIX_HUMAN - 1)) return id[6] ? 0 : -1;
+    if (!strncmp(id, SCFM_SYMBOL_PREFIX_MOUSE, sizeof SCFM_SYMBOL_PREFIX_MOUSE - 1)) return id[6] ? 1 : -1;
+    if (strncmp(id, "ENS", 3)) return -1;
     if (!strncmp(id, "ENSMUSG", 7) && id[7] >= '0' && id[7] <= '9') return 1;
     if (id[3] == 'G' && ((id[4] >= '0' && id[4] <= '9') || (id[4] == 'R' && id[5] >= '0' && id[5] <= '9'))) return 0;
     return -1;
@@ -166,10 +169,14 @@ static int joint_check(const scfm_json *m, const char *path, const scfm_vocab *v
         return scfm_error(SCFM_EFORMAT, "%s: ranges do not tile the vocabulary as <pad> 0, <mask> 1, human genes, "
                           "mouse genes", path);
     for (int s = 0; s < 2; s++)
-        for (size_t t = j->first[s]; t < j->end[s]; t++)
-            if (scfm_gene_species(scfm_vocab_token(v, t)) != s)
-                return scfm_error(SCFM_EFORMAT, "%s: token %zu '%s' lies in the %s range but is not a %s gene ID", path, t,
-                                  scfm_vocab_token(v, t), s ? "mouse" : "human", s ? "mouse" : "human");
+        for (size_t t = j->first[s]; t < j->end[s]; t++) {
+            const char *tok = scfm_vocab_token(v, t);
+            if (scfm_gene_species(tok) != s)
+                return scfm_error(SCFM_EFORMAT, "%s: token %zu '%s' lies in the %s range but is not a %s gene ID (or "
+                                  "%sSYMBOL)", path, t, tok, s ? "mouse" : "human", s ? "mouse" : "human",
+                                  s ? SCFM_SYMBOL_PREFIX_MOUSE : SCFM_SYMBOL_PREFIX_HUMAN);
+            if (strchr(tok, ':')) j->symbols = 1;
+        }
     return SCFM_OK;
 }
 

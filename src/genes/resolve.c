@@ -1,6 +1,7 @@
 /* Resolving a file's gene column to vocabulary ids: normalize, symbol -> ID, orthologs, vocab. */
 #include "scfm/genes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ int scfm_genes_resolve(const char *const *genes, size_t n_genes, const scfm_voca
     out->n_genes = n_genes;
     const scfm_gene_map *names = o ? o->names : NULL;
     const scfm_orthologs *orth = o ? o->orthologs : NULL;
+    const char *pre = o && o->symbol_prefix && o->symbol_prefix[0] ? o->symbol_prefix : NULL;
     for (size_t g = 0; g < n_genes; g++) {
         char buf[256];
         out->vocab_id[g] = -1;
@@ -23,9 +25,11 @@ int scfm_genes_resolve(const char *const *genes, size_t n_genes, const scfm_voca
         strcpy(buf, genes[g]);
         scfm_gene_normalize(buf);
         const char *id = buf;
+        char qual[300];
         if (!(orth && scfm_orthologs_by_symbol(orth)) && !scfm_is_ensembl_id(id)) {
             const char *m = names ? scfm_gene_map_lookup(names, buf) : NULL;
             if (m) id = m;
+            else if (pre && !orth) { snprintf(qual, sizeof qual, "%s%s", pre, buf); id = qual; } /* vocabulary below */
             else if (orth || scfm_vocab_lookup(v, buf) < 0) { out->n_not_id++; continue; }
             /* else: a vocabulary keyed by symbols holds the symbol itself */
         }

@@ -82,6 +82,22 @@ static int read_strings(scfm_bert_config *c, const scfm_json *j, const char *wha
             return scfm_error(SCFM_EFORMAT, "%s: scfm_vocab_hash must be a short string", what);
         memcpy(c->vocab_hash, v->string, v->str_len + 1);
     }
+    if ((v = scfm_json_get(j, "scfm_grn_prior")) && v->type != SCFM_JSON_NULL) {
+        struct { const char *key; char *dst; size_t cap; } f[4] = {
+            {"table", c->grn_prior_table, sizeof c->grn_prior_table},
+            {"table_hash", c->grn_prior_table_hash, sizeof c->grn_prior_table_hash},
+            {"network", c->grn_prior_network, sizeof c->grn_prior_network},
+            {"network_hash", c->grn_prior_network_hash, sizeof c->grn_prior_network_hash}};
+        if (v->type != SCFM_JSON_OBJECT) return scfm_error(SCFM_EFORMAT, "%s: scfm_grn_prior must be an object", what);
+        for (int k = 0; k < 4; k++) {
+            const scfm_json *s = scfm_json_get(v, f[k].key);
+            if (!s || s->type == SCFM_JSON_NULL) continue;
+            if (s->type != SCFM_JSON_STRING || s->str_len >= f[k].cap)
+                return scfm_error(SCFM_EFORMAT, "%s: scfm_grn_prior.%s must be a string of fewer than %zu bytes or null",
+                                  what, f[k].key, f[k].cap);
+            memcpy(f[k].dst, s->string, s->str_len + 1);
+        }
+    }
     return SCFM_OK;
 }
 
@@ -265,6 +281,22 @@ int scfm_bert_config_to_json(const scfm_bert_config *c, scfm_head head, char **o
     put(&o, "  \"position_embedding_type\": \"absolute\",\n");
     if (g->enabled && scfm_gc_n_priors(g)) put(&o, "  \"prior_embedding_size\": %zu,\n", g->prior_dim);
     if (c->problem_type[0]) put(&o, "  \"problem_type\": \"%s\",\n", c->problem_type);
+    if (c->grn_prior_table[0]) { /* the network `scfm grn` must not score this model against */
+        const char *val[4] = {c->grn_prior_table, c->grn_prior_table_hash, c->grn_prior_network, c->grn_prior_network_hash};
+        const char *key[4] = {"table", "table_hash", "network", "network_hash"};
+        put(&o, "  \"scfm_grn_prior\": {");
+        for (int k = 0; k < 4; k++) {
+            put(&o, "%s\"%s\": ", k ? ", " : "", key[k]);
+            if (val[k][0]) put_str(&o, val[k]);
+            else put(&o, "null");
+        }
+        put(&o, "},\n");
+        if (c->grn_prior_network_hash[0]) {
+            put(&o, "  \"scfm_grn_prior_hashes\": [");
+            put_str(&o, c->grn_prior_network_hash);
+            put(&o, "],\n");
+        }
+    }
     if (c->vocab_hash[0]) {
         put(&o, "  \"scfm_vocab_hash\": ");
         put_str(&o, c->vocab_hash);

@@ -1,7 +1,9 @@
 /* Gene pairs for the prior tables: interned gene IDs, unordered pairs, and the mapping of
  * input gene names to Ensembl IDs (symbols through a name table, then orthologs). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "scfm/priors.h"
 
@@ -134,6 +136,16 @@ int scfm_prior_gene_id(const scfm_prior_genes *g, const char *raw, char *out, si
     size_t n = strlen(raw);
     if (n >= sizeof buf || out_size < 2) return 0;
     memcpy(buf, raw, n + 1);
+    /* a joint vocabulary's species-qualified symbol (human:INS, mouse:INS1) is kept: the symbol
+     * normalized, the prefix lower-case, no table or ortholog applied */
+    size_t pl = !strncasecmp(buf, SCFM_SYMBOL_PREFIX_HUMAN, 6) || !strncasecmp(buf, SCFM_SYMBOL_PREFIX_MOUSE, 6) ? 6 : 0;
+    if (pl) {
+        for (size_t i = 0; i < pl; i++) buf[i] = (char)tolower((unsigned char)buf[i]);
+        scfm_gene_normalize(buf + pl);
+        if (!buf[pl] || strlen(buf) >= out_size) return 0;
+        strcpy(out, buf);
+        return 1;
+    }
     scfm_gene_normalize(buf);
     const char *id = buf;
     if (!buf[0]) return 0;

@@ -1,15 +1,19 @@
-/* Pair sources of the prior tables (docs/computation.md section 5): co-expression from count files,
- * gene families from a gene -> group table, TF -> target edges from a network table. */
+/* Pair sources of the prior tables (docs/computation.md section 5): co-expression from count files
+ * or value corpora, gene families from a gene -> group table, TF -> target edges from a network table. */
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #ifdef SCFM_HAVE_BLAS
 #include <cblas.h>
 #endif
 
+#include "scfm/corpus.h"
 #include "scfm/io.h"
+#include "scfm/json.h"
 #include "scfm/priors.h"
 #include "scfm/rng.h"
 
@@ -79,6 +83,118 @@ static int rows_push(cell_rows *r, const uint32_t *g, const double *v, size_t k)
     return SCFM_OK;
 }
 
+/* take[i] = 1 for the cells of an input of nc cells that co-expression uses: all of them, or a
+ * seeded uniform sample of max_cells without replacement (perm: nc scratch entries). */
+static void sample_cells(size_t nc, const scfm_coexp_opts *o, size_t input, uint8_t *take, size_t *perm) {
+    size_t want = nc < o->max_cells ? nc : o->max_cells;
+    if (want == nc) { memset(take, 1, nc); return; }
+    scfm_rng rng;
+    scfm_rng_seed(&rng, scfm_hash3(o->seed, 1, input));
+    for (size_t i = 0; i < nc; i++) perm[i] = i;
+    for (size_t i = 0; i < want; i++) {
+        size_t j = i + (size_t)scfm_rng_below(&rng, nc - i), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+        take[perm[i]] = 1;
+    }
+}
+
+int scfm_priors_is_corpus(const char *path) {
+    char p[4200];
+    struct stat st;
+    return (size_t)snprintf(p, sizeof p, "%s/corpus.json", path) < sizeof p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The vocabulary naming a corpus's tokens: the first of o->vocab_paths with the corpus's hash,
+ * else the vocab_file recorded in its settings when that file has the hash. */
+static int corpus_vocab(const scfm_corpus *c, const scfm_coexp_opts *o, scfm_vocab **out) {
+    uint64_t h = scfm_corpus_vocab_hash(c);
+    for (size_t i = 0; i < o->n_vocab_paths; i++) {
+        scfm_vocab *v = scfm_vocab_load(o->vocab_paths[i]);
+        if (!v) return scfm_error_prefix(SCFM_EIO, "priors coexpression");
+        if (scfm_vocab_hash(v) == h) { *out = v; return SCFM_OK; }
+        scfm_vocab_free(v);
+    }
+    const scfm_json *set = scfm_json_get(scfm_corpus_meta(c), "settings");
+    const char *vf = NULL;
+    if (set && set->type == SCFM_JSON_OBJECT && !scfm_json_get_string(set, "vocab_file", &vf)) {
+        scfm_vocab *v = scfm_vocab_load(vf);
+        if (v && scfm_vocab_hash(v) == h) { *out = v; return SCFM_OK; }
+        scfm_vocab_free(v);
+        scfm_clear_error();
+    }
+    return scfm_error(SCFM_EMISMATCH, "%s: tokenized with vocabulary %016llx, which is none of the --vocab files%s%s%s: "
+                      "give the vocabulary it was tokenized with (--vocab FILE)", scfm_corpus_dir(c),
+                      (unsigned long long)h, vf ? " (nor its recorded vocab_file " : "", vf ? vf : "", vf ? ")" : "");
+}
+
+/* Reads up to o->max_cells cells of a corpus tokenized with values into rows: each token is a
+ * gene named by its vocabulary token (through g->orthologs when given), its value the corpus's. */
+static int coexp_read_corpus(const char *path, size_t input, const scfm_prior_genes *g, const scfm_coexp_opts *o,
+                             scfm_pairs *univ, cell_rows *rows, scfm_prior_report *rep) {
+    scfm_corpus *c = scfm_corpus_open(path);
+    if (!c) return scfm_error_prefix(SCFM_EIO, "priors coexpression");
+    scfm_vocab *v = NULL;
+    int rc = scfm_corpus_has_values(c) ? SCFM_OK :
+             scfm_error(SCFM_EINVAL, "%s: the corpus has no expression values (tokenize with --values): co-expression "
+                        "correlates them", path);
+    if (!rc) rc = corpus_vocab(c, o, &v);
+    size_t nc = scfm_corpus_n_cells(c), V = scfm_vocab_size(v);
+    int64_t *gmap = rc ? NULL : scfm_malloc((V ? V : 1) * sizeof *gmap);
+    uint8_t *take = rc ? NULL : scfm_calloc(nc ? nc : 1, 1);
+    size_t *perm = rc ? NULL : scfm_malloc((nc ? nc : 1) * sizeof *perm);
+    uint32_t *og = NULL;
+    double *ov = NULL;
+    if (!rc && (!gmap || !take || !perm)) rc = SCFM_ENOMEM;
+    for (size_t t = 0; !rc && t < V; t++) gmap[t] = -2; /* not seen yet */
+    if (!rc) sample_cells(nc, o, input, take, perm);
+    size_t cap = 0;
+    for (size_t i = 0; !rc && i < nc; i++) {
+        if (!take[i]) continue;
+        const int32_t *tok;
+        const float *val;
+        size_t len, nt = 0;
+        rc = scfm_corpus_cell(c, i, &tok, &len, &val);
+        if (!rc && len > cap) {
+            cap = len;
+            free(og);
+            free(ov);
+            og = scfm_malloc(cap * sizeof *og);
+            ov = scfm_malloc(cap * sizeof *ov);
+            if (!og || !ov) rc = SCFM_ENOMEM;
+        }
+        for (size_t k = 0; !rc && k < len; k++) {
+            if (tok[k] < 0 || (size_t)tok[k] >= V) { rc = scfm_error(SCFM_EFORMAT, "%s: cell %zu: token %d outside the "
+                                                                     "vocabulary", path, i, tok[k]); break; }
+            int64_t *m = &gmap[tok[k]];
+            if (*m == -2) {
+                const char *name = scfm_vocab_token(v, (size_t)tok[k]), *id = name;
+                if (name[0] == '<') id = NULL; /* <pad>, <mask>, <cls>, <eos> */
+                else if (g && g->orthologs) id = scfm_orthologs_lookup(g->orthologs, name);
+                if (!id && name[0] != '<') rep->n_unmapped++;
+                *m = id ? scfm_pairs_gene(univ, id) : -1;
+                if (id && *m < 0) { rc = SCFM_ENOMEM; break; }
+            }
+            if (*m < 0 || !(val[k] > 0)) continue;
+            size_t q = nt; /* a cell's tokens are distinct; two of them mapped to one gene (orthologs) are summed */
+            if (g && g->orthologs)
+                for (q = 0; q < nt && og[q] != (uint32_t)*m; q++) {}
+            if (q == nt) { og[nt] = (uint32_t)*m; ov[nt++] = 0; }
+            ov[q] += val[k];
+        }
+        if (!rc) rc = rows_push(rows, og, ov, nt);
+        rep->n_records++;
+    }
+    free(gmap);
+    free(take);
+    free(perm);
+    free(og);
+    free(ov);
+    scfm_vocab_free(v);
+    scfm_corpus_close(c);
+    return rc;
+}
+
 /* Reads up to o->max_cells cells of one input into rows (genes interned in univ). */
 static int coexp_read(const char *path, size_t input, const scfm_prior_genes *g, const scfm_coexp_opts *o,
                       scfm_pairs *univ, cell_rows *rows, scfm_prior_report *rep) {
@@ -107,21 +223,7 @@ static int coexp_read(const char *path, size_t input, const scfm_prior_genes *g,
         if (k < 0) rc = SCFM_ENOMEM;
         gmap[i] = k;
     }
-    if (!rc) {
-        size_t want = nc < o->max_cells ? nc : o->max_cells;
-        if (want == nc) memset(take, 1, nc);
-        else {
-            scfm_rng rng;
-            scfm_rng_seed(&rng, scfm_hash3(o->seed, 1, input));
-            for (size_t i = 0; i < nc; i++) perm[i] = i;
-            for (size_t i = 0; i < want; i++) {
-                size_t j = i + (size_t)scfm_rng_below(&rng, nc - i), t = perm[i];
-                perm[i] = perm[j];
-                perm[j] = t;
-                take[perm[i]] = 1;
-            }
-        }
-    }
+    if (!rc) sample_cells(nc, o, input, take, perm);
     size_t U = univ->n_genes;
     if (!rc) {
         acc = scfm_calloc(U ? U : 1, sizeof *acc);
@@ -204,7 +306,9 @@ int scfm_priors_coexpression(const char *const *inputs, size_t n_inputs, const s
     cell_rows rows;
     memset(&rows, 0, sizeof rows);
     int rc = SCFM_OK;
-    for (size_t i = 0; i < n_inputs && !rc; i++) rc = coexp_read(inputs[i], i, g, o, &univ, &rows, rep);
+    for (size_t i = 0; i < n_inputs && !rc; i++)
+        rc = scfm_priors_is_corpus(inputs[i]) ? coexp_read_corpus(inputs[i], i, g, o, &univ, &rows, rep)
+                                               : coexp_read(inputs[i], i, g, o, &univ, &rows, rep);
     size_t U = univ.n_genes, N = rows.n_cells, K = 0;
     size_t *cnt = NULL;
     long *col = NULL;
