@@ -69,7 +69,7 @@ static int expand_dir(const char *dir, char ***v, size_t *n, size_t *cap, size_t
     }
     closedir(d);
     if (!rc) {
-        qsort(*v + first, *n - first, sizeof **v, cmp_str);
+        if (*n > first) qsort(*v + first, *n - first, sizeof **v, cmp_str);
         *added = *n - first;
     }
     return rc;
