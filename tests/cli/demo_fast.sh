@@ -75,7 +75,7 @@ html = open(f"{O}/report.html").read()
 for part in ["corpus-1", "corpus-3", "pretrain-1", "finetune-1", "finetune-2", "embedding-1", "perturb-1", "perturb-2"]:
     assert f'id="{part}"' in html, part
 maps = re.findall(r'id="embedding-1-map-\d+"', html)
-assert len(maps) == 4, maps   # cell_type, species, split, source (the input file of each cell)
+assert len(maps) == 3, maps   # cell_type, species, split (each species is tokenized from one file: no source column)
 assert "<script" not in html
 print("demo --fast: ok;", stdout.strip().splitlines()[-1])
 PY

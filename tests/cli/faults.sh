@@ -24,7 +24,8 @@ kill_mid() {
     "$@" > /dev/null 2>&1
     local full; full=$(echo "$(date +%s.%N) - $t0" | bc)
     [ -e "$out" ] || { echo "$name: the uninterrupted run wrote no $out"; exit 1; }
-    rm -rf "$out.ref"; mv "$out" "$out.ref"
+    local ref; ref=$(dirname "$out")/uninterrupted-$(basename "$out")
+    rm -rf "$ref"; mv "$out" "$ref"
     local f
     for f in 0.5 0.9; do
         rm -rf "$out" "$out".tmp.*
@@ -39,11 +40,11 @@ kill_mid() {
         if [ -e "$out" ]; then
             # the signal came after the output was committed (renamed into place): then it must be
             # the complete output, as the uninterrupted run wrote it (logs and JSON hold times)
-            if diff -rq -x '*.json' -x '*.log' "$out" "$out.ref" > /dev/null; then
+            if diff -rq -x '*.json' -x '*.log' "$out" "$ref" > /dev/null; then
                 echo "$name: killed at $f of ${full}s after $out was committed; it is complete"; continue
             fi
             echo "$name: killed at $f of ${full}s but an incomplete $out exists"; ls -la "$out"
-            diff -rq -x '*.json' -x '*.log' "$out" "$out.ref"; exit 1
+            diff -rq -x '*.json' -x '*.log' "$out" "$ref"; exit 1
         fi
         echo "$name: SIGKILL at $f of ${full}s: no $out ($(ls -d "$out".tmp.* 2> /dev/null | wc -l) partial $out.tmp.*)"
     done
