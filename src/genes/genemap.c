@@ -256,32 +256,29 @@ int scfm_gene_map_add_file(scfm_gene_map *m, const char *path) {
     return SCFM_OK;
 }
 
+/* Index of KEY, normalized as the map's keys are, in TAB; -1 if absent (or KEY too long to be a key). */
+static int64_t tab_get_normalized(const scfm_gn_tab *tab, const char *key) {
+    char tmp[256];
+    if (strlen(key) >= sizeof tmp) return -1;
+    strcpy(tmp, key);
+    scfm_gene_normalize(tmp);
+    return scfm_gn_tab_get(tab, tmp);
+}
+
 const char *scfm_gene_map_lookup(const scfm_gene_map *m, const char *symbol) {
     if (!m || !symbol) return NULL;
-    char tmp[256];
-    if (strlen(symbol) >= sizeof tmp) return NULL;
-    strcpy(tmp, symbol);
-    scfm_gene_normalize(tmp);
-    int64_t k = scfm_gn_tab_get(&m->sym, tmp);
+    int64_t k = tab_get_normalized(&m->sym, symbol);
     return k >= 0 ? m->ids[k & ~AMBIGUOUS] : NULL;
 }
 
 const char *scfm_gene_map_symbol(const scfm_gene_map *m, const char *ensembl_id) {
     if (!m || !ensembl_id) return NULL;
-    char tmp[256];
-    if (strlen(ensembl_id) >= sizeof tmp) return NULL;
-    strcpy(tmp, ensembl_id);
-    scfm_gene_normalize(tmp);
-    int64_t k = scfm_gn_tab_get(&m->id_index, tmp);
+    int64_t k = tab_get_normalized(&m->id_index, ensembl_id);
     return k >= 0 ? m->symbol[k] : NULL;
 }
 
 const char *scfm_gene_map_biotype(const scfm_gene_map *m, const char *ensembl_id) {
     if (!m || !ensembl_id) return NULL;
-    char tmp[256];
-    if (strlen(ensembl_id) >= sizeof tmp) return NULL;
-    strcpy(tmp, ensembl_id);
-    scfm_gene_normalize(tmp);
-    int64_t k = scfm_gn_tab_get(&m->id_index, tmp);
+    int64_t k = tab_get_normalized(&m->id_index, ensembl_id);
     return k >= 0 && m->biotype[k] >= 0 ? m->biotypes[m->biotype[k]] : NULL;
 }

@@ -32,30 +32,9 @@ static float vexp_portable(float *x, size_t n, float shift) {
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define SCFM_VEXP_AVX2 1
-#include <immintrin.h>
+#include "vexp_avx2.h"
 
 #define AVX2 __attribute__((target("avx2,fma")))
-
-AVX2 static inline __m256 exp256(__m256 x) {
-    /* clamp keeping NaN (max/min return the second operand when either is NaN) */
-    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
-    x = _mm256_max_ps(_mm256_set1_ps(-87.3365447504f), x);
-    /* n = round(x / ln 2), r = x - n ln 2 (two-part ln 2) */
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    /* times 2^n: n in [-126, 127] after the clamp (NaN lanes stay NaN through p) */
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
 
 AVX2 static float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -83,7 +62,7 @@ AVX2 static float vexp_avx2(float *x, size_t n, float shift) {
     __m256 acc = _mm256_setzero_ps();
     size_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + j), sh));
+        __m256 e = scfm__exp256(_mm256_sub_ps(_mm256_loadu_ps(x + j), sh));
         _mm256_storeu_ps(x + j, e);
         acc = _mm256_add_ps(acc, e);
     }
@@ -92,7 +71,7 @@ AVX2 static float vexp_avx2(float *x, size_t n, float shift) {
         size_t k = n - j;
         for (size_t i = 0; i < k; i++) t[i] = x[j + i] - shift;
         for (size_t i = k; i < 8; i++) t[i] = -INFINITY;
-        __m256 e = exp256(_mm256_loadu_ps(t));
+        __m256 e = scfm__exp256(_mm256_loadu_ps(t));
         __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)k),
                                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
         e = _mm256_and_ps(e, mask);

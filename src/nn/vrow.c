@@ -63,26 +63,9 @@ static void ln_row_portable(float *out, float *mean, float *rstd, const float *x
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define SCFM_VROW_AVX2 1
-#include <immintrin.h>
+#include "vexp_avx2.h"
 
 #define AVX2 __attribute__((target("avx2,fma")))
-
-AVX2 static inline __m256 exp256n(__m256 x) { /* exp(x) for x <= 0 (x >= -88 after the clamp) */
-    x = _mm256_max_ps(_mm256_set1_ps(-87.3365447504f), x);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
 
 /* Phi(x) and, in *e, exp(-x^2/2) */
 AVX2 static inline __m256 phi256(__m256 x, __m256 *e) {
@@ -108,7 +91,7 @@ AVX2 static inline __m256 phi256(__m256 x, __m256 *e) {
     q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(4.260820895e-02f));
     q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(5.589597225e-01f));
     q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(2.749467676e-04f));
-    __m256 ez = exp256n(_mm256_sub_ps(_mm256_setzero_ps(), z2));
+    __m256 ez = scfm__exp256(_mm256_sub_ps(_mm256_setzero_ps(), z2));
     __m256 erfc_b = _mm256_mul_ps(ez, q);
     erfc_b = _mm256_and_ps(erfc_b, _mm256_cmp_ps(z, _mm256_set1_ps(4.0f), _CMP_LT_OQ)); /* z >= 4: 0 */
     /* half the tail mass: Phi(-|x|); Phi(|x|) = 1 - that */
