@@ -276,7 +276,8 @@ static void test_vexp(void) {
 /* Row kernels (src/nn/vrow.c), both paths: GELU (erf form) and its derivative against double
  * erf/exp at every tail length and over [-12, 12], within 4.7e-7 * max(1, |x|) (the AVX2
  * polynomials' measured bound, rounded up to 6e-7) for GELU and 1e-6 for GELU'; the fused bias
- * and residual passes equal their unfused compositions; a LayerNorm row against double. */
+ * and residual passes equal their unfused compositions; ReLU rows exact; a LayerNorm row against
+ * double. */
 static void test_rows(void) {
     float x[203], y[203], pre[203], d[203], dout[203], bias[203];
     for (int path = 0; path < 2; path++) {
@@ -314,6 +315,27 @@ static void test_rows(void) {
         scfm_act_forward(d, pre, 203, SCFM_ACT_GELU);
         for (size_t j = 0; j < 203; j++) same &= y[j] == d[j];
         CHECK(same, "bias+gelu fused = bias then gelu (path %d)", path);
+        /* ReLU rows (fused bias, forward, backward) are exact: equal to max(x + b, 0) and
+         * d + (x > 0) * dout bit for bit, NaN and -0 included, at every tail length */
+        float rx[203], rp[203], ry[203], rd[203];
+        for (size_t j = 0; j < 203; j++) rx[j] = x[j];
+        rx[0] = NAN, rx[1] = -0.0f, rx[2] = 0.0f;
+        for (size_t n = 0; n <= 203; n += n < 20 ? 1 : 61) {
+            for (size_t j = 0; j < n; j++) rp[j] = rx[j], rd[j] = 0.5f;
+            scfm_bias_act_forward(rp, ry, bias, 1, n, SCFM_ACT_RELU);
+            same = 1;
+            for (size_t j = 0; j < n; j++) {
+                float xb = rx[j] + bias[j];
+                same &= (isnan(xb) ? isnan(rp[j]) : rp[j] == xb) && ry[j] == (xb > 0.0f ? xb : 0.0f) &&
+                        !signbit(ry[j]);
+            }
+            scfm_act_forward(ry, rx, n, SCFM_ACT_RELU);
+            scfm_act_backward(rd, rx, dout, n, SCFM_ACT_RELU);
+            for (size_t j = 0; j < n; j++)
+                same &= ry[j] == (rx[j] > 0.0f ? rx[j] : 0.0f) && !signbit(ry[j]) &&
+                        rd[j] == (rx[j] > 0.0f ? 0.5f + dout[j] : 0.5f);
+            CHECK(same, "relu rows exact, n=%zu (path %d)", n, path);
+        }
         /* residual + LayerNorm fused = add then LayerNorm; the row against double */
         float w[203], b[203], r[203], o1[203], o2[203], m1, s1, m2, s2;
         for (size_t j = 0; j < 203; j++) {

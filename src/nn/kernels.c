@@ -89,10 +89,12 @@ static inline float act_df(float x, scfm_act a) {
 #define ACT_CHUNK 4096 /* elements per task of the vectorized GELU */
 
 void scfm_act_forward(float *out, const float *inp, size_t n, scfm_act a) {
-    if (a == SCFM_ACT_GELU) {
+    if (a == SCFM_ACT_GELU || a == SCFM_ACT_RELU) {
+        void (*row)(float *, float *, const float *, const float *, size_t) =
+            a == SCFM_ACT_GELU ? scfm__gelu_row : scfm__relu_row;
 #pragma omp parallel for schedule(static) if (n > 32768)
         for (size_t i = 0; i < n; i += ACT_CHUNK)
-            scfm__gelu_row(out + i, NULL, inp + i, NULL, n - i < ACT_CHUNK ? n - i : ACT_CHUNK);
+            row(out + i, NULL, inp + i, NULL, n - i < ACT_CHUNK ? n - i : ACT_CHUNK);
         return;
     }
 #pragma omp parallel for schedule(static) if (n > 32768)
@@ -100,10 +102,12 @@ void scfm_act_forward(float *out, const float *inp, size_t n, scfm_act a) {
 }
 
 void scfm_act_backward(float *dinp, const float *inp, const float *dout, size_t n, scfm_act a) {
-    if (a == SCFM_ACT_GELU) {
+    if (a == SCFM_ACT_GELU || a == SCFM_ACT_RELU) {
+        void (*row)(float *, const float *, const float *, size_t) =
+            a == SCFM_ACT_GELU ? scfm__gelu_backward_row : scfm__relu_backward_row;
 #pragma omp parallel for schedule(static) if (n > 32768)
         for (size_t i = 0; i < n; i += ACT_CHUNK)
-            scfm__gelu_backward_row(dinp + i, inp + i, dout + i, n - i < ACT_CHUNK ? n - i : ACT_CHUNK);
+            row(dinp + i, inp + i, dout + i, n - i < ACT_CHUNK ? n - i : ACT_CHUNK);
         return;
     }
 #pragma omp parallel for schedule(static) if (n > 32768)
@@ -111,9 +115,11 @@ void scfm_act_backward(float *dinp, const float *inp, const float *dout, size_t 
 }
 
 void scfm_bias_act_forward(float *pre, float *out, const float *bias, size_t N, size_t C, scfm_act a) {
-    if (a == SCFM_ACT_GELU) {
+    if (a == SCFM_ACT_GELU || a == SCFM_ACT_RELU) {
+        void (*row)(float *, float *, const float *, const float *, size_t) =
+            a == SCFM_ACT_GELU ? scfm__gelu_row : scfm__relu_row;
 #pragma omp parallel for schedule(static) if (N * C > 32768)
-        for (size_t n = 0; n < N; n++) scfm__gelu_row(out + n * C, pre + n * C, pre + n * C, bias, C);
+        for (size_t n = 0; n < N; n++) row(out + n * C, pre + n * C, pre + n * C, bias, C);
         return;
     }
 #pragma omp parallel for schedule(static) if (N * C > 32768)

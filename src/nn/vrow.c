@@ -1,4 +1,4 @@
-/* Vectorized row kernels (see vrow.h): GELU (erf form) forward and backward, a LayerNorm row.
+/* Vectorized row kernels (see vrow.h): GELU (erf form) and ReLU forward and backward, a LayerNorm row.
  * AVX2 + FMA where the CPU has them, else portable loops; scfm__vexp_force_portable(1) selects
  * the portable loops here too (the tests compare both paths).
  *
@@ -28,6 +28,19 @@ static void gelu_portable(float *out, float *pre, const float *in, const float *
         if (pre) pre[j] = x;
         out[j] = 0.5f * x * (1.0f + erff(x * SQRT1_2));
     }
+}
+
+static void relu_portable(float *out, float *pre, const float *in, const float *bias, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float x = bias ? in[j] + bias[j] : in[j];
+        if (pre) pre[j] = x;
+        out[j] = x > 0.0f ? x : 0.0f;
+    }
+}
+
+static void relu_bwd_portable(float *dinp, const float *inp, const float *dout, size_t n) {
+    for (size_t j = 0; j < n; j++)
+        if (inp[j] > 0.0f) dinp[j] += dout[j];
 }
 
 static void gelu_bwd_portable(float *dinp, const float *inp, const float *dout, size_t n) {
@@ -141,6 +154,30 @@ AVX2 static void gelu_bwd_avx2(float *dinp, const float *inp, const float *dout,
     }
 }
 
+/* max(x, 0) returns its second operand (0) for NaN and for -0, as the portable x > 0 ? x : 0 */
+AVX2 static void relu_avx2(float *out, float *pre, const float *in, const float *bias, size_t n) {
+    const __m256 z = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 x = _mm256_loadu_ps(in + j);
+        if (bias) x = _mm256_add_ps(x, _mm256_loadu_ps(bias + j));
+        if (pre) _mm256_storeu_ps(pre + j, x);
+        _mm256_storeu_ps(out + j, _mm256_max_ps(x, z));
+    }
+    if (j < n) relu_portable(out + j, pre ? pre + j : NULL, in + j, bias ? bias + j : NULL, n - j);
+}
+
+AVX2 static void relu_bwd_avx2(float *dinp, const float *inp, const float *dout, size_t n) {
+    const __m256 z = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 m = _mm256_cmp_ps(_mm256_loadu_ps(inp + j), z, _CMP_GT_OQ);
+        __m256 d = _mm256_and_ps(m, _mm256_loadu_ps(dout + j));
+        _mm256_storeu_ps(dinp + j, _mm256_add_ps(_mm256_loadu_ps(dinp + j), d));
+    }
+    if (j < n) relu_bwd_portable(dinp + j, inp + j, dout + j, n - j);
+}
+
 AVX2 static double hsum256d(__m256d v) {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
@@ -206,6 +243,26 @@ void scfm__gelu_backward_row(float *dinp, const float *inp, const float *dout, s
     }
 #endif
     gelu_bwd_portable(dinp, inp, dout, n);
+}
+
+void scfm__relu_row(float *out, float *pre, const float *in, const float *bias, size_t n) {
+#ifdef SCFM_VROW_AVX2
+    if (use_avx2()) {
+        relu_avx2(out, pre, in, bias, n);
+        return;
+    }
+#endif
+    relu_portable(out, pre, in, bias, n);
+}
+
+void scfm__relu_backward_row(float *dinp, const float *inp, const float *dout, size_t n) {
+#ifdef SCFM_VROW_AVX2
+    if (use_avx2()) {
+        relu_bwd_avx2(dinp, inp, dout, n);
+        return;
+    }
+#endif
+    relu_bwd_portable(dinp, inp, dout, n);
 }
 
 void scfm__layernorm_row(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
