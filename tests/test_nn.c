@@ -227,13 +227,14 @@ static void attention_case(const size_t *lens, size_t B, size_t NH, size_t HS, f
 }
 
 static void test_attention(void) {
-    size_t lens[3] = {70, 5, 1}; /* 70 > one 64-row query block */
+    size_t lens[3] = {70, 5, 1};
     attention_case(lens, 3, 2, 8, 0.0f);
     attention_case(lens, 3, 2, 8, 0.1f);
     size_t lens2[1] = {9};
     attention_case(lens2, 1, 4, 4, 0.0f);
-    /* 300 keys: two full 128-key blocks and a partial one (online softmax across blocks) */
-    size_t lens3[2] = {300, 129};
+    /* 600 rows: two full 256-row query and key blocks and a partial one (online softmax
+     * across key blocks), 257: one full block and one row */
+    size_t lens3[2] = {600, 257};
     attention_case(lens3, 2, 2, 8, 0.0f);
     attention_case(lens3, 2, 1, 16, 0.1f);
     /* the same with the portable expf loops instead of the vectorized exp */

@@ -19,10 +19,10 @@
 #include <string.h>
 
 #ifndef QBLOCK
-#define QBLOCK 64
+#define QBLOCK 256
 #endif
 #ifndef KBLOCK
-#define KBLOCK 128
+#define KBLOCK 256
 #endif
 
 static _Thread_local float tile_a[QBLOCK * KBLOCK], tile_b[QBLOCK * KBLOCK];
