@@ -14,6 +14,7 @@
 #include "scfm/genes.h"
 #include "scfm/io.h"
 #include "scfm/json.h"
+#include "scfm/strmap.h"
 
 static const char *CMD = "vocab";
 
@@ -63,56 +64,36 @@ typedef struct {
 
 static const char *const SPECIES[2] = {"human", "mouse"};
 
-/* ---- string -> index hash table ---------------------------------------------------------- */
-typedef struct { char **keys; size_t *vals, cap, n; char **order; } strmap;
+/* ---- interned identifiers: string -> index in first-seen order (core/strmap) ------------- */
+typedef struct { scfm_strmap map; char **order; size_t n, cap; } strmap;
 
-static uint64_t str_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static int strmap_grow(strmap *m) {
-    size_t nc = m->cap ? m->cap * 2 : 1024;
-    char **nk = calloc(nc, sizeof *nk);
-    size_t *nv = calloc(nc, sizeof *nv);
-    char **no = realloc(m->order, nc * sizeof *no);
-    if (!nk || !nv || !no) { free(nk); free(nv); if (no) m->order = no; return -1; }
-    m->order = no;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i]) continue;
-        size_t j = str_hash(m->keys[i]) & (nc - 1);
-        while (nk[j]) j = (j + 1) & (nc - 1);
-        nk[j] = m->keys[i];
-        nv[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = nk;
-    m->vals = nv;
-    m->cap = nc;
-    return 0;
-}
-
-/* Index of key, inserting it (with the next index) if new; (size_t)-1 on out of memory. */
+/* Index of key, inserting a copy of it (with the next index) if new; (size_t)-1 on out of memory. */
 static size_t strmap_put(strmap *m, const char *key) {
-    if ((m->n + 1) * 2 > m->cap && strmap_grow(m)) return (size_t)-1;
-    size_t j = str_hash(key) & (m->cap - 1);
-    while (m->keys[j]) {
-        if (!strcmp(m->keys[j], key)) return m->vals[j];
-        j = (j + 1) & (m->cap - 1);
+    size_t v;
+    if (m->map.cap && scfm_strmap_get(&m->map, key, &v)) return v;
+    if (!m->map.cap && scfm_strmap_init(&m->map, 1024)) return (size_t)-1;
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? 2 * m->cap : 1024;
+        char **no = realloc(m->order, nc * sizeof *no);
+        if (!no) return (size_t)-1;
+        m->order = no, m->cap = nc;
     }
-    if (!(m->keys[j] = strdup(key))) return (size_t)-1;
-    m->order[m->n] = m->keys[j];
-    m->vals[j] = m->n;
+    char *k = strdup(key);
+    if (!k || scfm_strmap_put(&m->map, k, m->n) < 0) { free(k); return (size_t)-1; }
+    m->order[m->n] = k;
     return m->n++;
 }
 
+/* Index of key, or (size_t)-1 when absent. */
+static size_t strmap_get(const strmap *m, const char *key) {
+    size_t v;
+    return m->map.cap && scfm_strmap_get(&m->map, key, &v) ? v : (size_t)-1;
+}
+
 static void strmap_free(strmap *m) {
-    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
-    free(m->keys);
-    free(m->vals);
+    for (size_t i = 0; i < m->n; i++) free(m->order[i]);
     free(m->order);
+    if (m->map.cap) scfm_strmap_free(&m->map);
 }
 
 /* ---- building ------------------------------------------------------------------------------ */
@@ -436,15 +417,6 @@ static int vocab_build(const vocab_args *a) {
 }
 
 /* ---- joint (GeneCompass) vocabulary: <pad> <mask> human genes, mouse genes, homolog map ---- */
-static size_t strmap_get(const strmap *m, const char *key) {
-    if (!m->cap) return (size_t)-1;
-    size_t j = str_hash(key) & (m->cap - 1);
-    while (m->keys[j]) {
-        if (!strcmp(m->keys[j], key)) return m->vals[j];
-        j = (j + 1) & (m->cap - 1);
-    }
-    return (size_t)-1;
-}
 
 static uint64_t fnv_bytes(uint64_t h, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
@@ -551,7 +523,9 @@ static void joint_report(const vocab_args *a, const size_t n[2], const char *rul
 }
 
 static int vocab_build_joint(const vocab_args *a) {
-    strmap ids[2] = {{0}, {0}}, tokmap = {0};
+    strmap ids[2], tokmap;
+    memset(ids, 0, sizeof ids);
+    memset(&tokmap, 0, sizeof tokmap);
     scfm_digests *d[2] = {NULL, NULL};
     size_t *sel[2] = {NULL, NULL}, n[2] = {0, 0};
     tok_pair *pairs = NULL;

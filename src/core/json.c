@@ -1,7 +1,7 @@
 /* Strict JSON DOM parser and string writer. */
 #include "scfm/json.h"
 #include "scfm/core.h"
-#include "core/strmap.h"
+#include "scfm/strmap.h"
 
 #include <errno.h>
 #include <math.h>

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "scfm/json.h"
-#include "core/strmap.h"
+#include "scfm/strmap.h"
 
 static const struct { const char *name; size_t bits; } dtypes[SCFM_DT_COUNT] = {
     [SCFM_DT_BOOL] = {"BOOL", 8},   [SCFM_DT_U8] = {"U8", 8},       [SCFM_DT_I8] = {"I8", 8},

@@ -1,5 +1,5 @@
 /* String -> index hash map: see src/core/strmap.h. */
-#include "core/strmap.h"
+#include "scfm/strmap.h"
 
 #include <stdint.h>
 #include <stdlib.h>

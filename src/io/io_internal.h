@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "scfm/io.h"
-#include "core/strmap.h"
+#include "scfm/strmap.h"
 
 /* A list of n strings kept in one pool: v[i] points into pool. */
 typedef struct {

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/strmap.h"
+#include "scfm/strmap.h"
 #include "model_internal.h"
 #include "scfm/rng.h"
 #include "scfm/safetensors.h"

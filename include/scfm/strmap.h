@@ -2,8 +2,8 @@
  * for duplicate checks and name lookups (JSON keys, safetensors tensor names, checkpoint
  * parameters, cell barcodes). Keys are borrowed: they must outlive the map. Every operation
  * is expected O(1), so a file with n names costs O(n), whatever the names are. */
-#ifndef SCFM_CORE_STRMAP_H
-#define SCFM_CORE_STRMAP_H
+#ifndef SCFM_STRMAP_H
+#define SCFM_STRMAP_H
 #include <stddef.h>
 #include "scfm/core.h"
 
