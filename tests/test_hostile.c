@@ -14,6 +14,7 @@
 #include "scfm/json.h"
 #include "scfm/pickle.h"
 #include "scfm/safetensors.h"
+#include "scfm/strmap.h"
 #include "testutil.h"
 
 #define RG "tests/fuzz/regress/"
@@ -61,6 +62,56 @@ static void test_pickle(void) {
     CHECK(scfm_pickle_parse_dict(memo_ok, sizeof memo_ok, "m.pkl", &d) == SCFM_OK && d.n == 0, "memo index 5 < 6 bytes: %s",
           scfm_last_error());
     scfm_pkl_dict_free(&d);
+}
+
+/* The shared string map (include/scfm/strmap.h) against a plain array: 60000 Ensembl-like
+ * keys (long common prefix, the case the multiply in its hash is for) and their repeats;
+ * first value kept, ref updates in place, reserve keeps everything, an empty map answers. */
+static void test_strmap(void) {
+    size_t n = 60000;
+    char *pool = malloc(n * 24);
+    size_t *ref = malloc(n * sizeof *ref);
+    CHECK(pool && ref, "alloc");
+    if (!pool || !ref) { free(pool); free(ref); return; }
+    scfm_strmap m;
+    memset(&m, 0, sizeof m);
+    size_t v = 7;
+    CHECK(!scfm_strmap_get(&m, "x", &v) && v == 7 && !scfm_strmap_ref(&m, "x"), "empty map: nothing found");
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(pool + 24 * i, 24, "ENSG%011zu", (i * 7919) % 1000003);
+        ref[i] = i;
+        int r = scfm_strmap_put(&m, pool + 24 * i, i);
+        bad += r != 0;
+    }
+    CHECK(!bad && m.n == n, "%d of %zu distinct keys not inserted; n %zu", bad, n, m.n);
+    CHECK(scfm_strmap_reserve(&m, 4 * n) == SCFM_OK && m.cap >= 8 * n && m.n == n, "reserve: cap %zu", m.cap);
+    for (size_t i = 0; i < n; i += 3) { /* repeats keep the first value */
+        char k[24];
+        snprintf(k, sizeof k, "ENSG%011zu", (i * 7919) % 1000003);
+        bad += scfm_strmap_put(&m, pool + 24 * i, i + 1) != 1;
+        size_t *p = scfm_strmap_ref(&m, k);
+        if (!p || *p != ref[i]) bad++;
+        else *p = ref[i] = i + 5; /* updated in place */
+    }
+    CHECK(!bad && m.n == n, "repeats: %d wrong", bad);
+    for (size_t i = 0; i < n; i++) {
+        char k[24];
+        snprintf(k, sizeof k, "ENSG%011zu", (i * 7919) % 1000003);
+        bad += !scfm_strmap_get(&m, k, &v) || v != ref[i];
+    }
+    bad += scfm_strmap_get(&m, "ENSG99999999999", &v);
+    CHECK(!bad, "%d lookups differ from the reference", bad);
+    /* probe lengths stay short for these keys: the longest run of occupied slots */
+    size_t run = 0, longest = 0;
+    for (size_t i = 0; i < m.cap; i++) {
+        run = m.keys[i] ? run + 1 : 0;
+        if (run > longest) longest = run;
+    }
+    CHECK(longest < 64, "longest probe run %zu of cap %zu", longest, m.cap);
+    scfm_strmap_free(&m);
+    free(pool);
+    free(ref);
 }
 
 static void test_json_dups(void) {
@@ -282,6 +333,7 @@ int main(void) {
     snprintf(tmpd, sizeof tmpd, "%s/scfm-hostile.XXXXXX", t && *t ? t : "/tmp");
     CHECK(mkdtemp(tmpd) != NULL, "mkdtemp");
     test_pickle();
+    test_strmap();
     test_json_dups();
     test_text();
     test_hdf5();

@@ -101,8 +101,8 @@ int scfm_tok_inputs_expand(const char *const *inputs, size_t n, char ***out, siz
 
 const char *scfm_tok_ids_unique(scfm_tok_ids *u, const char *id, size_t input) {
     if (!u->tab.cap && scfm_gn_tab_init(&u->tab, 1024)) return NULL;
-    int64_t *was = scfm_gn_tab_ref(&u->tab, id);
-    if (!was || (size_t)*was == input) { /* new, or repeated within its own input: as given */
+    size_t *was = scfm_gn_tab_ref(&u->tab, id);
+    if (!was || *was == input) { /* new, or repeated within its own input: as given */
         if (!was) {
             const char *s = scfm_gn_pool_add(&u->pool, id, strlen(id));
             if (!s || scfm_gn_tab_put(&u->tab, s, (int64_t)input, NULL) < 0) return NULL;

@@ -115,9 +115,9 @@ static int add_pair(scfm_gene_map *m, const char *sym_raw, const char *id_raw, s
         while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
         if (!(m->symbol[k] = scfm_gn_pool_add(&m->pool, a, (size_t)(e - a)))) return SCFM_ENOMEM;
     }
-    int64_t *old = scfm_gn_tab_ref(&m->sym, sym);
+    size_t *old = scfm_gn_tab_ref(&m->sym, sym);
     if (old) {
-        if (!(*old & AMBIGUOUS) && *old != k) { *old |= AMBIGUOUS; m->n_ambiguous++; }
+        if (!(*old & (size_t)AMBIGUOUS) && *old != (size_t)k) { *old |= (size_t)AMBIGUOUS; m->n_ambiguous++; }
         return SCFM_OK;
     }
     const char *s = scfm_gn_pool_add(&m->pool, sym, strlen(sym));

@@ -1,4 +1,4 @@
-/* Internal helpers of the genes module: string hash table, stable string pool, whole-file
+/* Internal helpers of the genes module: string tables, stable string pool, whole-file
  * gzip/plain reading, delimited-line splitting, and the key->value dictionary loader shared
  * by vocabularies, medians and gene maps. */
 #ifndef SCFM_GENES_INTERNAL_H
@@ -7,22 +7,27 @@
 #include <stdint.h>
 #include "scfm/core.h"
 #include "scfm/pickle.h"
+#include "scfm/strmap.h"
 
 uint64_t scfm_gn_fnv1a(const void *data, size_t n, uint64_t h);
 #define SCFM_GN_FNV_INIT 14695981039346656037ULL
 
-/* Open-addressing table: NUL-terminated key (not owned, must outlive the table) -> int64. */
-typedef struct { const char **keys; int64_t *vals; size_t cap, n; } scfm_gn_tab;
-int scfm_gn_tab_init(scfm_gn_tab *t, size_t expect) SCFM_WUR;
-int64_t scfm_gn_tab_get(const scfm_gn_tab *t, const char *key); /* -1 if absent */
+/* The genes module's name tables: the library's string map (include/scfm/strmap.h; keys not
+ * owned, they must outlive the table) with int64 values and -1 for "absent". */
+typedef scfm_strmap scfm_gn_tab;
+static inline int scfm_gn_tab_init(scfm_gn_tab *t, size_t expect) { return scfm_strmap_init(t, expect); }
+static inline int64_t scfm_gn_tab_get(const scfm_gn_tab *t, const char *key) { /* -1 if absent */
+    size_t v;
+    return scfm_strmap_get(t, key, &v) ? (int64_t)v : -1;
+}
 /* Pointer to the value of key (to update it in place), NULL if absent. */
-int64_t *scfm_gn_tab_ref(scfm_gn_tab *t, const char *key);
-/* Inserts key -> val. Returns 1 if inserted, 0 if the key existed (value unchanged, *old set
- * when old != NULL), or a negative error. */
+static inline size_t *scfm_gn_tab_ref(scfm_gn_tab *t, const char *key) { return scfm_strmap_ref(t, key); }
 /* Grows the table (one rehash) so that n keys fit without further rehashing. */
-int scfm_gn_tab_reserve(scfm_gn_tab *t, size_t n);
+static inline int scfm_gn_tab_reserve(scfm_gn_tab *t, size_t n) { return scfm_strmap_reserve(t, n); }
+/* Inserts key -> val (val >= 0). Returns 1 if inserted, 0 if the key existed (value unchanged,
+ * *old set when old != NULL), or a negative error. */
 int scfm_gn_tab_put(scfm_gn_tab *t, const char *key, int64_t val, int64_t *old) SCFM_WUR;
-void scfm_gn_tab_free(scfm_gn_tab *t);
+static inline void scfm_gn_tab_free(scfm_gn_tab *t) { scfm_strmap_free(t); }
 
 /* Pool of NUL-terminated strings with stable addresses. */
 typedef struct scfm_gn_block scfm_gn_block;

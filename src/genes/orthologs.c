@@ -199,7 +199,7 @@ static int build_map(scfm_orthologs *r, pairset *ps, int one2one) {
         const char *keys[2] = {ps->pairs[k].src, ps->pairs[k].dst};
         scfm_gn_tab *tabs[2] = {&ns, &nd};
         for (int j = 0; j < 2 && !rc; j++) {
-            int64_t *cnt = scfm_gn_tab_ref(tabs[j], keys[j]);
+            size_t *cnt = scfm_gn_tab_ref(tabs[j], keys[j]);
             if (cnt) (*cnt)++;
             else {
                 int p = scfm_gn_tab_put(tabs[j], keys[j], 1, NULL);

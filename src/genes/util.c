@@ -1,4 +1,4 @@
-/* Genes module helpers: hash table, string pool, file reading, line splitting, dict loader. */
+/* Genes module helpers: name tables, string pool, file reading, line splitting, dict loader. */
 #include "genes/genes_internal.h"
 #include "scfm/io.h"
 
@@ -14,83 +14,12 @@ uint64_t scfm_gn_fnv1a(const void *data, size_t n, uint64_t h) {
     return h;
 }
 
-/* ---- hash table --------------------------------------------------------------------------- */
-int scfm_gn_tab_init(scfm_gn_tab *t, size_t expect) {
-    memset(t, 0, sizeof *t);
-    size_t cap = 64;
-    while (cap < 2 * expect) {
-        if (cap > SIZE_MAX / 4) return scfm_error(SCFM_ENOMEM, "hash table too large");
-        cap *= 2;
-    }
-    t->keys = scfm_calloc(cap, sizeof *t->keys);
-    t->vals = scfm_calloc(cap, sizeof *t->vals);
-    if (!t->keys || !t->vals) { scfm_gn_tab_free(t); return SCFM_ENOMEM; }
-    t->cap = cap;
-    return SCFM_OK;
-}
-
-/* FNV-1a, then a multiply to spread it: gene IDs share long prefixes ("ENSG00000"), and raw
- * FNV's low bits cluster them in the linearly probed table. */
-static size_t slot(const scfm_gn_tab *t, const char *key) {
-    size_t h = (size_t)((scfm_gn_fnv1a(key, strlen(key), SCFM_GN_FNV_INIT) * 0x9E3779B97F4A7C15ULL) >> 24) & (t->cap - 1);
-    while (t->keys[h] && strcmp(t->keys[h], key)) h = (h + 1) & (t->cap - 1);
-    return h;
-}
-
-int64_t scfm_gn_tab_get(const scfm_gn_tab *t, const char *key) {
-    if (!t->cap) return -1;
-    size_t h = slot(t, key);
-    return t->keys[h] ? t->vals[h] : -1;
-}
-
-int64_t *scfm_gn_tab_ref(scfm_gn_tab *t, const char *key) {
-    if (!t->cap) return NULL;
-    size_t h = slot(t, key);
-    return t->keys[h] ? &t->vals[h] : NULL;
-}
-
-int scfm_gn_tab_reserve(scfm_gn_tab *t, size_t n) {
-    if (t->cap && 2 * n <= t->cap) return SCFM_OK;
-    scfm_gn_tab nt;
-    int rc = scfm_gn_tab_init(&nt, n > t->n ? n : t->n);
-    if (rc) return rc;
-    for (size_t k = 0; k < t->cap; k++)
-        if (t->keys[k]) {
-            size_t j = slot(&nt, t->keys[k]);
-            nt.keys[j] = t->keys[k];
-            nt.vals[j] = t->vals[k];
-        }
-    nt.n = t->n;
-    scfm_gn_tab_free(t);
-    *t = nt;
-    return SCFM_OK;
-}
-
+/* ---- name tables ------------------------------------------------------------------------- */
 int scfm_gn_tab_put(scfm_gn_tab *t, const char *key, int64_t val, int64_t *old) {
-    if (!t->cap) {
-        int rc = scfm_gn_tab_init(t, 32);
-        if (rc) return rc;
-    }
-    size_t h = slot(t, key);
-    if (t->keys[h]) {
-        if (old) *old = t->vals[h];
-        return 0;
-    }
-    if (2 * (t->n + 1) > t->cap) {
-        int rc = scfm_gn_tab_reserve(t, 2 * (t->n + 1));
-        if (rc) return rc;
-        h = slot(t, key);
-    }
-    t->keys[h] = key;
-    t->vals[h] = val;
-    t->n++;
-    return 1;
-}
-
-void scfm_gn_tab_free(scfm_gn_tab *t) {
-    free(t->keys);
-    free(t->vals);
-    memset(t, 0, sizeof *t);
+    int r = scfm_strmap_put(t, key, (size_t)val);
+    if (r < 0) return r;
+    if (r == 1 && old) *old = scfm_gn_tab_get(t, key);
+    return !r;
 }
 
 /* ---- string pool -------------------------------------------------------------------------- */
