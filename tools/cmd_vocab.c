@@ -254,13 +254,6 @@ static void fmt_double(char *buf, size_t cap, double v) {
 
 typedef struct { const char *name; const textbuf *text; } out_file;
 
-/* Names of every file a vocabulary directory may hold (removed when --force replaces one). */
-static const char *const VOCAB_FILES[] = {"vocab.tsv", "medians.tsv", "homologs.tsv", "vocab.json", NULL};
-
-static void remove_files(const char *dir) {
-    char p[4400];
-    for (const char *const *f = VOCAB_FILES; *f; f++) { snprintf(p, sizeof p, "%s/%s", dir, *f); remove(p); }
-}
 
 static int write_dir(const vocab_args *a, const out_file *files, size_t n_files) {
     char tmp[4096], p[4200];
@@ -272,36 +265,16 @@ static int write_dir(const vocab_args *a, const out_file *files, size_t n_files)
         snprintf(p, sizeof p, "%s/%s", tmp, files[k].name);
         rc = scfm_write_file_atomic(p, files[k].text->s ? files[k].text->s : "", files[k].text->len);
     }
-    /* An existing vocabulary (--force) is exchanged with the new one in one rename
-     * (RENAME_EXCHANGE) and then removed from where the new one was built: a SIGKILL at any
-     * point leaves DIR the old or the new vocabulary, whole. Where the file system cannot
-     * exchange, the old one is moved aside first (DIR is then briefly absent, never mixed). */
-    int replacing = 0;
+    /* An existing vocabulary (--force) is exchanged with the new one in one step
+     * (scfm_install_dir): a SIGKILL at any point leaves DIR the old or the new vocabulary, whole. */
     if (!rc && stat(a->out, &st) == 0) {
         snprintf(p, sizeof p, "%s/vocab.tsv", a->out);
         if (!a->force || stat(p, &st) != 0) rc = scfm_error(SCFM_EIO, "%s: exists%s", a->out,
                                                           a->force ? " and is not a vocabulary directory" : " (use --force)");
-        replacing = !rc;
     }
-    char old[4200];
-    snprintf(old, sizeof old, "%s.old.%ld", a->out, (long)getpid());
-    if (replacing && renameat2(AT_FDCWD, tmp, AT_FDCWD, a->out, RENAME_EXCHANGE) == 0) {
-        remove_files(tmp); /* the old vocabulary, now at tmp */
-        if (rmdir(tmp) != 0) fprintf(stderr, "scfm vocab: warning: %s: cannot remove the replaced vocabulary\n", tmp);
-        return 0;
-    }
-    if (replacing && rename(a->out, old) != 0)
-        rc = scfm_error(SCFM_EIO, "%s: cannot move aside: %s", a->out, strerror(errno));
-    if (!rc && rename(tmp, a->out) != 0) {
-        rc = scfm_error(SCFM_EIO, "%s: cannot rename %s: %s", a->out, tmp, strerror(errno));
-        if (replacing && rename(old, a->out) != 0) fprintf(stderr, "scfm vocab: previous vocabulary left at %s\n", old);
-    } else if (!rc && replacing) {
-        remove_files(old);
-        if (rmdir(old) != 0) fprintf(stderr, "scfm vocab: warning: %s: cannot remove the replaced vocabulary\n", old);
-    }
+    if (!rc) rc = scfm_install_dir(tmp, a->out);
     if (rc) {
-        remove_files(tmp);
-        rmdir(tmp);
+        scfm_remove_tree(tmp);
         return cli_fail(CMD);
     }
     return 0;

@@ -84,6 +84,13 @@ const char *scfm_cpu_model(char *buf, size_t cap);
 int scfm_read_file(const char *path, char **data, size_t *len) SCFM_WUR;
 /* Atomic write: data goes to "<path>.tmp.<pid>" and is renamed over path when complete. */
 int scfm_write_file_atomic(const char *path, const void *data, size_t len) SCFM_WUR;
+/* Installs the complete directory tmp as dst in one rename; an existing dst (the caller
+ * decides whether it may be replaced) is exchanged atomically where the file system can, then
+ * removed, so dst is always the old or the new directory whole. SCFM_EIO names dst. */
+int scfm_install_dir(const char *tmp, const char *dst) SCFM_WUR;
+/* Removes a directory tree (symbolic links are removed, not followed); an absent one is fine.
+ * 0, or -1 when something could not be removed. */
+int scfm_remove_tree(const char *dir);
 
 /* Parse helpers with full-string and range checks (no silent defaults). */
 int scfm_parse_long(const char *s, long lo, long hi, long *out) SCFM_WUR;

@@ -1,7 +1,6 @@
 /* Corpus store: writer (DIR.tmp.<pid> -> DIR) and mmap reader. Layout in scfm/corpus.h. */
 #include "scfm/corpus.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -87,21 +86,6 @@ static int shard_layout(uint64_t n_cells, uint64_t n_tokens, int has_values, uin
     return 0;
 }
 
-/* Removes a directory holding only plain files (our temporary directories). */
-static void remove_flat_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char *p = path_join(dir, e->d_name);
-            if (p) unlink(p);
-            free(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
 
 static int path_exists(const char *p) {
     struct stat st;
@@ -242,10 +226,10 @@ scfm_corpus_writer *scfm_corpus_writer_open(const scfm_corpus_writer_opts *o) {
     w->vocab_size = scfm_vocab_size(o->vocab);
     w->vocab_hash = scfm_vocab_hash(o->vocab);
     if (w->shard_cells > ((size_t)1 << 26) || writer_copy_strings(w, o)) { writer_free(w); return NULL; }
-    if (path_exists(w->tmpdir)) remove_flat_dir(w->tmpdir); /* stale, same pid */
+    if (path_exists(w->tmpdir)) scfm_remove_tree(w->tmpdir); /* stale, same pid */
     w->cur_species = species_code(o->species);
     if (writer_init_files(w, o->vocab) || (o->homologs_path && writer_copy_homologs(w, o->homologs_path))) {
-        remove_flat_dir(w->tmpdir);
+        scfm_remove_tree(w->tmpdir);
         writer_free(w);
         return NULL;
     }
@@ -502,30 +486,15 @@ static int write_corpus_json(const scfm_corpus_writer *w) {
 
 /* Moves tmpdir to dir; with force an existing corpus (or empty directory) is replaced. */
 static int writer_publish(scfm_corpus_writer *w) {
-    if (!path_exists(w->dir)) {
-        if (rename(w->tmpdir, w->dir) != 0)
-            return scfm_error(SCFM_EIO, "%s: cannot rename %s: %s", w->dir, w->tmpdir, strerror(errno));
-        return SCFM_OK;
+    if (path_exists(w->dir)) {
+        if (!w->force) return scfm_error(SCFM_EIO, "%s: already exists (use --force to replace it)", w->dir);
+        char *cj = path_join(w->dir, "corpus.json");
+        int is_corpus = cj && path_exists(cj);
+        free(cj);
+        if (!is_corpus && rmdir(w->dir) != 0)
+            return scfm_error(SCFM_EIO, "%s: exists and is not a corpus directory; not replacing it", w->dir);
     }
-    if (!w->force) return scfm_error(SCFM_EIO, "%s: already exists (use --force to replace it)", w->dir);
-    char *cj = path_join(w->dir, "corpus.json");
-    int is_corpus = cj && path_exists(cj);
-    free(cj);
-    if (!is_corpus && rmdir(w->dir) != 0)
-        return scfm_error(SCFM_EIO, "%s: exists and is not a corpus directory; not replacing it", w->dir);
-    if (!is_corpus) return writer_publish(w);
-    size_t n = strlen(w->dir) + 48;
-    char *old = scfm_malloc(n);
-    if (!old) return SCFM_ENOMEM;
-    snprintf(old, n, "%s.old.%ld", w->dir, (long)getpid());
-    int rc = SCFM_OK;
-    if (rename(w->dir, old) != 0) rc = scfm_error(SCFM_EIO, "%s: cannot move aside: %s", w->dir, strerror(errno));
-    else if (rename(w->tmpdir, w->dir) != 0) {
-        rc = scfm_error(SCFM_EIO, "%s: cannot rename %s: %s", w->dir, w->tmpdir, strerror(errno));
-        if (rename(old, w->dir) != 0) scfm_log(SCFM_LOG_WARN, "%s: previous corpus left at %s", w->dir, old);
-    } else remove_flat_dir(old);
-    free(old);
-    return rc;
+    return scfm_install_dir(w->tmpdir, w->dir);
 }
 
 int scfm_corpus_writer_finish(scfm_corpus_writer *w) {
@@ -549,7 +518,7 @@ int scfm_corpus_writer_finish(scfm_corpus_writer *w) {
         if (w->tok_f) { fclose(w->tok_f); w->tok_f = NULL; }
         if (w->val_f) { fclose(w->val_f); w->val_f = NULL; }
         if (w->obs_f) { fclose(w->obs_f); w->obs_f = NULL; }
-        remove_flat_dir(w->tmpdir);
+        scfm_remove_tree(w->tmpdir);
     }
     writer_free(w);
     return rc;
@@ -560,7 +529,7 @@ void scfm_corpus_writer_abort(scfm_corpus_writer *w) {
     if (w->tok_f) { fclose(w->tok_f); w->tok_f = NULL; }
     if (w->val_f) { fclose(w->val_f); w->val_f = NULL; }
     if (w->obs_f) { fclose(w->obs_f); w->obs_f = NULL; }
-    remove_flat_dir(w->tmpdir);
+    scfm_remove_tree(w->tmpdir);
     writer_free(w);
 }
 

@@ -3,7 +3,6 @@
  * Shapes: B = cells in a batch, N = packed tokens (no padding), C = classes,
  * P = the model's max positions (cells are cut to P tokens). */
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -807,22 +806,6 @@ static int close_log(ft_ctx *x) {
     return bad ? scfm_error(SCFM_EIO, "%s/log.jsonl: write failed", x->tmp) : SCFM_OK;
 }
 
-/* OUT.tmp.<pid> -> OUT (an existing OUT is replaced only with force, checked before). */
-static int install_out(const char *tmp, const char *out) {
-    struct stat st;
-    if (stat(out, &st) == 0) { /* --force */
-        size_t n = strlen(out) + 32;
-        char *old = scfm_malloc(n);
-        if (!old) return SCFM_ENOMEM;
-        snprintf(old, n, "%s.old.%ld", out, (long)getpid());
-        int ok = rename(out, old) == 0;
-        if (ok) ft_remove_tree(old);
-        free(old);
-        if (!ok) return scfm_error(SCFM_EIO, "%s: cannot replace: %s", out, strerror(errno));
-    }
-    if (rename(tmp, out) != 0) return scfm_error(SCFM_EIO, "%s: rename from %s failed: %s", out, tmp, strerror(errno));
-    return SCFM_OK;
-}
 
 static void teardown(ft_ctx *x) {
     if (x->log) fclose(x->log);
@@ -1042,7 +1025,7 @@ int scfm_finetune(const scfm_finetune_job *job, scfm_finetune_summary *out) {
     char *tmp = scfm_malloc(n);
     if (!tmp) return SCFM_ENOMEM;
     snprintf(tmp, n, "%s.tmp.%ld", o, (long)getpid());
-    ft_remove_tree(tmp);
+    scfm_remove_tree(tmp);
     size_t K = job->cfg.folds;
     if (K < 2) {
         rc = run_one(job, -1, tmp, out);
@@ -1087,8 +1070,8 @@ int scfm_finetune(const scfm_finetune_job *job, scfm_finetune_summary *out) {
         }
         free(fs);
     }
-    if (!rc) rc = install_out(tmp, o);
-    if (rc) ft_remove_tree(tmp);
+    if (!rc) rc = scfm_install_dir(tmp, o);
+    if (rc) scfm_remove_tree(tmp);
     free(tmp);
     out->seconds = scfm_now() - t0;
     return rc;

@@ -1,7 +1,6 @@
 /* Fine-tuning internals: small helpers, packed batches, the evaluation driver, metrics of an
  * evaluation, model directories. See ft_internal.h. */
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +20,6 @@ char *ft_path_join(const char *a, const char *b) {
     return p;
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f) {
-    (void)st; (void)flag; (void)f;
-    return remove(p);
-}
-
-void ft_remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 int ft_is_dir(const char *p) {
     struct stat st;

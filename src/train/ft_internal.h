@@ -68,7 +68,6 @@ typedef struct {
 
 /* ---- ft_common.c ---- */
 char *ft_path_join(const char *a, const char *b);
-void ft_remove_tree(const char *dir);
 int ft_is_dir(const char *p);
 int ft_copy_file(const char *src, const char *dst);
 int ft_cmp_str(const void *a, const void *b);

@@ -1,6 +1,5 @@
 /* scfm predict: a fine-tuned classifier on every cell of a corpus. See include/scfm/finetune.h. */
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

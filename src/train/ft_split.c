@@ -1,7 +1,6 @@
 /* Fine-tuning labels and splits: cell labels from an obs column, gene labels from a table,
  * split columns, training subsets. See ft_internal.h. */
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

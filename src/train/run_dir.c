@@ -23,21 +23,6 @@ static int exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
-/* Removes a directory holding plain files only (a checkpoint). */
-static int remove_flat_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? 0 : -1;
-    struct dirent *e;
-    int bad = 0;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = pt_path(dir, e->d_name);
-        bad |= !p || unlink(p) != 0;
-        free(p);
-    }
-    closedir(d);
-    return rmdir(dir) != 0 || bad ? -1 : 0;
-}
 
 /* Step number of a directory entry named checkpoint-<digits>, or -1. */
 static long checkpoint_step(const char *name) {
@@ -67,7 +52,7 @@ int pt_run_prepare(const char *run, int force) {
     while ((e = readdir(d))) {
         char *p = pt_path(run, e->d_name);
         if (!p) break;
-        if (checkpoint_step(e->d_name) >= 0 || !strncmp(e->d_name, "checkpoint-", 11)) remove_flat_dir(p);
+        if (checkpoint_step(e->d_name) >= 0 || !strncmp(e->d_name, "checkpoint-", 11)) scfm_remove_tree(p);
         else if (!strcmp(e->d_name, "latest") || !strcmp(e->d_name, "final") || !strcmp(e->d_name, "log.jsonl"))
             unlink(p);
         free(p);
@@ -133,7 +118,7 @@ static void prune(const char *run, size_t keep, long current) {
             char name[64];
             snprintf(name, sizeof name, "checkpoint-%ld", steps[i]);
             char *p = pt_path(run, name);
-            if (p && remove_flat_dir(p) != 0) scfm_log(SCFM_LOG_WARN, "%s: could not remove old checkpoint", p);
+            if (p && scfm_remove_tree(p) != 0) scfm_log(SCFM_LOG_WARN, "%s: could not remove old checkpoint", p);
             free(p);
         }
     }
@@ -151,20 +136,6 @@ static int fill_checkpoint(const char *run, const char *tmp, const scfm_model *m
     return rc;
 }
 
-/* Renames tmp to final, replacing an existing checkpoint of the same step. */
-static int install_dir(const char *tmp, const char *final) {
-    if (rename(tmp, final) == 0) return SCFM_OK;
-    if (errno != EEXIST && errno != ENOTEMPTY) return scfm_error(SCFM_EIO, "%s: rename failed: %s", final, strerror(errno));
-    size_t n = strlen(final) + 32;
-    char *old = scfm_malloc(n);
-    if (!old) return SCFM_ENOMEM;
-    snprintf(old, n, "%s.old.%ld", final, (long)getpid());
-    int rc = rename(final, old) == 0 && rename(tmp, final) == 0 ? SCFM_OK
-             : scfm_error(SCFM_EIO, "%s: rename failed: %s", final, strerror(errno));
-    remove_flat_dir(old);
-    free(old);
-    return rc;
-}
 
 int pt_run_checkpoint(const char *run, long step, const scfm_model *m, const scfm_train_state *st, size_t keep) {
     char name[64], tname[96], latest[80];
@@ -179,12 +150,12 @@ int pt_run_checkpoint(const char *run, long step, const scfm_model *m, const scf
      * but not yet installed. */
     const char *kill_at = getenv("SCFM_FAULT_KILL_IN_CHECKPOINT");
     if (!rc && kill_at && strtol(kill_at, NULL, 10) == step) raise(SIGKILL);
-    if (!rc) rc = install_dir(tmp, final);
+    if (!rc) rc = scfm_install_dir(tmp, final);
     if (!rc) {
         snprintf(latest, sizeof latest, "%s\n", name);
         rc = pt_run_write(run, "latest", latest);
     }
-    if (rc && tmp) remove_flat_dir(tmp);
+    if (rc && tmp) scfm_remove_tree(tmp);
     if (!rc) prune(run, keep, step);
     free(tmp);
     free(final);
@@ -211,7 +182,7 @@ void pt_run_clean_tmp(const char *run) {
         char *p = pt_path(run, e->d_name);
         if (p) {
             scfm_log(SCFM_LOG_INFO, "removing %s (left by an interrupted run)", p);
-            remove_flat_dir(p);
+            scfm_remove_tree(p);
         }
         free(p);
     }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Faults (docs/robustness.md): a SIGKILL in the middle of scfm tokenize, vocab build, embed
 # and finetune leaves no output that looks complete (OUT is absent, or a previous OUT is
-# untouched; at most a stale OUT.tmp.<pid> remains; a killed --force run over a corpus or a
-# vocabulary leaves the previous one whole); a file-size limit (ulimit -f, as on a full disk)
+# untouched; at most a stale OUT.tmp.<pid> remains; a killed --force run over a corpus, a
+# vocabulary or a fine-tuning output leaves the previous one, or the new one, whole); a file-size limit (ulimit -f, as on a full disk)
 # makes tokenize and embed fail with "File too large" naming the file, and a previous output
 # at the same path (--force) stays intact; a flipped byte in a checkpoint is an error naming
 # the tensor. Real data: human/pbmc4k_labeled (skipped when ../shared/data is absent).
@@ -91,6 +91,27 @@ for f in 0.8 0.85 0.9 0.92 0.94 0.96 0.97 0.98 0.99 1.0; do
     diff -r "$T/v" "$T/v_ref" > /dev/null || { echo "vocab --force killed at $f of ${full}s: $T/v is not the whole vocabulary"; ls -la "$T"; exit 1; }
 done
 echo "vocab build --force killed 10 times near its end: the vocabulary at DIR stays whole"
+
+# and for a fine-tuning output: --force runs over a finished one, SIGKILLed near their end (the
+# new output replaces the old in one exchange, scfm_install_dir): OUT is always one whole output
+FT=("$BIN" finetune "$T/c" -m "$T/m" -o "$T/ft" --label label --max-steps 40 --eval-every 20 --threads 1 --force)
+rm -rf "$T/ft" "$T"/ft.tmp.*
+cp -r "$T/uninterrupted-ft" "$T/ft"
+t0=$(date +%s.%N)
+"${FT[@]}" > /dev/null 2>&1
+full=$(echo "$(date +%s.%N) - $t0" | bc)
+diff -rq -x '*.json' -x '*.jsonl' -x '*.log' "$T/ft" "$T/uninterrupted-ft" > /dev/null || { echo "finetune --force: a different output from the same input"; exit 1; }
+[ -z "$(ls -d "$T"/ft.* 2> /dev/null)" ] || { echo "finetune --force left $(ls -d "$T"/ft.*)"; exit 1; }
+for f in 0.9 0.95 0.98 1.0; do
+    "${FT[@]}" > /dev/null 2>&1 &
+    pid=$!; sleep "$(echo "$full * $f" | bc)"
+    kill -9 $pid 2> /dev/null || true
+    wait $pid 2> /dev/null || true
+    rm -rf "$T"/ft.tmp.* "$T"/ft.old.*
+    diff -rq -x '*.json' -x '*.jsonl' -x '*.log' "$T/ft" "$T/uninterrupted-ft" > /dev/null ||
+        { echo "finetune --force killed at $f of ${full}s: $T/ft is not one whole output"; ls -la "$T/ft"; exit 1; }
+done
+echo "finetune --force killed 4 times near its end: the output at OUT stays whole"
 
 # full disk: RLIMIT_FSIZE of 256 KiB (the corpus needs about 1 MB). A SIGKILLed run above may
 # have left its own DIR.tmp.<pid> (nothing can clean up after SIGKILL): remove those first, so
