@@ -14,54 +14,18 @@
 #
 #   bash bench/genecompass_real.sh        (make first; STEPS=600: about 15-25 minutes on 2 cores)
 # Environment: OUT (default /tmp/scfm-genecompass-real), STEPS (600), MAX_LEN (256), BATCH (8),
-# LR (1e-3), FT_EPOCHS (3), THREADS (2), SCFM_BIN, SCFM_SHARED_DATA.
+# LR (1e-3), FT_EPOCHS (3), THREADS (2), SCFM_BIN, SCFM_SHARED_DATA. The data and prior steps are
+# in bench/genecompass_common.sh (shared with bench/genecompass_priors.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-D=${SCFM_SHARED_DATA:-../shared/data}
-BIN=${SCFM_BIN:-$PWD/build/scfm}
-PY=${SCFM_PYTHON:-$PWD/.venv/bin/python}
 OUT=${OUT:-/tmp/scfm-genecompass-real}
 STEPS=${STEPS:-600}
-MAX_LEN=${MAX_LEN:-256}
 BATCH=${BATCH:-8}
 LR=${LR:-1e-3}
 FT_EPOCHS=${FT_EPOCHS:-3}
-THREADS=${THREADS:-2}
-export OMP_NUM_THREADS=$THREADS
-mkdir -p "$OUT"
-HG=$D/genes/human_ensembl_genes.csv.gz
-MG=$D/genes/mouse_ensembl_genes.csv.gz
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), threads $THREADS; $("$BIN" --version | head -1)"
-
-if [ ! -f "$OUT/vocab/vocab.json" ]; then
-    HUMAN=(); for h in "$D"/human/*; do HUMAN+=(--human "$h"); done
-    "$BIN" vocab build "${HUMAN[@]}" --mouse "$D/mouse/pancreas_baron_labeled" --human-gene-names "$HG" \
-        --mouse-gene-names "$MG" --orthologs "$D/orthologs/biomart_human_to_mouse.csv.gz" -o "$OUT/vocab" \
-        2> "$OUT/vocab.log"
-fi
-grep "joint vocabulary\|pairs kept" "$OUT/vocab.log" | sed 's/^/  /'
-TOK=(--vocab "$OUT/vocab/vocab.tsv" --medians "$OUT/vocab/medians.tsv" --values --max-len "$MAX_LEN" --threads "$THREADS")
-[ -f "$OUT/hs/corpus.json" ] || "$BIN" tokenize "$D"/human/* "${TOK[@]}" --gene-names "$HG" --species human \
-    -o "$OUT/hs" 2> "$OUT/tok_hs.log"
-[ -f "$OUT/mm/corpus.json" ] || "$BIN" tokenize "$D/mouse/pancreas_baron_labeled" "${TOK[@]}" --gene-names "$MG" \
-    --species mouse --obs label -o "$OUT/mm" 2> "$OUT/tok_mm.log"
-[ -f "$OUT/joint/corpus.json" ] || "$BIN" corpus merge "$OUT/hs" "$OUT/mm" -o "$OUT/joint" 2> /dev/null
-"$BIN" corpus info "$OUT/joint" > "$OUT/joint.info"
-grep "cells per species" "$OUT/joint.info" | sed 's/^/  /'
-
-# prior tables: co-expression and GRN from the data and DoRothEA where `scfm priors` exists
-PRIORS=(--prior-random)
-if "$BIN" priors --help > /dev/null 2>&1; then
-    [ -f "$OUT/coexp.tsv" ] || "$BIN" priors build coexpression "$D/human/pbmc4k_labeled" "$D/human/pbmc_donorA" \
-        --gene-names "$HG" --vocab "$OUT/vocab/vocab.tsv" --dim 128 --epochs 10 -o "$OUT/coexp" \
-        > "$OUT/priors_coexp.log" 2>&1 || true
-    [ -f "$OUT/grn.tsv" ] || "$BIN" priors build grn "$D/grn/dorothea_human.tsv.gz" --confidence A,B,C \
-        --gene-names "$HG" --vocab "$OUT/vocab/vocab.tsv" --dim 128 --epochs 10 -o "$OUT/grn" \
-        > "$OUT/priors_grn.log" 2>&1 || true
-    [ -s "$OUT/coexp.tsv" ] && PRIORS+=(--prior co_exp="$OUT/coexp.tsv")
-    [ -s "$OUT/grn.tsv" ] && PRIORS+=(--prior peca_grn="$OUT/grn.tsv")
-fi
-echo "  priors: ${PRIORS[*]}"
+. bench/genecompass_common.sh
+gc_machine
+gc_prepare
 MODEL=(--config genecompass-small --vocab "$OUT/vocab/vocab.tsv" --set max_position_embeddings="$MAX_LEN" --seed 7)
 "$BIN" model init "${MODEL[@]}" "${PRIORS[@]}" --homologs "$OUT/vocab/homologs.tsv" -o "$OUT/init_full" \
     > /dev/null 2> "$OUT/init_full.log"
@@ -70,15 +34,9 @@ MODEL=(--config genecompass-small --vocab "$OUT/vocab/vocab.tsv" --set max_posit
 
 PT=(--batch-size "$BATCH" --max-steps "$STEPS" --lr "$LR" --warmup-ratio 0.05 --eval-every "$STEPS"
     --log-every 50 --save-every "$STEPS" --val-fraction 0.05 --val-max-cells 500 --seed 11 --threads "$THREADS")
-run_pt() { # name corpus init
-    [ -f "$OUT/$1/final/model.safetensors" ] && return 0
-    local t0=$SECONDS
-    "$BIN" pretrain "$2" --init "$3" -o "$OUT/$1" "${PT[@]}" --force > "$OUT/$1.out" 2> "$OUT/$1.log"
-    echo "  pretrain $1: $((SECONDS - t0)) s"
-}
-run_pt full "$OUT/joint" "$OUT/init_full"
-run_pt ablation "$OUT/joint" "$OUT/init_ablation"
-run_pt mouse "$OUT/mm" "$OUT/init_full"
+gc_pretrain full "$OUT/joint" "$OUT/init_full"
+gc_pretrain ablation "$OUT/joint" "$OUT/init_ablation"
+gc_pretrain mouse "$OUT/mm" "$OUT/init_full"
 
 FT=(--label label --epochs "$FT_EPOCHS" --batch-size 8 --lr 1e-4 --warmup-steps 20 --seed 5 --threads "$THREADS")
 for m in full mouse; do
