@@ -4,6 +4,7 @@
  * is checked; the comparisons that need the fast kernels are skipped (exit 77 when nothing
  * else failed). */
 #include "scfm/core.h"
+#include "scfm/model.h"
 #include "scfm/nn.h"
 #include "scfm/rng.h"
 #include "testutil.h"
@@ -149,6 +150,100 @@ static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, i
     free(qkv); free(o1); free(o2); free(o3); free(lse);
 }
 
+/* ---- model ---- */
+static double cosine(const float *a, const float *b, size_t n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb + 1e-300);
+}
+
+/* bf16 forward against float32 on a random model of the Geneformer V1 shape (fewer layers):
+ * mean-pooled cell embeddings of the second-to-last layer, cosine >= 0.999 per cell. */
+static void test_model(const char *preset, size_t layers, int supported) {
+    scfm_bert_config c;
+    CHECK(scfm_bert_config_preset(&c, preset) == 0, "preset");
+    if (layers) c.num_hidden_layers = layers;
+    c.vocab_size = 500;
+    scfm_model *m = scfm_model_create(&c, SCFM_HEAD_NONE, 7);
+    CHECK(m != NULL, "model: %s", scfm_last_error());
+    if (!m) { scfm_bert_config_free(&c); return; }
+    CHECK(scfm_model_precision(m) == SCFM_PREC_FP32, "default precision is fp32");
+    /* weights 4x Hugging Face's initialisation (std 0.08): larger activations than a fresh model */
+    for (size_t t = 0; t < m->n_tensors; t++)
+        if (m->tensors[t].ndim == 2) scfm_scale(m->params + m->tensors[t].offset, m->tensors[t].numel, 4.0f);
+    const size_t lens[4] = {300, 37, 511, 1}, B = 4, H = c.hidden_size, L = c.num_hidden_layers;
+    size_t offs[5] = {0};
+    for (size_t b = 0; b < B; b++) offs[b + 1] = offs[b] + lens[b];
+    const size_t N = offs[B];
+    int32_t *ids = malloc(N * sizeof *ids);
+    for (size_t i = 0; i < N; i++) ids[i] = (int32_t)(2 + scfm_rng_below(&rng, c.vocab_size - 2));
+    scfm_bert_input in = {.B = B, .offs = offs, .ids = ids};
+    float *ref = malloc(N * H * sizeof *ref), *emb32 = calloc(B * H, sizeof *emb32), *emb16 = calloc(B * H, sizeof *emb16);
+    CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "fp32 forward: %s", scfm_last_error());
+    memcpy(ref, scfm_model_hidden(m, L - 1), N * H * sizeof *ref);
+    for (size_t b = 0; b < B; b++)
+        for (size_t i = offs[b]; i < offs[b + 1]; i++)
+            for (size_t d = 0; d < H; d++) emb32[b * H + d] += ref[i * H + d] / (float)lens[b];
+    int rc = scfm_model_set_precision(m, SCFM_PREC_BF16);
+    if (!supported) {
+        CHECK(rc == SCFM_EINVAL, "bf16 accepted without avx512_bf16 (rc %d)", rc);
+        CHECK(strstr(scfm_last_error(), "avx512_bf16") != NULL, "refusal names the missing feature: '%s'",
+              scfm_last_error());
+        CHECK(scfm_model_precision(m) == SCFM_PREC_FP32, "precision stays fp32 after a refusal");
+        printf("refusal: %s\n", scfm_last_error());
+    } else {
+        CHECK(rc == 0, "set bf16: %s", scfm_last_error());
+        CHECK(scfm_model_precision(m) == SCFM_PREC_BF16, "precision bf16");
+        CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "bf16 forward: %s", scfm_last_error());
+        const float *h16 = scfm_model_hidden(m, L - 1);
+        for (size_t b = 0; b < B; b++)
+            for (size_t i = offs[b]; i < offs[b + 1]; i++)
+                for (size_t d = 0; d < H; d++) emb16[b * H + d] += h16[i * H + d] / (float)lens[b];
+        double worst_cell = 1, worst_tok = 1, maxdiff = 0;
+        for (size_t b = 0; b < B; b++) {
+            double cs = cosine(emb16 + b * H, emb32 + b * H, H);
+            if (cs < worst_cell) worst_cell = cs;
+        }
+        for (size_t i = 0; i < N; i++) {
+            double cs = cosine(h16 + i * H, ref + i * H, H);
+            if (cs < worst_tok) worst_tok = cs;
+            for (size_t d = 0; d < H; d++) {
+                double e = fabs((double)h16[i * H + d] - ref[i * H + d]);
+                if (e > maxdiff) maxdiff = e;
+            }
+        }
+        printf("model %s L %zu: bf16 vs fp32, layer L-1: cell-embedding cosine min %.7f, token cosine min %.7f, "
+               "max |diff| %.3g (LayerNorm output, unit scale)\n",
+               preset, L, worst_cell, worst_tok, maxdiff);
+        CHECK(worst_cell >= 0.999, "cell-embedding cosine %.6f < 0.999", worst_cell);
+        CHECK(worst_tok >= 0.99, "token cosine %.6f < 0.99", worst_tok);
+        CHECK(maxdiff > 0, "bf16 forward equals fp32 exactly: bf16 path not taken");
+        /* training refuses bf16 */
+        CHECK(scfm_model_forward(m, &in, 1, 0, NULL) == SCFM_EINVAL, "training forward accepted bf16");
+        CHECK(strstr(scfm_last_error(), "bf16") != NULL, "training refusal names bf16: '%s'", scfm_last_error());
+        /* back to fp32: the reference again, bit for bit */
+        CHECK(scfm_model_set_precision(m, SCFM_PREC_FP32) == 0, "set fp32");
+        CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "fp32 forward again");
+        CHECK(!memcmp(scfm_model_hidden(m, L - 1), ref, N * H * sizeof *ref), "fp32 after bf16 differs from fp32");
+    }
+    CHECK(scfm_model_set_precision(m, (scfm_precision)7) == SCFM_EINVAL, "unknown precision accepted");
+    free(ids); free(ref); free(emb32); free(emb16);
+    scfm_model_free(m);
+    scfm_bert_config_free(&c);
+}
+
+static void test_names(void) {
+    scfm_precision p;
+    CHECK(scfm_precision_from_name("bf16", &p) == 0 && p == SCFM_PREC_BF16, "bf16 name");
+    CHECK(scfm_precision_from_name("fp32", &p) == 0 && p == SCFM_PREC_FP32, "fp32 name");
+    CHECK(scfm_precision_from_name("fp16", &p) == SCFM_EINVAL, "fp16 accepted");
+    CHECK(!strcmp(scfm_precision_name(SCFM_PREC_BF16), "bf16"), "name of bf16");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     scfm_rng_seed(&rng, 42);
@@ -164,6 +259,9 @@ int main(int argc, char **argv) {
     test_attention(l2, 2, 2, 32, fast_cpu);
     test_attention(l3, 1, 2, 96, fast_cpu);
     test_attention(l3, 1, 3, 6, fast_cpu); /* HS not a multiple of 16: the portable path */
+    test_names();
+    test_model("geneformer-v1", 3, supported);
+    test_model("tiny", 0, supported);
     /* the refusal on this CPU too: this binary again with avx512_bf16 masked must skip
      * (its checks, the refusal's included, passing) */
     if (supported && !getenv("SCFM_CPU_DISABLE")) {

@@ -210,19 +210,34 @@ int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *
 
 typedef struct {
     scfm_bf16 *qb;  /* [QB][HS] query rows */
-    scfm_bf16 *kp;  /* [KB/16][HS/2][16][2] keys, pairs of head columns */
-    scfm_bf16 *vp;  /* [KB/2][HS][2] values, pairs of keys */
+    scfm_bf16 *kp;  /* [Tpad/16][HS/2][16][2] the sequence's keys, pairs of head columns */
+    scfm_bf16 *vp;  /* [Tpad/2][HS][2] its values, pairs of keys */
     scfm_bf16 *pb;  /* [QB][KB] numerators */
+    scfm_bf16 *row; /* [2][HS] rows being packed */
     float *s;       /* [QB][KB] scores */
+    size_t cap_t;   /* keys kp and vp hold */
 } att_scratch;
 
 static int scratch_alloc(att_scratch *w, size_t HS) {
+    memset(w, 0, sizeof *w);
     w->qb = scfm_malloc(QB * HS * sizeof *w->qb);
-    w->kp = scfm_malloc(KB * HS * sizeof *w->kp);
-    w->vp = scfm_malloc(KB * HS * sizeof *w->vp);
     w->pb = scfm_malloc(QB * KB * sizeof *w->pb);
+    w->row = scfm_malloc(2 * HS * sizeof *w->row);
     w->s = scfm_malloc(QB * KB * sizeof *w->s);
-    return w->qb && w->kp && w->vp && w->pb && w->s ? 0 : -1;
+    return w->qb && w->pb && w->row && w->s ? 0 : -1;
+}
+
+/* Room for Tpad keys of one head. */
+static int scratch_keys(att_scratch *w, size_t Tpad, size_t HS) {
+    if (Tpad <= w->cap_t) return 0;
+    free(w->kp);
+    free(w->vp);
+    w->cap_t = 0;
+    w->kp = scfm_malloc(Tpad * HS * sizeof *w->kp);
+    w->vp = scfm_malloc(Tpad * HS * sizeof *w->vp);
+    if (!w->kp || !w->vp) return -1;
+    w->cap_t = Tpad;
+    return 0;
 }
 
 static void scratch_free(att_scratch *w) {
@@ -230,30 +245,47 @@ static void scratch_free(att_scratch *w) {
     free(w->kp);
     free(w->vp);
     free(w->pb);
+    free(w->row);
     free(w->s);
 }
 
-/* Packs kn keys and values (rows ld apart) of one head, zero-padded to kpad. */
-static void pack_kv(att_scratch *w, const float *K, const float *V, size_t ld, size_t kn, size_t kpad, size_t HS) {
+
+/* Packs the T keys and values (rows ld apart) of one head, zero-padded to Tpad (a multiple
+ * of 32). Keys: 32-bit words (column pairs) transposed in blocks of 16 keys; values: two
+ * key rows interleaved. */
+static void pack_kv(att_scratch *w, const float *K, const float *V, size_t ld, size_t T, size_t Tpad, size_t HS,
+                    int fast) {
     const size_t HP = HS / 2;
-    for (size_t j = 0; j < kpad; j++) {
-        const float *kr = K + j * ld, *vr = V + j * ld;
-        scfm_bf16 *kd = w->kp + ((j / 16) * HP * 16 + (j % 16)) * 2;
-        scfm_bf16 *vd = w->vp + (j / 2) * HS * 2 + (j % 2);
+    uint32_t *kp32 = (uint32_t *)w->kp;
+    for (size_t j = 0; j < Tpad; j++) {
+        uint32_t *kd = kp32 + (j / 16) * HP * 16 + (j % 16);
+        if (j < T) {
+            convert_rows(w->row, K + j * ld, HS, fast);
+            const uint32_t *r32 = (const uint32_t *)w->row;
+            for (size_t p = 0; p < HP; p++) kd[p * 16] = r32[p];
+        } else {
+            for (size_t p = 0; p < HP; p++) kd[p * 16] = 0;
+        }
+    }
+    for (size_t j = 0; j < Tpad; j += 2) {
+        scfm_bf16 *r0 = w->row, *r1 = w->row + HS, *vd = w->vp + j * HS;
+        if (j < T) convert_rows(r0, V + j * ld, HS, fast);
+        else memset(r0, 0, HS * sizeof *r0);
+        if (j + 1 < T) convert_rows(r1, V + (j + 1) * ld, HS, fast);
+        else memset(r1, 0, HS * sizeof *r1);
         for (size_t c = 0; c < HS; c++) {
-            const scfm_bf16 kb = j < kn ? scfm_bf16_from_f32(kr[c]) : 0, vb = j < kn ? scfm_bf16_from_f32(vr[c]) : 0;
-            kd[(c / 2) * 32 + (c % 2)] = kb;
-            vd[c * 2] = vb;
+            vd[2 * c] = r0[c];
+            vd[2 * c + 1] = r1[c];
         }
     }
 }
 
 /* S[r][j] = scale * sum over pairs (portable: the reference order) */
-static void scores_portable(att_scratch *w, size_t qn, size_t kpad, size_t HS, float scale) {
+static void scores_portable(att_scratch *w, const scfm_bf16 *kp, size_t qn, size_t kpad, size_t HS, float scale) {
     const size_t HP = HS / 2;
     for (size_t r = 0; r < qn; r++)
         for (size_t j = 0; j < kpad; j++) {
-            const scfm_bf16 *q = w->qb + r * HS, *kk = w->kp + ((j / 16) * HP * 16 + (j % 16)) * 2;
+            const scfm_bf16 *q = w->qb + r * HS, *kk = kp + ((j / 16) * HP * 16 + (j % 16)) * 2;
             float acc = 0.0f;
             for (size_t p = 0; p < HP; p++) {
                 acc += scfm_bf16_to_f32(q[2 * p + 1]) * scfm_bf16_to_f32(kk[p * 32 + 1]);
@@ -264,15 +296,15 @@ static void scores_portable(att_scratch *w, size_t qn, size_t kpad, size_t HS, f
 }
 
 /* O[r][c] += sum over key pairs of P v (portable) */
-static void pv_portable(att_scratch *w, float *O, size_t C, size_t qn, size_t kpad, size_t HS) {
+static void pv_portable(att_scratch *w, const scfm_bf16 *vp, float *O, size_t C, size_t qn, size_t kpad, size_t HS) {
     for (size_t r = 0; r < qn; r++) {
         const scfm_bf16 *p = w->pb + r * KB;
         float *o = O + r * C;
         for (size_t c = 0; c < HS; c++) {
             float acc = o[c];
             for (size_t jp = 0; jp < kpad / 2; jp++) {
-                acc += scfm_bf16_to_f32(p[2 * jp + 1]) * scfm_bf16_to_f32(w->vp[(jp * HS + c) * 2 + 1]);
-                acc += scfm_bf16_to_f32(p[2 * jp]) * scfm_bf16_to_f32(w->vp[(jp * HS + c) * 2]);
+                acc += scfm_bf16_to_f32(p[2 * jp + 1]) * scfm_bf16_to_f32(vp[(jp * HS + c) * 2 + 1]);
+                acc += scfm_bf16_to_f32(p[2 * jp]) * scfm_bf16_to_f32(vp[(jp * HS + c) * 2]);
             }
             o[c] = acc;
         }
@@ -284,24 +316,28 @@ BF16_TARGET static inline __m512bh as_bh(__m512i x) { return (__m512bh)x; }
 
 /* Scores for rows [0, qn) and keys [0, kpad), kpad a multiple of 32: 4 rows x 32 keys per
  * register block, 1 row x 32 keys for the last rows. */
-BF16_TARGET static void scores_avx512(att_scratch *w, size_t qn, size_t kpad, size_t HS, float scale) {
+BF16_TARGET static void scores_avx512(att_scratch *w, const scfm_bf16 *kp, size_t qn, size_t kpad, size_t HS,
+                                      float scale) {
     const size_t HP = HS / 2;
     const uint32_t *q32 = (const uint32_t *)w->qb;
     const __m512 sc = _mm512_set1_ps(scale);
     for (size_t j0 = 0; j0 < kpad; j0 += 32) {
-        const scfm_bf16 *k0 = w->kp + (j0 / 16) * HP * 32, *k1 = k0 + HP * 32;
+        const scfm_bf16 *k0 = kp + (j0 / 16) * HP * 32, *k1 = k0 + HP * 32;
         size_t r = 0;
         for (; r + 4 <= qn; r += 4) {
             __m512 a[4][2];
+            _Pragma("GCC unroll 4")
             for (int i = 0; i < 4; i++) a[i][0] = a[i][1] = _mm512_setzero_ps();
             for (size_t p = 0; p < HP; p++) {
                 const __m512bh b0 = as_bh(_mm512_loadu_si512(k0 + p * 32)), b1 = as_bh(_mm512_loadu_si512(k1 + p * 32));
+                _Pragma("GCC unroll 4")
                 for (int i = 0; i < 4; i++) {
                     const __m512bh qq = as_bh(_mm512_set1_epi32((int)q32[(r + i) * HP + p]));
                     a[i][0] = _mm512_dpbf16_ps(a[i][0], qq, b0);
                     a[i][1] = _mm512_dpbf16_ps(a[i][1], qq, b1);
                 }
             }
+            _Pragma("GCC unroll 4")
             for (int i = 0; i < 4; i++) {
                 _mm512_storeu_ps(w->s + (r + i) * KB + j0, _mm512_mul_ps(a[i][0], sc));
                 _mm512_storeu_ps(w->s + (r + i) * KB + j0 + 16, _mm512_mul_ps(a[i][1], sc));
@@ -322,20 +358,24 @@ BF16_TARGET static void scores_avx512(att_scratch *w, size_t qn, size_t kpad, si
 
 /* O rows += P v; HS a multiple of 16: 4 rows x 64 columns per block where it fits, else
  * 16-column pieces. */
-BF16_TARGET static void pv_avx512(att_scratch *w, float *O, size_t C, size_t qn, size_t kpad, size_t HS) {
+BF16_TARGET static void pv_avx512(att_scratch *w, const scfm_bf16 *vp, float *O, size_t C, size_t qn, size_t kpad,
+                                  size_t HS) {
     const size_t JP = kpad / 2;
     size_t c0 = 0;
     for (; c0 + 64 <= HS; c0 += 64) {
         size_t r = 0;
         for (; r + 4 <= qn; r += 4) {
             __m512 a[4][4];
+            _Pragma("GCC unroll 4")
             for (int i = 0; i < 4; i++)
+                _Pragma("GCC unroll 4")
                 for (int t = 0; t < 4; t++) a[i][t] = _mm512_loadu_ps(O + (r + i) * C + c0 + 16 * t);
             const uint32_t *p0 = (const uint32_t *)(w->pb + r * KB);
             for (size_t jp = 0; jp < JP; jp++) {
-                const scfm_bf16 *vv = w->vp + (jp * HS + c0) * 2;
+                const scfm_bf16 *vv = vp + (jp * HS + c0) * 2;
                 const __m512bh v0 = as_bh(_mm512_loadu_si512(vv)), v1 = as_bh(_mm512_loadu_si512(vv + 32)),
                                v2 = as_bh(_mm512_loadu_si512(vv + 64)), v3 = as_bh(_mm512_loadu_si512(vv + 96));
+                _Pragma("GCC unroll 4")
                 for (int i = 0; i < 4; i++) {
                     const __m512bh pp = as_bh(_mm512_set1_epi32((int)p0[i * (KB / 2) + jp]));
                     a[i][0] = _mm512_dpbf16_ps(a[i][0], pp, v0);
@@ -344,18 +384,23 @@ BF16_TARGET static void pv_avx512(att_scratch *w, float *O, size_t C, size_t qn,
                     a[i][3] = _mm512_dpbf16_ps(a[i][3], pp, v3);
                 }
             }
+            _Pragma("GCC unroll 4")
             for (int i = 0; i < 4; i++)
+                _Pragma("GCC unroll 4")
                 for (int t = 0; t < 4; t++) _mm512_storeu_ps(O + (r + i) * C + c0 + 16 * t, a[i][t]);
         }
         for (; r < qn; r++) {
             __m512 a[4];
+            _Pragma("GCC unroll 4")
             for (int t = 0; t < 4; t++) a[t] = _mm512_loadu_ps(O + r * C + c0 + 16 * t);
             const uint32_t *p0 = (const uint32_t *)(w->pb + r * KB);
             for (size_t jp = 0; jp < JP; jp++) {
-                const scfm_bf16 *vv = w->vp + (jp * HS + c0) * 2;
+                const scfm_bf16 *vv = vp + (jp * HS + c0) * 2;
                 const __m512bh pp = as_bh(_mm512_set1_epi32((int)p0[jp]));
+                _Pragma("GCC unroll 4")
                 for (int t = 0; t < 4; t++) a[t] = _mm512_dpbf16_ps(a[t], pp, as_bh(_mm512_loadu_si512(vv + 32 * t)));
             }
+            _Pragma("GCC unroll 4")
             for (int t = 0; t < 4; t++) _mm512_storeu_ps(O + r * C + c0 + 16 * t, a[t]);
         }
     }
@@ -365,17 +410,21 @@ BF16_TARGET static void pv_avx512(att_scratch *w, float *O, size_t C, size_t qn,
             const uint32_t *p0 = (const uint32_t *)(w->pb + r * KB);
             for (size_t jp = 0; jp < JP; jp++)
                 a = _mm512_dpbf16_ps(a, as_bh(_mm512_set1_epi32((int)p0[jp])),
-                                     as_bh(_mm512_loadu_si512(w->vp + (jp * HS + c0) * 2)));
+                                     as_bh(_mm512_loadu_si512(vp + (jp * HS + c0) * 2)));
             _mm512_storeu_ps(O + r * C + c0, a);
         }
 }
 #endif
 
-/* One (sequence, head) task. fast: the AVX512_BF16 kernels (HS % 16 == 0). */
-static void attention_task(att_scratch *w, float *out, const float *q, const float *k, const float *v, size_t ld,
-                           size_t C, size_t o, size_t T, size_t h, size_t HS, int fast) {
+/* One (sequence, head) task. fast: the AVX512_BF16 kernels (HS % 16 == 0). Returns -1 when
+ * the key tiles cannot be allocated. */
+static int attention_task(att_scratch *w, float *out, const float *q, const float *k, const float *v, size_t ld,
+                          size_t C, size_t o, size_t T, size_t h, size_t HS, int fast) {
     const float scale = 1.0f / sqrtf((float)HS);
+    const size_t Tpad = (T + 31) / 32 * 32, HP = HS / 2;
     float mrow[QB], lrow[QB];
+    if (scratch_keys(w, Tpad, HS)) return -1;
+    pack_kv(w, k + o * ld + h * HS, v + o * ld + h * HS, ld, T, Tpad, HS, fast);
     for (size_t i0 = 0; i0 < T; i0 += QB) {
         const size_t qn = T - i0 < QB ? T - i0 : QB, row0 = o + i0;
         float *O = out + row0 * C + h * HS;
@@ -383,17 +432,16 @@ static void attention_task(att_scratch *w, float *out, const float *q, const flo
             mrow[r] = -INFINITY;
             lrow[r] = 0.0f;
             memset(O + r * C, 0, HS * sizeof *O);
-            const float *qr = q + (row0 + r) * ld + h * HS;
-            for (size_t c = 0; c < HS; c++) w->qb[r * HS + c] = scfm_bf16_from_f32(qr[c]);
+            convert_rows(w->qb + r * HS, q + (row0 + r) * ld + h * HS, HS, fast);
         }
         for (size_t j0 = 0; j0 < T; j0 += KB) {
             const size_t kn = T - j0 < KB ? T - j0 : KB, kpad = (kn + 31) / 32 * 32;
-            pack_kv(w, k + (o + j0) * ld + h * HS, v + (o + j0) * ld + h * HS, ld, kn, kpad, HS);
+            const scfm_bf16 *kp = w->kp + (j0 / 16) * HP * 32, *vp = w->vp + j0 * HS;
 #ifdef SCFM_BF16_X86
-            if (fast) scores_avx512(w, qn, kpad, HS, scale);
+            if (fast) scores_avx512(w, kp, qn, kpad, HS, scale);
             else
 #endif
-                scores_portable(w, qn, kpad, HS, scale);
+                scores_portable(w, kp, qn, kpad, HS, scale);
             for (size_t r = 0; r < qn; r++) {
                 float *s = w->s + r * KB;
                 const float bm = scfm__vmax(s, kn), mnew = bm > mrow[r] ? bm : mrow[r];
@@ -405,14 +453,14 @@ static void attention_task(att_scratch *w, float *out, const float *q, const flo
                     for (size_t c = 0; c < HS; c++) orow[c] *= corr;
                 }
                 scfm_bf16 *pr = w->pb + r * KB;
-                for (size_t j = 0; j < kn; j++) pr[j] = scfm_bf16_from_f32(s[j]);
+                convert_rows(pr, s, kn, fast);
                 for (size_t j = kn; j < kpad; j++) pr[j] = 0;
             }
 #ifdef SCFM_BF16_X86
-            if (fast) pv_avx512(w, O, C, qn, kpad, HS);
+            if (fast) pv_avx512(w, vp, O, C, qn, kpad, HS);
             else
 #endif
-                pv_portable(w, O, C, qn, kpad, HS);
+                pv_portable(w, vp, O, C, qn, kpad, HS);
         }
         for (size_t r = 0; r < qn; r++) {
             const float f = 1.0f / lrow[r];
@@ -420,6 +468,7 @@ static void attention_task(att_scratch *w, float *out, const float *q, const flo
             for (size_t c = 0; c < HS; c++) orow[c] *= f;
         }
     }
+    return 0;
 }
 
 static int attention(float *out, const float *q, const float *k, const float *v, size_t ld, const size_t *offs,
@@ -439,7 +488,11 @@ static int attention(float *out, const float *q, const float *k, const float *v,
         for (size_t task = 0; task < B * NH; task++) {
             if (bad) continue;
             const size_t b = task / NH, h = task % NH;
-            attention_task(&w, out, q, k, v, ld, C, offs[b], offs[b + 1] - offs[b], h, HS, fast);
+            if (attention_task(&w, out, q, k, v, ld, C, offs[b], offs[b + 1] - offs[b], h, HS, fast)) {
+                bad = 1;
+#pragma omp atomic write
+                failed = 1;
+            }
         }
         scratch_free(&w);
     }
