@@ -42,8 +42,9 @@ static void embed_help(void) {
            "  --batch-cells N      cells per forward batch (default 64)\n"
            "  --truncate           cut cells longer than the model's positions (otherwise an error)\n"
            "  --precision fp32|bf16  arithmetic of the encoder (default fp32, the reference); bf16: bf16\n"
-           "                       operands with float32 sums in the matrix products and attention, about\n"
-           "                       1.3-1.5x faster, needs a CPU with avx512_bf16 (see scfm --version)\n"
+           "                       operands with float32 sums in the matrix products and attention (inference\n"
+           "                       only; faster on Geneformer-sized models: docs/speed.md); needs a CPU with\n"
+           "                       avx512_bf16 (see scfm --version)\n"
            "  --threads N          OpenMP threads\n");
 }
 
