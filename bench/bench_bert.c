@@ -5,6 +5,9 @@
  * bench/bench_bert.sh which runs both and prints the ratio.
  * Usage: bench_bert [--preset NAME] [--T 2048] [--batch 4] [--iters 3] [--dropout]
  *                   [--layers L] [--hidden H] [--heads A] [--ffn F] [--vocab V] [--only fwd|step]
+ *                   [--precision fp32|bf16]
+ * --precision bf16 runs the forward in bf16 (scfm_model_set_precision; the training step
+ * stays fp32, so use it with --only fwd).
  * --layers/--hidden/--heads/--ffn/--vocab override the preset's shape (bench/v2_memory.sh);
  * --only runs one measurement (and not the matmul ceiling), so that the process's peak RSS,
  * printed as peak_rss_mib (getrusage), is that measurement's: forward only needs no
@@ -71,6 +74,11 @@ int main(int argc, char **argv) {
     const char *only = arg_str(argc, argv, "--only", "");
     const int do_fwd = strcmp(only, "step") != 0, do_step = strcmp(only, "fwd") != 0;
     if (*only && strcmp(only, "fwd") && strcmp(only, "step")) { fprintf(stderr, "--only wants fwd or step, got '%s'\n", only); return 1; }
+    scfm_precision prec;
+    if (scfm_precision_from_name(arg_str(argc, argv, "--precision", "fp32"), &prec)) {
+        fprintf(stderr, "--precision: %s\n", scfm_last_error());
+        return 1;
+    }
     const char *gemm = getenv("SCFM_GEMM");
     if (gemm && *gemm && scfm_gemm_set_backend(gemm)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     scfm_bert_config c;
@@ -91,6 +99,7 @@ int main(int argc, char **argv) {
     scfm_model *m = do_step ? scfm_model_create(&c, SCFM_HEAD_MLM, 1) : NULL;
     scfm_model *enc = do_fwd ? scfm_model_create(&c, SCFM_HEAD_NONE, 1) : NULL;
     if ((do_step && !m) || (do_fwd && !enc)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
+    if (enc && scfm_model_set_precision(enc, prec)) { fprintf(stderr, "%s\n", scfm_last_error()); return 1; }
     size_t N = B * T, M = 0;
     size_t *offs = malloc((B + 1) * sizeof *offs), *rows = malloc(N * sizeof *rows);
     int32_t *ids = malloc(N * sizeof *ids), *lab = malloc(N * sizeof *lab);
@@ -133,9 +142,10 @@ int main(int argc, char **argv) {
     if (do_step) step = (scfm_now() - t0) / (double)iters;
     struct rusage ru;
     const double rss_mib = getrusage(RUSAGE_SELF, &ru) ? 0 : (double)ru.ru_maxrss / 1024.0;
-    printf("scfm bert %s: L %zu H %zu heads %zu FFN %zu V %zu, batch %zu x T %zu (%zu masked), %d threads, %zu params\n",
+    printf("scfm bert %s: L %zu H %zu heads %zu FFN %zu V %zu, batch %zu x T %zu (%zu masked), %d threads, %zu params, "
+           "forward in %s\n",
            preset, c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.vocab_size, B, T,
-           M, threads, scfm_model_num_params(m ? m : enc));
+           M, threads, scfm_model_num_params(m ? m : enc), scfm_precision_name(prec));
     char kern[128], cpu[64], best_be[32] = "-";
     printf("  cpu: %s; matmul: %s (%s)\n", scfm_cpu_model(cpu, sizeof cpu), scfm_gemm_backend(),
            scfm_gemm_kernel(kern, sizeof kern));
@@ -159,7 +169,7 @@ int main(int argc, char **argv) {
     printf(" threads=%d", threads);
     if (do_fwd) printf(" fwd_gflops=%.1f", flops / fwd / 1e9);
     if (!*only) printf(" ceiling_gflops=%.1f", ceiling);
-    printf(" peak_rss_mib=%.1f backend=%s\n", rss_mib, scfm_gemm_backend());
+    printf(" peak_rss_mib=%.1f backend=%s precision=%s\n", rss_mib, scfm_gemm_backend(), scfm_precision_name(prec));
     if (do_step) scfm_adamw_free(&opt);
     scfm_model_free(m);
     scfm_model_free(enc);

@@ -25,6 +25,11 @@ void cli_report_done(void);
 void cli_done(const char *cmd, const char *fmt, ...) SCFM_PRINTF(2, 3);
 /* --threads N (1 .. 4096): sets the OpenMP threads. 0, or 2 after a usage message. */
 int cli_threads(const char *cmd, const char *opt, const char *val);
+/* --precision fp32|bf16 (scfm embed, scfm perturb): cli_precision parses the value (0, or 2
+ * after a usage message); cli_set_precision applies it to a loaded model (0, or 1 after the
+ * library's message, which names the missing CPU features when bf16 is refused). */
+int cli_precision(const char *cmd, const char *opt, const char *val, scfm_precision *out);
+int cli_set_precision(const char *cmd, scfm_model *m, scfm_precision p);
 /* --set KEY=VALUE for a model config (any config.json field). 0, or an exit code after a message. */
 int cli_config_set(const char *cmd, scfm_bert_config *c, const char *key, const char *value);
 /* Records in c the GRN prior table `table` (its content hash) and the network its report

@@ -41,6 +41,10 @@ static void embed_help(void) {
            "  --batch-tokens N     tokens per forward batch (default 16384)\n"
            "  --batch-cells N      cells per forward batch (default 64)\n"
            "  --truncate           cut cells longer than the model's positions (otherwise an error)\n"
+           "  --precision fp32|bf16  arithmetic of the encoder (default fp32, the reference); bf16: bf16\n"
+           "                       operands with float32 sums in the matrix products and attention (inference\n"
+           "                       only; faster on Geneformer-sized models: docs/speed.md); needs a CPU with\n"
+           "                       avx512_bf16 (see scfm --version)\n"
            "  --threads N          OpenMP threads\n");
 }
 
@@ -48,6 +52,7 @@ typedef struct {
     const char *corpus, *model, *out, *layer, *pool, *obs, *genes, *key, *into, *summary, *summary_by;
     long max_cells, batch_tokens, batch_cells, threads;
     int truncate, have_obs;
+    scfm_precision precision;
 } args;
 
 static int parse_args(args *a, int argc, char **argv) {
@@ -75,6 +80,7 @@ static int parse_args(args *a, int argc, char **argv) {
         else if (!strcmp(o, "--batch-tokens")) { if (cli_long(CMD, o, v, 1, 1L << 30, &a->batch_tokens)) return 2; }
         else if (!strcmp(o, "--batch-cells")) { if (cli_long(CMD, o, v, 1, 1L << 20, &a->batch_cells)) return 2; }
         else if (!strcmp(o, "--threads")) { if (cli_long(CMD, o, v, 1, 4096, &a->threads)) return 2; }
+        else if (!strcmp(o, "--precision")) { if (cli_precision(CMD, o, v, &a->precision)) return 2; }
         else return cli_usage_error(CMD, "unknown option %s", o);
     }
     return 0;
@@ -314,8 +320,8 @@ static int run(const args *a) {
         scfm_corpus_close(c);
         return cli_fail(CMD);
     }
-    int rc = 0;
-    if (scfm_embed_check_vocab(m, a->model, c)) rc = cli_fail(CMD);
+    int rc = cli_set_precision(CMD, m, a->precision);
+    if (!rc && scfm_embed_check_vocab(m, a->model, c)) rc = cli_fail(CMD);
     size_t n = scfm_corpus_n_cells(c), H = m->cfg.hidden_size, bytes;
     if (a->max_cells > 0 && (size_t)a->max_cells < n) n = (size_t)a->max_cells;
     float *emb = NULL;
@@ -330,8 +336,9 @@ static int run(const args *a) {
     if (!rc && a->summary) rc = write_summary(a, c, emb, n, H);
     if (!rc) {
         long L = (long)m->cfg.num_hidden_layers;
-        printf("cells\t%zu\ndim\t%zu\nlayer\t%ld\npool\t%s\nseconds\t%.2f\noutput\t%s\n", n, H,
-               o.layer < 0 ? L + 1 + o.layer : o.layer, o.pool == SCFM_POOL_CLS ? "cls" : "mean", secs, a->out);
+        printf("cells\t%zu\ndim\t%zu\nlayer\t%ld\npool\t%s\nprecision\t%s\nseconds\t%.2f\noutput\t%s\n", n, H,
+               o.layer < 0 ? L + 1 + o.layer : o.layer, o.pool == SCFM_POOL_CLS ? "cls" : "mean",
+               scfm_precision_name(a->precision), secs, a->out);
         cli_done(CMD, "%zu cells x %zu dimensions -> %s", n, H, a->out);
     }
     scfm_gene_embed_free(&genes);

@@ -83,8 +83,8 @@ static void perturb_help(void) {
         "  --mixture-reg X      added to the variances (scikit-learn's reg_covar, default 1e-6; cosine\n"
         "                       shifts are small: use about 1e-3 of their variance)\n"
         "  --dump-tokens FILE   debugging: every embedded sequence: cell kind gene tokens...\n"
-        "  --layer N, --pool mean|cls, --batch-tokens N, --batch-cells N, --truncate, --threads N\n"
-        "                       as in scfm embed\n");
+        "  --layer N, --pool mean|cls, --batch-tokens N, --batch-cells N, --truncate, --threads N,\n"
+        "  --precision fp32|bf16  as in scfm embed\n");
 }
 
 #define MAX_NAMES 8
@@ -104,6 +104,7 @@ typedef struct {
     double mixture_reg;
     double shift_fraction;
     int mode, truncate, together, null_fixed;
+    scfm_precision precision;
 } args;
 
 static int set_mode(args *a, int m, const char *o) {
@@ -179,6 +180,7 @@ static int parse_args(args *a, int argc, char **argv) {
         else if (!strcmp(o, "--batch-tokens")) { if (cli_long(CMD, o, v, 1, 1L << 30, &a->batch_tokens)) return 2; }
         else if (!strcmp(o, "--batch-cells")) { if (cli_long(CMD, o, v, 1, 1L << 20, &a->batch_cells)) return 2; }
         else if (!strcmp(o, "--threads")) { if (cli_long(CMD, o, v, 1, 4096, &a->threads)) return 2; }
+        else if (!strcmp(o, "--precision")) { if (cli_precision(CMD, o, v, &a->precision)) return 2; }
         else return cli_usage_error(CMD, "unknown option %s", o);
     }
     return 0;
@@ -704,7 +706,8 @@ int cmd_perturb(int argc, char **argv) {
     scfm_vocab *v = scfm_corpus_load_vocab(c);
     scfm_model *m = v ? scfm_model_load(a.model, SCFM_HEAD_NONE) : NULL;
     if (!v || !m) rc = cli_fail(CMD);
-    else if (scfm_embed_check_vocab(m, a.model, c)) rc = cli_fail(CMD);
+    else if ((rc = cli_set_precision(CMD, m, a.precision))) {
+    } else if (scfm_embed_check_vocab(m, a.model, c)) rc = cli_fail(CMD);
     else rc = run(&a, c, m, v);
     scfm_model_free(m);
     scfm_vocab_free(v);

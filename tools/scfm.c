@@ -111,6 +111,19 @@ int cli_threads(const char *cmd, const char *opt, const char *val) {
     return 0;
 }
 
+int cli_precision(const char *cmd, const char *opt, const char *val, scfm_precision *out) {
+    if (!val) return cli_usage_error(cmd, "%s needs a value", opt);
+    if (scfm_precision_from_name(val, out)) return cli_usage_error(cmd, "%s: %s", opt, scfm_last_error());
+    return 0;
+}
+
+int cli_set_precision(const char *cmd, scfm_model *m, scfm_precision p) {
+    if (p == SCFM_PREC_FP32) return 0;
+    if (scfm_model_set_precision(m, p))
+        return cli_errorf(cmd, "--precision %s: %s", scfm_precision_name(p), scfm_last_error());
+    return 0;
+}
+
 void cli_done(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -190,8 +203,14 @@ int main(int argc, char **argv) {
         char kernel[128], cpu[64];
         printf("matmul: %s (%s); backends: auto %s (choose with SCFM_GEMM=NAME)\n", scfm_gemm_backend(),
                scfm_gemm_kernel(kernel, sizeof kernel), scfm_gemm_backends());
-        printf("cpu: %s;%s%s%s\n", scfm_cpu_model(cpu, sizeof cpu), scfm_cpu_has("avx") ? " avx" : "",
-               scfm_cpu_has("avx2") ? " avx2 fma" : "", scfm_cpu_has("avx512f") ? " avx512f" : "");
+        printf("cpu: %s;%s%s%s%s\n", scfm_cpu_model(cpu, sizeof cpu), scfm_cpu_has("avx") ? " avx" : "",
+               scfm_cpu_has("avx2") ? " avx2 fma" : "", scfm_cpu_has("avx512f") ? " avx512f" : "",
+               scfm_cpu_has("avx512_bf16") ? " avx512_bf16" : "");
+        char why[256];
+        if (scfm_bf16_supported(why, sizeof why))
+            printf("bf16 inference: available (--precision bf16 on embed and perturb)\n");
+        else
+            printf("bf16 inference: not available (%s)\n", why);
         return 0;
     }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }

@@ -219,6 +219,13 @@ typedef struct {
 } scfm_gc_buffers;
 
 typedef struct scfm_model_acts scfm_model_acts; /* private activation arena */
+typedef struct scfm_model_lowp scfm_model_lowp; /* private reduced-precision weight cache */
+
+/* Arithmetic of the encoder's inference forward (scfm_model_set_precision). */
+typedef enum {
+    SCFM_PREC_FP32 = 0, /* float32 throughout: the default and the reference */
+    SCFM_PREC_BF16 = 1  /* bf16 operands, float32 sums, for inference (see below) */
+} scfm_precision;
 
 /* Fields are public for reading (and for writing params/grads values); change shapes only
  * through the API. */
@@ -234,6 +241,8 @@ typedef struct {
     scfm_bert_params g;     /* views into grads (all NULL until grads exist) */
     scfm_gc_buffers gc;     /* GeneCompass buffers (zeroed when not GeneCompass) */
     scfm_model_acts *acts;
+    scfm_precision precision; /* read with scfm_model_precision; set with scfm_model_set_precision */
+    scfm_model_lowp *lowp;    /* bf16 copies of the encoder weights (NULL in fp32) */
 } scfm_model;
 
 /* New model with Hugging Face's initialisation (Linear/Embedding weights ~ N(0,
@@ -262,6 +271,22 @@ const scfm_tensor *scfm_model_find_tensor(const scfm_model *m, const char *name)
 size_t scfm_model_set_trainable(scfm_model *m, const char *prefix, int trainable);
 /* Freeze embeddings and the first n encoder layers (Geneformer fine-tuning option). */
 void scfm_model_freeze_layers(scfm_model *m, size_t n);
+
+/* Reduced precision inference (src/model/lowp.c, docs/speed.md). SCFM_PREC_BF16: in each
+ * encoder layer the four linear products (QKV, attention output, FFN in, FFN out) take bf16
+ * operands (weights converted once, here, and cached; activations rounded per call) with
+ * float32 sums and outputs (oneDNN's bf16 matmul), attention takes bf16 q, k, v and softmax
+ * numerators with float32 dot-product sums (AVX512_BF16) and a float32 softmax; embeddings,
+ * LayerNorm, activations, residual sums and the heads stay float32. Only for inference:
+ * scfm_model_forward with train = 1 fails with SCFM_EINVAL while bf16 is set. Call again
+ * after changing the weights (the bf16 copies are taken here). SCFM_PREC_FP32 frees the
+ * copies. Returns SCFM_OK, SCFM_EINVAL (unknown precision; bf16 where scfm_bf16_supported
+ * says no: the message names the missing CPU features), SCFM_ENOMEM. Never prints. */
+int scfm_model_set_precision(scfm_model *m, scfm_precision p) SCFM_WUR;
+scfm_precision scfm_model_precision(const scfm_model *m);
+/* "fp32", "bf16" <-> enum. from_name returns SCFM_OK or SCFM_EINVAL (message lists the names). */
+const char *scfm_precision_name(scfm_precision p);
+int scfm_precision_from_name(const char *name, scfm_precision *out) SCFM_WUR;
 
 /* ======================================================================================
  * Checkpoints: DIR/config.json + DIR/model.safetensors

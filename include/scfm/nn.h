@@ -101,6 +101,34 @@ void scfm_attention_backward_ld(float *dq, float *dk, float *dv, const float *do
                                 const size_t *offs, size_t B, size_t NH, size_t HS,
                                 float p_drop, uint64_t seed, uint64_t stream);
 
+/* bfloat16 inference kernels (src/nn/bf16.c). A bf16 is the upper half of a float32's bits.
+ * scfm_bf16_from_f32 rounds to nearest even (NaN stays a quiet NaN, subnormals become +-0, as
+ * VCVTNEPS2BF16); scfm_bf16_convert does it over an array (AVX512_BF16 where the CPU has it;
+ * _naive: the plain-C twin, bit for bit the same). scfm_bf16_supported: 1 when the fast bf16
+ * kernels can run (the CPU has avx512_bf16, see scfm_cpu_has and SCFM_CPU_DISABLE, and oneDNN
+ * is built in and has its avx512_core_bf16 kernels); else 0 with the missing parts in why.
+ * scfm_bf16_matmul_forward: out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] (bias may be NULL),
+ * float32 sums and output, by oneDNN's bf16 matmul when supported, else by the twin's loops;
+ * SCFM_EINVAL if oneDNN refuses. scfm_bf16_attention_forward_ld: the inference (no dropout)
+ * case of scfm_attention_forward_ld with q, k, v and the softmax numerators rounded to bf16,
+ * float32 softmax and sums (AVX512_BF16 VDPBF16PS when supported and HS % 16 == 0);
+ * _portable: its plain-C twin, the same sums in the same order. Both need an even HS and
+ * allocate per-thread tiles: SCFM_EINVAL / SCFM_ENOMEM. */
+typedef uint16_t scfm_bf16;
+scfm_bf16 scfm_bf16_from_f32(float x);
+float scfm_bf16_to_f32(scfm_bf16 h);
+void scfm_bf16_convert(scfm_bf16 *dst, const float *src, size_t n);
+void scfm_bf16_convert_naive(scfm_bf16 *dst, const float *src, size_t n);
+int scfm_bf16_supported(char *why, size_t cap);
+int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias, size_t N,
+                             size_t C, size_t OC);
+void scfm_bf16_matmul_forward_naive(float *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
+                                    size_t N, size_t C, size_t OC);
+int scfm_bf16_attention_forward_ld(float *out, const float *q, const float *k, const float *v, size_t ld,
+                                   const size_t *offs, size_t B, size_t NH, size_t HS);
+int scfm_bf16_attention_forward_portable(float *out, const float *q, const float *k, const float *v, size_t ld,
+                                         const size_t *offs, size_t B, size_t NH, size_t HS);
+
 /* BERT embeddings: out[n] = wte[ids[n]] + wpe[pos[n]] + wtt (token type 0 row). */
 void scfm_embedding_forward(float *out, const int32_t *ids, const int32_t *pos, const float *wte,
                             const float *wpe, const float *wtt, size_t N, size_t C);

@@ -315,6 +315,9 @@ static void gene_rows_last(scfm_model *m) {
 int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t dropout_seed, float *loss) {
     int rc = scfm_model_check_batch(m, in);
     if (rc) return rc;
+    const int bf16 = m->precision == SCFM_PREC_BF16;
+    if (train && bf16)
+        return scfm_error(SCFM_EINVAL, "bf16 is for inference only: training runs in fp32 (set the precision to fp32)");
     int gc = m->cfg.genecompass.enabled, sp = gc && m->cfg.genecompass.use_cls_token;
     size_t NG = in->offs[in->B], N = NG + (sp ? in->B : 0), M = m->head == SCFM_HEAD_MLM ? in->n_mlm : 0;
     if ((rc = acts_ensure(m, N, in->B, M, train))) return rc;
@@ -322,13 +325,17 @@ int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint
     a->have_fwd = 0;
     if ((rc = encoder_layout(m, in))) return rc;
     if (gc && (rc = scfm__gc_acts_ensure(m, NG, M))) return rc;
+    if (bf16 && (rc = scfm__lowp_ensure(m, N))) return rc;
     a->NG = NG;
     a->N = N;
     a->in = *in;
     a->seed = dropout_seed;
     a->fwd_train = !!train;
     embed_forward(m, in, positions(a, in), train, dropout_seed);
-    for (size_t l = 0; l < m->cfg.num_hidden_layers; l++) layer_forward(m, l, in, train, dropout_seed);
+    for (size_t l = 0; l < m->cfg.num_hidden_layers; l++) {
+        if (!bf16) layer_forward(m, l, in, train, dropout_seed);
+        else if ((rc = scfm__layer_forward_bf16(m, l, in))) return rc;
+    }
     gene_rows_last(m);
     a->loss = scfm__head_forward(m, in, train, dropout_seed, &a->n_valid);
     a->have_fwd = 1;

@@ -207,6 +207,7 @@ scfm_model *scfm_model_create(const scfm_bert_config *cfg, scfm_head head, uint6
 void scfm_model_free(scfm_model *m) {
     if (!m) return;
     scfm__acts_free(m->acts);
+    scfm__lowp_free(m);
     scfm__gc_buffers_free(m);
     scfm_free(m->params);
     scfm_free(m->grads);

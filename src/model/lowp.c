@@ -1,0 +1,138 @@
+/* Reduced precision (bf16) inference of the encoder layers (model.h: scfm_model_set_precision).
+ * The layer below is bert.c's layer_forward for train = 0 with the four linear products and
+ * the attention on the bf16 kernels of src/nn/bf16.c; bias, residual, LayerNorm and the
+ * activation are the same float32 kernels. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+struct scfm_model_lowp {
+    size_t L, H, I;
+    scfm_bf16 *w;     /* per layer: qkv [3H,H], ao [H,H], ff1 [I,H], ff2 [H,I] */
+    float *bqkv;      /* per layer [3H]: q, k, v biases side by side */
+    scfm_bf16 *act;   /* [cap_act] activations rounded for the next product */
+    size_t cap_act;
+};
+
+static size_t layer_w(const scfm_model_lowp *c) { return 4 * c->H * c->H + 2 * c->I * c->H; }
+
+void scfm__lowp_free(scfm_model *m) {
+    if (!m->lowp) return;
+    scfm_free(m->lowp->w);
+    free(m->lowp->bqkv);
+    scfm_free(m->lowp->act);
+    free(m->lowp);
+    m->lowp = NULL;
+}
+
+const char *scfm_precision_name(scfm_precision p) {
+    return p == SCFM_PREC_BF16 ? "bf16" : p == SCFM_PREC_FP32 ? "fp32" : "?";
+}
+
+int scfm_precision_from_name(const char *name, scfm_precision *out) {
+    if (name && !strcmp(name, "fp32")) *out = SCFM_PREC_FP32;
+    else if (name && !strcmp(name, "bf16")) *out = SCFM_PREC_BF16;
+    else return scfm_error(SCFM_EINVAL, "precision '%s' is not fp32 or bf16", name ? name : "(null)");
+    return SCFM_OK;
+}
+
+scfm_precision scfm_model_precision(const scfm_model *m) { return m->precision; }
+
+int scfm_model_set_precision(scfm_model *m, scfm_precision p) {
+    if (p != SCFM_PREC_FP32 && p != SCFM_PREC_BF16) return scfm_error(SCFM_EINVAL, "unknown precision %d", (int)p);
+    if (p == SCFM_PREC_FP32) {
+        scfm__lowp_free(m);
+        m->precision = SCFM_PREC_FP32;
+        return SCFM_OK;
+    }
+    char why[256];
+    if (!scfm_bf16_supported(why, sizeof why))
+        return scfm_error(SCFM_EINVAL, "bf16 inference is not available here: %s (use fp32)", why);
+    const scfm_bert_config *cfg = &m->cfg;
+    const size_t H = cfg->hidden_size, I = cfg->intermediate_size, L = cfg->num_hidden_layers;
+    if ((H / cfg->num_attention_heads) % 2)
+        return scfm_error(SCFM_EINVAL, "bf16 inference needs an even head size (hidden %zu / %zu heads)", H,
+                          cfg->num_attention_heads);
+    scfm__lowp_free(m);
+    scfm_model_lowp *c = scfm_calloc(1, sizeof *c);
+    if (!c) return SCFM_ENOMEM;
+    c->L = L;
+    c->H = H;
+    c->I = I;
+    size_t nw, bytes;
+    if (scfm_mul_size(layer_w(c), L, &nw) || scfm_mul_size(nw, sizeof *c->w, &bytes)) {
+        free(c);
+        return scfm_error(SCFM_ENOMEM, "bf16 weights too large");
+    }
+    c->w = scfm_alloc_aligned(bytes ? bytes : 64);
+    c->bqkv = scfm_malloc((L ? L : 1) * 3 * H * sizeof *c->bqkv);
+    if (!c->w || !c->bqkv) {
+        scfm_free(c->w);
+        free(c->bqkv);
+        free(c);
+        return scfm_error(SCFM_ENOMEM, "cannot allocate the bf16 weights (%zu MiB)", bytes >> 20);
+    }
+    for (size_t l = 0; l < L; l++) {
+        const scfm_bert_layer_params *lp = &m->p.layers[l];
+        scfm_bf16 *w = c->w + l * layer_w(c);
+        scfm_bf16_convert(w, lp->q_w, H * H);
+        scfm_bf16_convert(w + H * H, lp->k_w, H * H);
+        scfm_bf16_convert(w + 2 * H * H, lp->v_w, H * H);
+        scfm_bf16_convert(w + 3 * H * H, lp->ao_w, H * H);
+        scfm_bf16_convert(w + 4 * H * H, lp->ff1_w, I * H);
+        scfm_bf16_convert(w + 4 * H * H + I * H, lp->ff2_w, H * I);
+        float *b = c->bqkv + l * 3 * H;
+        memcpy(b, lp->q_b, H * sizeof *b);
+        memcpy(b + H, lp->k_b, H * sizeof *b);
+        memcpy(b + 2 * H, lp->v_b, H * sizeof *b);
+    }
+    m->lowp = c;
+    m->precision = SCFM_PREC_BF16;
+    return SCFM_OK;
+}
+
+/* Activation scratch for N rows. */
+int scfm__lowp_ensure(scfm_model *m, size_t N) {
+    scfm_model_lowp *c = m->lowp;
+    size_t n, bytes, wide = c->I > c->H ? c->I : c->H;
+    if (scfm_mul_size(N, wide, &n) || scfm_mul_size(n, sizeof *c->act, &bytes))
+        return scfm_error(SCFM_ENOMEM, "bf16 activations for %zu tokens are too large", N);
+    if (n <= c->cap_act) return SCFM_OK;
+    scfm_free(c->act);
+    c->cap_act = 0;
+    if (!(c->act = scfm_alloc_aligned(bytes)))
+        return scfm_error(SCFM_ENOMEM, "cannot allocate the bf16 activations (%zu MiB)", bytes >> 20);
+    c->cap_act = n;
+    return SCFM_OK;
+}
+
+int scfm__layer_forward_bf16(scfm_model *m, size_t l, const scfm_bert_input *in) {
+    scfm_model_acts *a = m->acts;
+    scfm_model_lowp *c = m->lowp;
+    const scfm_bert_config *cfg = &m->cfg;
+    const scfm_bert_layer_params *p = &m->p.layers[l];
+    scfm_layer_acts *la = &a->layers[0];
+    const size_t N = a->N, H = cfg->hidden_size, I = cfg->intermediate_size, NH = cfg->num_attention_heads;
+    const scfm_bf16 *w = c->w + l * layer_w(c), *wqkv = w, *wao = w + 3 * H * H, *w1 = w + 4 * H * H,
+                    *w2 = w1 + I * H;
+    const float *x = a->hidden[l];
+    int rc;
+    scfm_bf16_convert(c->act, x, N * H);
+    if ((rc = scfm_bf16_matmul_forward(la->qkv, c->act, wqkv, c->bqkv + l * 3 * H, N, H, 3 * H))) return rc;
+    if ((rc = scfm_bf16_attention_forward_ld(la->att, la->qkv, la->qkv + H, la->qkv + 2 * H, 3 * H, a->eoffs, in->B,
+                                             NH, H / NH)))
+        return rc;
+    scfm_bf16_convert(c->act, la->att, N * H);
+    if ((rc = scfm_bf16_matmul_forward(la->r1, c->act, wao, NULL, N, H, H))) return rc;
+    scfm_residual_layernorm_forward(la->r1, la->ln1, la->mean1, la->rstd1, p->ao_b, x, p->ln1_w, p->ln1_b, N, H,
+                                    cfg->layer_norm_eps);
+    scfm_bf16_convert(c->act, la->ln1, N * H);
+    if ((rc = scfm_bf16_matmul_forward(la->f1, c->act, w1, NULL, N, H, I))) return rc;
+    scfm_bias_act_forward(la->f1, la->fa, p->ff1_b, N, I, cfg->hidden_act);
+    scfm_bf16_convert(c->act, la->fa, N * I);
+    if ((rc = scfm_bf16_matmul_forward(la->r2, c->act, w2, NULL, N, I, H))) return rc;
+    scfm_residual_layernorm_forward(la->r2, a->hidden[l + 1], la->mean2, la->rstd2, p->ff2_b, la->ln1, p->ln2_w,
+                                    p->ln2_b, N, H, cfg->layer_norm_eps);
+    return SCFM_OK;
+}

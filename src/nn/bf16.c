@@ -1,0 +1,516 @@
+/* bfloat16 inference kernels (nn.h): rounding of float32 to bf16, the linear layers'
+ * products through oneDNN's bf16 matmul, and self-attention with AVX512_BF16 dot products.
+ * Every fast kernel has a plain-C twin that emulates the bf16 rounding (round to nearest
+ * even of the float32 bits, as VCVTNEPS2BF16) and sums in float32 in the same order where
+ * the fast kernel's order is known (attention); tests/test_lowp.c compares the two.
+ *
+ * Accuracy model: operands are rounded to bf16 (8 significant bits: relative error at most
+ * 2^-8), products are exact in float32 and sums are float32; softmax, LayerNorm, activation
+ * and the residual sums stay float32 (src/model/lowp.c). */
+#include "scfm/core.h"
+#include "scfm/nn.h"
+#include "vexp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef SCFM_HAVE_DNNL
+#include <dnnl.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 10 || defined(__clang__))
+#define SCFM_BF16_X86 1
+#include <immintrin.h>
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#endif
+
+/* ---- scalar conversions ------------------------------------------------------------------ */
+scfm_bf16 scfm_bf16_from_f32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (scfm_bf16)((u >> 16) | 0x40u); /* quiet NaN */
+    if ((u & 0x7f800000u) == 0) u &= 0x80000000u;                               /* subnormal -> +-0 */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (scfm_bf16)(u >> 16);
+}
+
+float scfm_bf16_to_f32(scfm_bf16 h) {
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+void scfm_bf16_convert_naive(scfm_bf16 *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = scfm_bf16_from_f32(src[i]);
+}
+
+static int fast_cpu(void) { return scfm_cpu_has("avx512_bf16"); }
+
+#ifdef SCFM_BF16_X86
+BF16_TARGET static void convert_avx512(scfm_bf16 *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)h);
+    }
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, src + i));
+        _mm256_mask_storeu_epi16(dst + i, k, (__m256i)h);
+    }
+}
+#endif
+
+static void convert_rows(scfm_bf16 *dst, const float *src, size_t n, int fast) {
+#ifdef SCFM_BF16_X86
+    if (fast) {
+        convert_avx512(dst, src, n);
+        return;
+    }
+#endif
+    (void)fast;
+    scfm_bf16_convert_naive(dst, src, n);
+}
+
+void scfm_bf16_convert(scfm_bf16 *dst, const float *src, size_t n) {
+    const int fast = fast_cpu();
+    const size_t chunk = 1 << 14;
+    if (n <= chunk) {
+        convert_rows(dst, src, n, fast);
+    } else {
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < (n + chunk - 1) / chunk; c++) {
+            size_t a = c * chunk, len = n - a < chunk ? n - a : chunk;
+            convert_rows(dst + a, src + a, len, fast);
+        }
+    }
+#ifdef SCFM_BF16_X86
+    if (fast) scfm_vector_state_clean();
+#endif
+}
+
+/* ---- what can run ------------------------------------------------------------------------- */
+int scfm_bf16_supported(char *why, size_t cap) {
+    char miss[160] = "";
+    size_t n = 0;
+    if (!scfm_cpu_has("avx512_bf16"))
+        n += (size_t)snprintf(miss + n, sizeof miss - n, "%sthe CPU lacks avx512_bf16%s", n ? "; " : "",
+                              getenv("SCFM_CPU_DISABLE") && strstr(getenv("SCFM_CPU_DISABLE"), "avx")
+                                  ? " (or SCFM_CPU_DISABLE masks it)"
+                                  : "");
+#ifdef SCFM_HAVE_DNNL
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if (n < sizeof miss && ((int)isa & (int)dnnl_cpu_isa_avx512_core_bf16) != (int)dnnl_cpu_isa_avx512_core_bf16)
+        n += (size_t)snprintf(miss + n, sizeof miss - n, "%soneDNN has no avx512_core_bf16 kernels here", n ? "; " : "");
+#else
+    if (n < sizeof miss) n += (size_t)snprintf(miss + n, sizeof miss - n, "%sscfm was built without oneDNN", n ? "; " : "");
+#endif
+    if (why && cap) snprintf(why, cap, "%s", miss);
+    return n == 0;
+}
+
+/* ---- matrix product --------------------------------------------------------------------- */
+void scfm_bf16_matmul_forward_naive(float *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
+                                    size_t N, size_t C, size_t OC) {
+    for (size_t i = 0; i < N; i++)
+        for (size_t o = 0; o < OC; o++) {
+            float s = 0.0f;
+            for (size_t c = 0; c < C; c++) s += scfm_bf16_to_f32(inp[i * C + c]) * scfm_bf16_to_f32(w[o * C + c]);
+            out[i * OC + o] = bias ? s + bias[o] : s;
+        }
+}
+
+#ifdef SCFM_HAVE_DNNL
+static dnnl_engine_t engine;
+static int engine_state; /* 0 none, 1 ready, -1 failed */
+
+static int get_engine(void) {
+    int s = __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
+    if (s) return s;
+#pragma omp critical(scfm_bf16_engine)
+    {
+        if (!engine_state) {
+            dnnl_engine_t e = NULL;
+            const int ok = dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success;
+            engine = e;
+            __atomic_store_n(&engine_state, ok ? 1 : -1, __ATOMIC_RELEASE);
+        }
+    }
+    return __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
+}
+
+/* out[M,N] = a[M,K] (row-major bf16) @ w^T (w [N,K] row-major bf16) + bias, f32 out. The
+ * primitive is created per call (oneDNN keeps created primitives in its own cache, so a
+ * repeated shape costs a look-up). */
+static int dnnl_matmul_bf16(float *out, const scfm_bf16 *a, const scfm_bf16 *w, const float *bias, size_t M,
+                            size_t K, size_t N) {
+    if (get_engine() != 1) return scfm_error(SCFM_EINVAL, "bf16 matmul: cannot create the oneDNN CPU engine");
+    dnnl_memory_desc_t amd, wmd, bmd, cmd;
+    dnnl_dims_t ad = {(dnnl_dim_t)M, (dnnl_dim_t)K}, as = {(dnnl_dim_t)K, 1};
+    dnnl_dims_t wd = {(dnnl_dim_t)K, (dnnl_dim_t)N}, ws = {1, (dnnl_dim_t)K};
+    dnnl_dims_t cd = {(dnnl_dim_t)M, (dnnl_dim_t)N}, cs = {(dnnl_dim_t)N, 1};
+    dnnl_dims_t bd = {1, (dnnl_dim_t)N}, bs = {(dnnl_dim_t)N, 1};
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
+    dnnl_stream_t stream = NULL;
+    dnnl_matmul_desc_t desc;
+    int ok = dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&wmd, 2, wd, dnnl_bf16, ws) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_f32, bs) == dnnl_success &&
+             dnnl_matmul_desc_init(&desc, &amd, &wmd, bias ? &bmd : NULL, &cmd) == dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) == dnnl_success &&
+             dnnl_primitive_create(&prim, pd) == dnnl_success &&
+             dnnl_memory_create(&mem[0], &amd, engine, (void *)a) == dnnl_success &&
+             dnnl_memory_create(&mem[1], &wmd, engine, (void *)w) == dnnl_success &&
+             dnnl_memory_create(&mem[2], &cmd, engine, out) == dnnl_success &&
+             (!bias || dnnl_memory_create(&mem[3], &bmd, engine, (void *)bias) == dnnl_success) &&
+             dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]},
+                                   {DNNL_ARG_BIAS, mem[3]}};
+        ok = dnnl_primitive_execute(prim, stream, bias ? 4 : 3, args) == dnnl_success &&
+             dnnl_stream_wait(stream) == dnnl_success;
+    }
+    if (stream) dnnl_stream_destroy(stream);
+    for (int i = 0; i < 4; i++)
+        if (mem[i]) dnnl_memory_destroy(mem[i]);
+    if (prim) dnnl_primitive_destroy(prim);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    scfm_vector_state_clean();
+    if (!ok) return scfm_error(SCFM_EINVAL, "bf16 matmul %zu x %zu x %zu: oneDNN refused it", M, K, N);
+    return SCFM_OK;
+}
+#endif
+
+int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias, size_t N,
+                             size_t C, size_t OC) {
+    if (!N || !OC) return SCFM_OK;
+#ifdef SCFM_HAVE_DNNL
+    if (C && scfm_bf16_supported(NULL, 0)) return dnnl_matmul_bf16(out, inp, w, bias, N, C, OC);
+#endif
+    /* no bf16 kernels: the twin, row blocks in parallel */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) scfm_bf16_matmul_forward_naive(out + i * OC, inp + i * C, w, bias, 1, C, OC);
+    return SCFM_OK;
+}
+
+/* ---- attention -----------------------------------------------------------------------------
+ * As scfm_attention_forward_ld without dropout (inference), per (sequence, head) task and
+ * blocks of QB query rows x KB keys with the online softmax. In bf16: q, k, v and the
+ * softmax numerators P are rounded to bf16; S = q k^T and O += P v are float32 sums of
+ * exact products, taken in pairs: acc += a[2p+1] b[2p+1]; acc += a[2p] b[2p] for p = 0, 1,
+ * ... (the order of VDPBF16PS), so the twin below gives the same sums. Keys are padded to a
+ * multiple of 32 with zeros (exact). */
+#define QB 64
+#define KB 256
+
+typedef struct {
+    scfm_bf16 *qb;  /* [QB][HS] query rows */
+    scfm_bf16 *kp;  /* [Tpad/16][HS/2][16][2] the sequence's keys, pairs of head columns */
+    scfm_bf16 *vp;  /* [Tpad/2][HS][2] its values, pairs of keys */
+    scfm_bf16 *pb;  /* [QB][KB] numerators */
+    scfm_bf16 *row; /* [2][HS] rows being packed */
+    float *s;       /* [QB][KB] scores */
+    size_t cap_t;   /* keys kp and vp hold */
+} att_scratch;
+
+static int scratch_alloc(att_scratch *w, size_t HS) {
+    memset(w, 0, sizeof *w);
+    w->qb = scfm_malloc(QB * HS * sizeof *w->qb);
+    w->pb = scfm_malloc(QB * KB * sizeof *w->pb);
+    w->row = scfm_malloc(2 * HS * sizeof *w->row);
+    w->s = scfm_malloc(QB * KB * sizeof *w->s);
+    return w->qb && w->pb && w->row && w->s ? 0 : -1;
+}
+
+/* Room for Tpad keys of one head. */
+static int scratch_keys(att_scratch *w, size_t Tpad, size_t HS) {
+    if (Tpad <= w->cap_t) return 0;
+    free(w->kp);
+    free(w->vp);
+    w->cap_t = 0;
+    w->kp = scfm_malloc(Tpad * HS * sizeof *w->kp);
+    w->vp = scfm_malloc(Tpad * HS * sizeof *w->vp);
+    if (!w->kp || !w->vp) return -1;
+    w->cap_t = Tpad;
+    return 0;
+}
+
+static void scratch_free(att_scratch *w) {
+    free(w->qb);
+    free(w->kp);
+    free(w->vp);
+    free(w->pb);
+    free(w->row);
+    free(w->s);
+}
+
+
+/* Packs the T keys and values (rows ld apart) of one head, zero-padded to Tpad (a multiple
+ * of 32). Keys: 32-bit words (column pairs) transposed in blocks of 16 keys; values: two
+ * key rows interleaved. */
+static void pack_kv(att_scratch *w, const float *K, const float *V, size_t ld, size_t T, size_t Tpad, size_t HS,
+                    int fast) {
+    const size_t HP = HS / 2;
+    uint32_t *kp32 = (uint32_t *)w->kp;
+    for (size_t j = 0; j < Tpad; j++) {
+        uint32_t *kd = kp32 + (j / 16) * HP * 16 + (j % 16);
+        if (j < T) {
+            convert_rows(w->row, K + j * ld, HS, fast);
+            const uint32_t *r32 = (const uint32_t *)w->row;
+            for (size_t p = 0; p < HP; p++) kd[p * 16] = r32[p];
+        } else {
+            for (size_t p = 0; p < HP; p++) kd[p * 16] = 0;
+        }
+    }
+    for (size_t j = 0; j < Tpad; j += 2) {
+        scfm_bf16 *r0 = w->row, *r1 = w->row + HS, *vd = w->vp + j * HS;
+        if (j < T) convert_rows(r0, V + j * ld, HS, fast);
+        else memset(r0, 0, HS * sizeof *r0);
+        if (j + 1 < T) convert_rows(r1, V + (j + 1) * ld, HS, fast);
+        else memset(r1, 0, HS * sizeof *r1);
+        for (size_t c = 0; c < HS; c++) {
+            vd[2 * c] = r0[c];
+            vd[2 * c + 1] = r1[c];
+        }
+    }
+}
+
+/* S[r][j] = scale * sum over pairs (portable: the reference order) */
+static void scores_portable(att_scratch *w, const scfm_bf16 *kp, size_t qn, size_t kpad, size_t HS, float scale) {
+    const size_t HP = HS / 2;
+    for (size_t r = 0; r < qn; r++)
+        for (size_t j = 0; j < kpad; j++) {
+            const scfm_bf16 *q = w->qb + r * HS, *kk = kp + ((j / 16) * HP * 16 + (j % 16)) * 2;
+            float acc = 0.0f;
+            for (size_t p = 0; p < HP; p++) {
+                acc += scfm_bf16_to_f32(q[2 * p + 1]) * scfm_bf16_to_f32(kk[p * 32 + 1]);
+                acc += scfm_bf16_to_f32(q[2 * p]) * scfm_bf16_to_f32(kk[p * 32]);
+            }
+            w->s[r * KB + j] = acc * scale;
+        }
+}
+
+/* O[r][c] += sum over key pairs of P v (portable) */
+static void pv_portable(att_scratch *w, const scfm_bf16 *vp, float *O, size_t C, size_t qn, size_t kpad, size_t HS) {
+    for (size_t r = 0; r < qn; r++) {
+        const scfm_bf16 *p = w->pb + r * KB;
+        float *o = O + r * C;
+        for (size_t c = 0; c < HS; c++) {
+            float acc = o[c];
+            for (size_t jp = 0; jp < kpad / 2; jp++) {
+                acc += scfm_bf16_to_f32(p[2 * jp + 1]) * scfm_bf16_to_f32(vp[(jp * HS + c) * 2 + 1]);
+                acc += scfm_bf16_to_f32(p[2 * jp]) * scfm_bf16_to_f32(vp[(jp * HS + c) * 2]);
+            }
+            o[c] = acc;
+        }
+    }
+}
+
+#ifdef SCFM_BF16_X86
+BF16_TARGET static inline __m512bh as_bh(__m512i x) { return (__m512bh)x; }
+
+/* Scores for rows [0, qn) and keys [0, kpad), kpad a multiple of 32: 4 rows x 32 keys per
+ * register block, 1 row x 32 keys for the last rows. */
+BF16_TARGET static void scores_avx512(att_scratch *w, const scfm_bf16 *kp, size_t qn, size_t kpad, size_t HS,
+                                      float scale) {
+    const size_t HP = HS / 2;
+    const uint32_t *q32 = (const uint32_t *)w->qb;
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (size_t j0 = 0; j0 < kpad; j0 += 32) {
+        const scfm_bf16 *k0 = kp + (j0 / 16) * HP * 32, *k1 = k0 + HP * 32;
+        size_t r = 0;
+        for (; r + 4 <= qn; r += 4) {
+            __m512 a[4][2];
+            _Pragma("GCC unroll 4")
+            for (int i = 0; i < 4; i++) a[i][0] = a[i][1] = _mm512_setzero_ps();
+            for (size_t p = 0; p < HP; p++) {
+                const __m512bh b0 = as_bh(_mm512_loadu_si512(k0 + p * 32)), b1 = as_bh(_mm512_loadu_si512(k1 + p * 32));
+                _Pragma("GCC unroll 4")
+                for (int i = 0; i < 4; i++) {
+                    const __m512bh qq = as_bh(_mm512_set1_epi32((int)q32[(r + i) * HP + p]));
+                    a[i][0] = _mm512_dpbf16_ps(a[i][0], qq, b0);
+                    a[i][1] = _mm512_dpbf16_ps(a[i][1], qq, b1);
+                }
+            }
+            _Pragma("GCC unroll 4")
+            for (int i = 0; i < 4; i++) {
+                _mm512_storeu_ps(w->s + (r + i) * KB + j0, _mm512_mul_ps(a[i][0], sc));
+                _mm512_storeu_ps(w->s + (r + i) * KB + j0 + 16, _mm512_mul_ps(a[i][1], sc));
+            }
+        }
+        for (; r < qn; r++) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            for (size_t p = 0; p < HP; p++) {
+                const __m512bh qq = as_bh(_mm512_set1_epi32((int)q32[r * HP + p]));
+                a0 = _mm512_dpbf16_ps(a0, qq, as_bh(_mm512_loadu_si512(k0 + p * 32)));
+                a1 = _mm512_dpbf16_ps(a1, qq, as_bh(_mm512_loadu_si512(k1 + p * 32)));
+            }
+            _mm512_storeu_ps(w->s + r * KB + j0, _mm512_mul_ps(a0, sc));
+            _mm512_storeu_ps(w->s + r * KB + j0 + 16, _mm512_mul_ps(a1, sc));
+        }
+    }
+}
+
+/* O rows += P v; HS a multiple of 16: 4 rows x 64 columns per block where it fits, else
+ * 16-column pieces. */
+BF16_TARGET static void pv_avx512(att_scratch *w, const scfm_bf16 *vp, float *O, size_t C, size_t qn, size_t kpad,
+                                  size_t HS) {
+    const size_t JP = kpad / 2;
+    size_t c0 = 0;
+    for (; c0 + 64 <= HS; c0 += 64) {
+        size_t r = 0;
+        for (; r + 4 <= qn; r += 4) {
+            __m512 a[4][4];
+            _Pragma("GCC unroll 4")
+            for (int i = 0; i < 4; i++)
+                _Pragma("GCC unroll 4")
+                for (int t = 0; t < 4; t++) a[i][t] = _mm512_loadu_ps(O + (r + i) * C + c0 + 16 * t);
+            const uint32_t *p0 = (const uint32_t *)(w->pb + r * KB);
+            for (size_t jp = 0; jp < JP; jp++) {
+                const scfm_bf16 *vv = vp + (jp * HS + c0) * 2;
+                const __m512bh v0 = as_bh(_mm512_loadu_si512(vv)), v1 = as_bh(_mm512_loadu_si512(vv + 32)),
+                               v2 = as_bh(_mm512_loadu_si512(vv + 64)), v3 = as_bh(_mm512_loadu_si512(vv + 96));
+                _Pragma("GCC unroll 4")
+                for (int i = 0; i < 4; i++) {
+                    const __m512bh pp = as_bh(_mm512_set1_epi32((int)p0[i * (KB / 2) + jp]));
+                    a[i][0] = _mm512_dpbf16_ps(a[i][0], pp, v0);
+                    a[i][1] = _mm512_dpbf16_ps(a[i][1], pp, v1);
+                    a[i][2] = _mm512_dpbf16_ps(a[i][2], pp, v2);
+                    a[i][3] = _mm512_dpbf16_ps(a[i][3], pp, v3);
+                }
+            }
+            _Pragma("GCC unroll 4")
+            for (int i = 0; i < 4; i++)
+                _Pragma("GCC unroll 4")
+                for (int t = 0; t < 4; t++) _mm512_storeu_ps(O + (r + i) * C + c0 + 16 * t, a[i][t]);
+        }
+        for (; r < qn; r++) {
+            __m512 a[4];
+            _Pragma("GCC unroll 4")
+            for (int t = 0; t < 4; t++) a[t] = _mm512_loadu_ps(O + r * C + c0 + 16 * t);
+            const uint32_t *p0 = (const uint32_t *)(w->pb + r * KB);
+            for (size_t jp = 0; jp < JP; jp++) {
+                const scfm_bf16 *vv = vp + (jp * HS + c0) * 2;
+                const __m512bh pp = as_bh(_mm512_set1_epi32((int)p0[jp]));
+                _Pragma("GCC unroll 4")
+                for (int t = 0; t < 4; t++) a[t] = _mm512_dpbf16_ps(a[t], pp, as_bh(_mm512_loadu_si512(vv + 32 * t)));
+            }
+            _Pragma("GCC unroll 4")
+            for (int t = 0; t < 4; t++) _mm512_storeu_ps(O + r * C + c0 + 16 * t, a[t]);
+        }
+    }
+    for (; c0 < HS; c0 += 16)
+        for (size_t r = 0; r < qn; r++) {
+            __m512 a = _mm512_loadu_ps(O + r * C + c0);
+            const uint32_t *p0 = (const uint32_t *)(w->pb + r * KB);
+            for (size_t jp = 0; jp < JP; jp++)
+                a = _mm512_dpbf16_ps(a, as_bh(_mm512_set1_epi32((int)p0[jp])),
+                                     as_bh(_mm512_loadu_si512(vp + (jp * HS + c0) * 2)));
+            _mm512_storeu_ps(O + r * C + c0, a);
+        }
+}
+#endif
+
+/* One (sequence, head) task. fast: the AVX512_BF16 kernels (HS % 16 == 0). Returns -1 when
+ * the key tiles cannot be allocated. */
+static int attention_task(att_scratch *w, float *out, const float *q, const float *k, const float *v, size_t ld,
+                          size_t C, size_t o, size_t T, size_t h, size_t HS, int fast) {
+    const float scale = 1.0f / sqrtf((float)HS);
+    const size_t Tpad = (T + 31) / 32 * 32, HP = HS / 2;
+    float mrow[QB], lrow[QB];
+    if (scratch_keys(w, Tpad, HS)) return -1;
+    pack_kv(w, k + o * ld + h * HS, v + o * ld + h * HS, ld, T, Tpad, HS, fast);
+    for (size_t i0 = 0; i0 < T; i0 += QB) {
+        const size_t qn = T - i0 < QB ? T - i0 : QB, row0 = o + i0;
+        float *O = out + row0 * C + h * HS;
+        for (size_t r = 0; r < qn; r++) {
+            mrow[r] = -INFINITY;
+            lrow[r] = 0.0f;
+            memset(O + r * C, 0, HS * sizeof *O);
+            convert_rows(w->qb + r * HS, q + (row0 + r) * ld + h * HS, HS, fast);
+        }
+        for (size_t j0 = 0; j0 < T; j0 += KB) {
+            const size_t kn = T - j0 < KB ? T - j0 : KB, kpad = (kn + 31) / 32 * 32;
+            const scfm_bf16 *kp = w->kp + (j0 / 16) * HP * 32, *vp = w->vp + j0 * HS;
+#ifdef SCFM_BF16_X86
+            if (fast) scores_avx512(w, kp, qn, kpad, HS, scale);
+            else
+#endif
+                scores_portable(w, kp, qn, kpad, HS, scale);
+            for (size_t r = 0; r < qn; r++) {
+                float *s = w->s + r * KB;
+                const float bm = scfm__vmax(s, kn), mnew = bm > mrow[r] ? bm : mrow[r];
+                const float corr = expf(mrow[r] - mnew);
+                lrow[r] = lrow[r] * corr + scfm__vexp_shift_sum(s, kn, mnew);
+                mrow[r] = mnew;
+                if (corr != 1.0f) {
+                    float *orow = O + r * C;
+                    for (size_t c = 0; c < HS; c++) orow[c] *= corr;
+                }
+                scfm_bf16 *pr = w->pb + r * KB;
+                convert_rows(pr, s, kn, fast);
+                for (size_t j = kn; j < kpad; j++) pr[j] = 0;
+            }
+#ifdef SCFM_BF16_X86
+            if (fast) pv_avx512(w, vp, O, C, qn, kpad, HS);
+            else
+#endif
+                pv_portable(w, vp, O, C, qn, kpad, HS);
+        }
+        for (size_t r = 0; r < qn; r++) {
+            const float f = 1.0f / lrow[r];
+            float *orow = O + r * C;
+            for (size_t c = 0; c < HS; c++) orow[c] *= f;
+        }
+    }
+    return 0;
+}
+
+static int attention(float *out, const float *q, const float *k, const float *v, size_t ld, const size_t *offs,
+                     size_t B, size_t NH, size_t HS, int fast) {
+    if (HS % 2) return scfm_error(SCFM_EINVAL, "bf16 attention: head size %zu is odd", HS);
+    const size_t C = NH * HS;
+    int failed = 0;
+#pragma omp parallel
+    {
+        att_scratch w;
+        int bad = scratch_alloc(&w, HS);
+        if (bad) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (size_t task = 0; task < B * NH; task++) {
+            if (bad) continue;
+            const size_t b = task / NH, h = task % NH;
+            if (attention_task(&w, out, q, k, v, ld, C, offs[b], offs[b + 1] - offs[b], h, HS, fast)) {
+                bad = 1;
+#pragma omp atomic write
+                failed = 1;
+            }
+        }
+        scratch_free(&w);
+    }
+    if (fast) scfm_vector_state_clean();
+    if (failed) return scfm_error(SCFM_ENOMEM, "bf16 attention: cannot allocate the per-thread tiles");
+    return SCFM_OK;
+}
+
+int scfm_bf16_attention_forward_ld(float *out, const float *q, const float *k, const float *v, size_t ld,
+                                   const size_t *offs, size_t B, size_t NH, size_t HS) {
+    int fast = 0;
+#ifdef SCFM_BF16_X86
+    fast = fast_cpu() && HS % 16 == 0;
+#endif
+    return attention(out, q, k, v, ld, offs, B, NH, HS, fast);
+}
+
+int scfm_bf16_attention_forward_portable(float *out, const float *q, const float *k, const float *v, size_t ld,
+                                         const size_t *offs, size_t B, size_t NH, size_t HS) {
+    return attention(out, q, k, v, ld, offs, B, NH, HS, 0);
+}

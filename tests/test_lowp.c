@@ -1,0 +1,277 @@
+/* bf16 inference (src/nn/bf16.c, src/model/lowp.c): the fast kernels against their plain-C
+ * twins, bf16 against float32, and the refusals. On a CPU without avx512_bf16 (or with
+ * SCFM_CPU_DISABLE=avx512_bf16) the twins are still checked against float32 and the refusal
+ * is checked; the comparisons that need the fast kernels are skipped (exit 77 when nothing
+ * else failed). */
+#include "scfm/core.h"
+#include "scfm/model.h"
+#include "scfm/nn.h"
+#include "scfm/rng.h"
+#include "testutil.h"
+
+#include <stdint.h>
+#include <sys/wait.h>
+
+static scfm_rng rng;
+
+static float *randv(size_t n, float scale) {
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = scale * scfm_rng_normal(&rng);
+    return x;
+}
+
+static float from_bits(uint32_t u) {
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* ||a - b|| / ||b|| */
+static double rel_rms(const float *a, const float *b, size_t n) {
+    double e = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        r += (double)b[i] * b[i];
+    }
+    return sqrt(e / (r + 1e-300));
+}
+
+/* ---- rounding ---- */
+static void test_rounding(int fast) {
+    /* known values: ties to even, carries into the exponent, infinities, NaN, subnormals */
+    const struct { uint32_t in; uint16_t out; } cases[] = {
+        {0x3f800000u, 0x3f80}, /* 1 */
+        {0x3f808000u, 0x3f80}, /* 1 + 2^-8: tie, even stays */
+        {0x3f818000u, 0x3f82}, /* tie, odd rounds up */
+        {0x3f808001u, 0x3f81}, /* above the tie */
+        {0x3f807fffu, 0x3f80}, /* below the tie */
+        {0x7f7fffffu, 0x7f80}, /* FLT_MAX rounds to +inf */
+        {0xff800000u, 0xff80}, /* -inf */
+        {0x7fc00000u, 0x7fc0}, /* quiet NaN */
+        {0x7f800001u, 0x7fc0}, /* signalling NaN becomes quiet */
+        {0x00000001u, 0x0000}, /* subnormal -> +0 */
+        {0x807fffffu, 0x8000}, /* subnormal -> -0 */
+        {0x00800000u, 0x0080}, /* FLT_MIN stays */
+    };
+    const size_t nc = sizeof cases / sizeof cases[0];
+    float in[16];
+    scfm_bf16 got[16], naive[16];
+    for (size_t i = 0; i < nc; i++) in[i] = from_bits(cases[i].in);
+    scfm_bf16_convert_naive(naive, in, nc);
+    for (size_t i = 0; i < nc; i++)
+        CHECK(naive[i] == cases[i].out, "naive bf16(%08x) = %04x, want %04x", cases[i].in, naive[i], cases[i].out);
+    scfm_bf16_convert(got, in, nc);
+    for (size_t i = 0; i < nc; i++)
+        CHECK(got[i] == cases[i].out, "bf16(%08x) = %04x, want %04x (%s)", cases[i].in, got[i], cases[i].out,
+              fast ? "avx512_bf16" : "portable");
+    /* random bit patterns (every exponent), lengths with tails, both paths bit for bit */
+    const size_t n = 100003;
+    float *x = malloc(n * sizeof *x);
+    scfm_bf16 *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    for (size_t i = 0; i < n; i++) x[i] = from_bits((uint32_t)scfm_rng_u64(&rng));
+    scfm_bf16_convert(a, x, n);
+    scfm_bf16_convert_naive(b, x, n);
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) diff += a[i] != b[i];
+    CHECK(diff == 0, "bf16 convert (%s) differs from the twin in %zu of %zu values", fast ? "avx512_bf16" : "portable",
+          diff, n);
+    CHECK(scfm_vector_state_dirty() != 1, "upper vector state dirty after bf16 convert");
+    /* relative error of the rounding <= 2^-8 (half a unit in the 8th significant bit) on normal values */
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = scfm_rng_normal(&rng) * 100.0f, r = scfm_bf16_to_f32(scfm_bf16_from_f32(v));
+        double e = fabs((double)r - v) / fabs((double)v);
+        if (e > worst) worst = e;
+    }
+    printf("bf16 rounding: %zu values bit-equal to the twin (%s); worst relative error %.3g (bound 2^-8 = %.3g)\n", n,
+           fast ? "avx512_bf16" : "portable", worst, 1.0 / 256);
+    CHECK(worst <= 1.0 / 256, "bf16 rounding relative error %g", worst);
+    free(x);
+    free(a);
+    free(b);
+}
+
+/* ---- matmul ---- */
+static void test_matmul(size_t N, size_t C, size_t OC, int fast) {
+    float *x = randv(N * C, 1), *w = randv(OC * C, 0.1f), *b = randv(OC, 0.1f);
+    scfm_bf16 *xb = malloc(N * C * sizeof *xb), *wb = malloc(OC * C * sizeof *wb);
+    scfm_bf16_convert(xb, x, N * C);
+    scfm_bf16_convert(wb, w, OC * C);
+    float *o1 = calloc(N * OC, sizeof *o1), *o2 = calloc(N * OC, sizeof *o2), *o3 = calloc(N * OC, sizeof *o3);
+    CHECK(scfm_bf16_matmul_forward(o1, xb, wb, b, N, C, OC) == 0, "bf16 matmul: %s", scfm_last_error());
+    scfm_bf16_matmul_forward_naive(o2, xb, wb, b, N, C, OC);
+    scfm_matmul_forward_naive(o3, x, w, b, N, C, OC);
+    CHECK(scfm_vector_state_dirty() != 1, "upper vector state dirty after bf16 matmul");
+    /* same bf16 operands, float32 sums in another order: a few float32 ulps of the sums'
+     * scale sqrt(C) * 0.1; against float32 operands: the rounding of both operands, about
+     * 2^-8 relative per product (random signs: about 0.4% of the scale, 5 sigma allowed
+     * element-wise, 1% as a relative RMS) */
+    const double at = 1e-5 * sqrt((double)C), scale = 0.1 * sqrt((double)C);
+    double d12 = CHECK_ARRAY(o1, o2, N * OC, 1e-5, at, "bf16 matmul vs its twin");
+    double d13 = CHECK_ARRAY(o1, o3, N * OC, 0, 0.02 * scale, "bf16 matmul vs float32");
+    const double rr = rel_rms(o1, o3, N * OC);
+    CHECK(d13 > 0, "bf16 matmul equals float32 exactly: the operands were not rounded");
+    CHECK(rr <= 0.01, "bf16 matmul relative RMS error %.3g against float32", rr);
+    printf("bf16 matmul %zux%zux%zu (%s): max |fast - twin| %.3g; against float32 max |diff| %.3g, relative RMS %.3g\n",
+           N, C, OC, fast ? "oneDNN" : "twin loops", d12, d13, rr);
+    /* no bias */
+    CHECK(scfm_bf16_matmul_forward(o1, xb, wb, NULL, N, C, OC) == 0, "bf16 matmul: %s", scfm_last_error());
+    scfm_bf16_matmul_forward_naive(o2, xb, wb, NULL, N, C, OC);
+    CHECK_ARRAY(o1, o2, N * OC, 1e-5, at, "bf16 matmul (no bias) vs its twin");
+    free(x); free(w); free(b); free(xb); free(wb); free(o1); free(o2); free(o3);
+}
+
+/* ---- attention ---- */
+static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, int fast) {
+    size_t offs[8] = {0};
+    for (size_t b = 0; b < B; b++) offs[b + 1] = offs[b] + lens[b];
+    const size_t N = offs[B], C = NH * HS, ld = 3 * C;
+    float *qkv = randv(N * ld, 1.0f);
+    for (size_t i = 0; i < N * ld; i += 7) qkv[i] *= 3.0f; /* a few larger scores */
+    float *o1 = calloc(N * C, sizeof *o1), *o2 = calloc(N * C, sizeof *o2), *o3 = calloc(N * C, sizeof *o3);
+    float *lse = calloc(N * NH, sizeof *lse);
+    CHECK(scfm_bf16_attention_forward_ld(o1, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0, "bf16 attention: %s",
+          scfm_last_error());
+    CHECK(scfm_bf16_attention_forward_portable(o2, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0,
+          "bf16 attention twin: %s", scfm_last_error());
+    scfm_attention_forward_ld(o3, lse, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS, 0, 0, 0);
+    CHECK(scfm_vector_state_dirty() != 1, "upper vector state dirty after bf16 attention");
+    size_t same = 0;
+    for (size_t i = 0; i < N * C; i++) same += o1[i] == o2[i];
+    double d12 = CHECK_ARRAY(o1, o2, N * C, 1e-6, 1e-6, "bf16 attention vs its twin");
+    /* against float32: scores of up to about 10 here, rounded q and k move them by ~2^-8 of
+     * that; outputs are averages of O(1) values */
+    double d13 = CHECK_ARRAY(o1, o3, N * C, 0, 0.3, "bf16 attention vs float32");
+    const double rr = rel_rms(o1, o3, N * C);
+    CHECK(rr <= 0.03, "bf16 attention relative RMS error %.3g against float32", rr);
+    printf("bf16 attention B %zu (N %zu) NH %zu HS %zu (%s): %zu of %zu outputs bit-equal to the twin, max diff %.3g; "
+           "against float32 max |diff| %.3g, relative RMS %.3g\n",
+           B, N, NH, HS, fast && HS % 16 == 0 ? "avx512_bf16" : "portable", same, N * C, d12, d13, rr);
+    free(qkv); free(o1); free(o2); free(o3); free(lse);
+}
+
+/* ---- model ---- */
+static double cosine(const float *a, const float *b, size_t n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < n; i++) {
+        ab += (double)a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += (double)b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb + 1e-300);
+}
+
+/* bf16 forward against float32 on a random model of the Geneformer V1 shape (fewer layers):
+ * mean-pooled cell embeddings of the second-to-last layer, cosine >= 0.999 per cell. */
+static void test_model(const char *preset, size_t layers, int supported) {
+    scfm_bert_config c;
+    CHECK(scfm_bert_config_preset(&c, preset) == 0, "preset");
+    if (layers) c.num_hidden_layers = layers;
+    c.vocab_size = 500;
+    scfm_model *m = scfm_model_create(&c, SCFM_HEAD_NONE, 7);
+    CHECK(m != NULL, "model: %s", scfm_last_error());
+    if (!m) { scfm_bert_config_free(&c); return; }
+    CHECK(scfm_model_precision(m) == SCFM_PREC_FP32, "default precision is fp32");
+    /* weights 4x Hugging Face's initialisation (std 0.08): larger activations than a fresh model */
+    for (size_t t = 0; t < m->n_tensors; t++)
+        if (m->tensors[t].ndim == 2) scfm_scale(m->params + m->tensors[t].offset, m->tensors[t].numel, 4.0f);
+    const size_t lens[4] = {300, 37, 511, 1}, B = 4, H = c.hidden_size, L = c.num_hidden_layers;
+    size_t offs[5] = {0};
+    for (size_t b = 0; b < B; b++) offs[b + 1] = offs[b] + lens[b];
+    const size_t N = offs[B];
+    int32_t *ids = malloc(N * sizeof *ids);
+    for (size_t i = 0; i < N; i++) ids[i] = (int32_t)(2 + scfm_rng_below(&rng, c.vocab_size - 2));
+    scfm_bert_input in = {.B = B, .offs = offs, .ids = ids};
+    float *ref = malloc(N * H * sizeof *ref), *emb32 = calloc(B * H, sizeof *emb32), *emb16 = calloc(B * H, sizeof *emb16);
+    CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "fp32 forward: %s", scfm_last_error());
+    memcpy(ref, scfm_model_hidden(m, L - 1), N * H * sizeof *ref);
+    for (size_t b = 0; b < B; b++)
+        for (size_t i = offs[b]; i < offs[b + 1]; i++)
+            for (size_t d = 0; d < H; d++) emb32[b * H + d] += ref[i * H + d] / (float)lens[b];
+    int rc = scfm_model_set_precision(m, SCFM_PREC_BF16);
+    if (!supported) {
+        CHECK(rc == SCFM_EINVAL, "bf16 accepted without avx512_bf16 (rc %d)", rc);
+        CHECK(strstr(scfm_last_error(), "avx512_bf16") != NULL, "refusal names the missing feature: '%s'",
+              scfm_last_error());
+        CHECK(scfm_model_precision(m) == SCFM_PREC_FP32, "precision stays fp32 after a refusal");
+        printf("refusal: %s\n", scfm_last_error());
+    } else {
+        CHECK(rc == 0, "set bf16: %s", scfm_last_error());
+        CHECK(scfm_model_precision(m) == SCFM_PREC_BF16, "precision bf16");
+        CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "bf16 forward: %s", scfm_last_error());
+        const float *h16 = scfm_model_hidden(m, L - 1);
+        for (size_t b = 0; b < B; b++)
+            for (size_t i = offs[b]; i < offs[b + 1]; i++)
+                for (size_t d = 0; d < H; d++) emb16[b * H + d] += h16[i * H + d] / (float)lens[b];
+        double worst_cell = 1, worst_tok = 1, maxdiff = 0;
+        for (size_t b = 0; b < B; b++) {
+            double cs = cosine(emb16 + b * H, emb32 + b * H, H);
+            if (cs < worst_cell) worst_cell = cs;
+        }
+        for (size_t i = 0; i < N; i++) {
+            double cs = cosine(h16 + i * H, ref + i * H, H);
+            if (cs < worst_tok) worst_tok = cs;
+            for (size_t d = 0; d < H; d++) {
+                double e = fabs((double)h16[i * H + d] - ref[i * H + d]);
+                if (e > maxdiff) maxdiff = e;
+            }
+        }
+        printf("model %s L %zu: bf16 vs fp32, layer L-1: cell-embedding cosine min %.7f, token cosine min %.7f, "
+               "max |diff| %.3g (LayerNorm output, unit scale)\n",
+               preset, L, worst_cell, worst_tok, maxdiff);
+        CHECK(worst_cell >= 0.999, "cell-embedding cosine %.6f < 0.999", worst_cell);
+        CHECK(worst_tok >= 0.99, "token cosine %.6f < 0.99", worst_tok);
+        CHECK(maxdiff > 0, "bf16 forward equals fp32 exactly: bf16 path not taken");
+        /* training refuses bf16 */
+        CHECK(scfm_model_forward(m, &in, 1, 0, NULL) == SCFM_EINVAL, "training forward accepted bf16");
+        CHECK(strstr(scfm_last_error(), "bf16") != NULL, "training refusal names bf16: '%s'", scfm_last_error());
+        /* back to fp32: the reference again, bit for bit */
+        CHECK(scfm_model_set_precision(m, SCFM_PREC_FP32) == 0, "set fp32");
+        CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "fp32 forward again");
+        CHECK(!memcmp(scfm_model_hidden(m, L - 1), ref, N * H * sizeof *ref), "fp32 after bf16 differs from fp32");
+    }
+    CHECK(scfm_model_set_precision(m, (scfm_precision)7) == SCFM_EINVAL, "unknown precision accepted");
+    free(ids); free(ref); free(emb32); free(emb16);
+    scfm_model_free(m);
+    scfm_bert_config_free(&c);
+}
+
+static void test_names(void) {
+    scfm_precision p;
+    CHECK(scfm_precision_from_name("bf16", &p) == 0 && p == SCFM_PREC_BF16, "bf16 name");
+    CHECK(scfm_precision_from_name("fp32", &p) == 0 && p == SCFM_PREC_FP32, "fp32 name");
+    CHECK(scfm_precision_from_name("fp16", &p) == SCFM_EINVAL, "fp16 accepted");
+    CHECK(!strcmp(scfm_precision_name(SCFM_PREC_BF16), "bf16"), "name of bf16");
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    scfm_rng_seed(&rng, 42);
+    char why[256];
+    const int supported = scfm_bf16_supported(why, sizeof why), fast_cpu = scfm_cpu_has("avx512_bf16");
+    printf("bf16 supported: %s%s%s\n", supported ? "yes" : "no: ", supported ? "" : why, "");
+    test_rounding(fast_cpu);
+    test_matmul(64, 256, 768, supported);
+    test_matmul(37, 100, 30, supported);
+    test_matmul(513, 512, 256, supported);
+    const size_t l1[3] = {300, 37, 1}, l2[2] = {600, 257}, l3[1] = {70};
+    test_attention(l1, 3, 4, 64, fast_cpu);
+    test_attention(l2, 2, 2, 32, fast_cpu);
+    test_attention(l3, 1, 2, 96, fast_cpu);
+    test_attention(l3, 1, 3, 6, fast_cpu); /* HS not a multiple of 16: the portable path */
+    test_names();
+    test_model("geneformer-v1", 3, supported);
+    test_model("tiny", 0, supported);
+    /* the refusal on this CPU too: this binary again with avx512_bf16 masked must skip
+     * (its checks, the refusal's included, passing) */
+    if (supported && !getenv("SCFM_CPU_DISABLE")) {
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "SCFM_CPU_DISABLE=avx512_bf16 '%s'", argv[0]);
+        int st = system(cmd);
+        CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 77,
+              "with SCFM_CPU_DISABLE=avx512_bf16: exit %d, want 77 (skipped, nothing failed)",
+              st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    }
+    if (!supported) tu_skip("bf16 kernels not supported here (%s): fast-vs-twin comparisons and bf16 forward not run", why);
+    return TEST_END();
+}
