@@ -69,6 +69,7 @@ struct scfm_model_acts {
     scfm_gc_acts gc;
     /* state of the last forward */
     int have_fwd, fwd_train;
+    size_t hid_valid;       /* hidden states 0 .. hid_valid-1 hold the last forward (0: none) */
     scfm_bert_input in;       /* shallow copy of the input */
     size_t N, n_valid;
     double wsum;              /* sum of the class weights of the labelled rows (weighted loss) */
