@@ -472,8 +472,28 @@ static void check_inputs(void) {
     memcpy(copy, h, 14 * 16 * sizeof *copy);
     CHECK(scfm_model_forward(m, &in, 1, 5, &loss) == 0, "train forward");
     CHECK(!memcmp(copy, scfm_model_hidden(m, 2), 14 * 16 * sizeof *copy), "eval == train at dropout 0");
-    free(copy);
     CHECK(scfm_model_hidden(m, 3) == NULL, "hidden beyond L is NULL");
+    /* encoder-only forward through the first layer, on a worker view: the same states as the
+     * full forward's, nothing beyond */
+    float *h1 = malloc(14 * 16 * sizeof *h1);
+    in = tiny_input();
+    CHECK(scfm_model_forward(m, &in, 0, 0, &loss) == 0, "eval forward");
+    memcpy(h1, scfm_model_hidden(m, 1), 14 * 16 * sizeof *h1);
+    memcpy(copy, scfm_model_hidden(m, 2), 14 * 16 * sizeof *copy);
+    scfm_model *w = scfm_model_worker(m);
+    CHECK(w && scfm_model_forward_hidden(w, &in, 1) == 0, "forward_hidden on a worker");
+    CHECK(w && scfm_model_hidden(w, 1) && !memcmp(h1, scfm_model_hidden(w, 1), 14 * 16 * sizeof *h1),
+          "forward_hidden: layer 1 as the full forward's");
+    CHECK(w && !scfm_model_hidden(w, 2) && !scfm_model_logits(w, NULL, NULL), "forward_hidden: no layer 2, no head");
+    CHECK(w && scfm_model_backward(w) == SCFM_EINVAL, "forward_hidden: no backward");
+    CHECK(w && scfm_model_forward_hidden(w, &in, 3) == SCFM_EINVAL, "forward_hidden beyond L refused");
+    CHECK(w && scfm_model_forward_hidden(w, &in, 2) == 0 && !memcmp(copy, scfm_model_hidden(w, 2), 14 * 16 * sizeof *copy),
+          "forward_hidden through every layer: the last state as the full forward's");
+    CHECK(scfm_model_hidden(m, 2) && !memcmp(copy, scfm_model_hidden(m, 2), 14 * 16 * sizeof *copy),
+          "the model's own forward untouched by the worker's");
+    scfm_model_worker_free(w);
+    free(h1);
+    free(copy);
     scfm_model_free(m);
     /* freezing */
     m = tiny(SCFM_HEAD_SEQCLS, SCFM_ACT_RELU, 0);

@@ -470,6 +470,41 @@ static void test_embed_perturb(void) {
               "delete every gene of a cell: %zu perturbations, want %zu", r.n_perturbations, len0 - 2);
         scfm_perturb_result_free(&r);
     }
+    /* twins: every gene of every cell deleted with one forward at a time (every thread in it)
+     * and with three workers (batches of a cell at once, each forward on one thread), at the
+     * last layer and at L - 1 (the forward stops there), mean and <cls> pooling */
+    for (int pass = 0; pass < 3; pass++) {
+        scfm_perturb_result r1, r3;
+        memset(&r1, 0, sizeof r1);
+        memset(&r3, 0, sizeof r3);
+        po.embed.layer = pass == 1 ? -2 : -1;
+        po.embed.pool = pass == 2 ? SCFM_POOL_CLS : SCFM_POOL_MEAN;
+        po.embed.batch_cells = 4;
+        po.workers = 1;
+        CHECK(scfm_perturb_cells(m, c, NULL, SCELLS, &po, &r1) == 0, "perturb, 1 worker: %s", scfm_last_error());
+        po.workers = 3;
+        CHECK(scfm_perturb_cells(m, c, NULL, SCELLS, &po, &r3) == 0, "perturb, 3 workers: %s", scfm_last_error());
+        CHECK(r1.n_perturbations > 4 * SCELLS && r1.n_perturbations == r3.n_perturbations && r1.n_cells == r3.n_cells,
+              "pass %d: %zu and %zu perturbations", pass, r1.n_perturbations, r3.n_perturbations);
+        double maxd = 0;
+        size_t bad = 0;
+        for (size_t t = 0; t < SV && r1.V && r3.V; t++) {
+            if (r1.n[t] != r3.n[t]) bad++;
+            for (size_t i = 0; i < r1.n[t] && i < r3.n[t]; i++) {
+                double d = fabs(r1.shifts[t][i] - r3.shifts[t][i]);
+                if (d > maxd) maxd = d;
+                if (r1.cell[t][i] != r3.cell[t][i]) bad++;
+            }
+        }
+        CHECK(!bad && maxd < 1e-6, "pass %d: workers vs one forward at a time: %zu mismatched slots, |d| %g", pass, bad,
+              maxd);
+        scfm_perturb_result_free(&r1);
+        scfm_perturb_result_free(&r3);
+    }
+    po.embed.layer = -2;
+    po.embed.pool = SCFM_POOL_MEAN;
+    po.embed.batch_cells = 0;
+    po.workers = 0;
     po.mode = SCFM_PERTURB_OVEREXPRESS;
     {
         scfm_perturb_result r;

@@ -266,6 +266,10 @@ typedef struct {
     int gene_shifts;        /* accumulate per (unit, affected gene) cosines of contextual
                                token states, before vs after (not for null units) */
     scfm_embed_opts embed;  /* layer, pooling, batch sizes, truncate (genes ignored) */
+    size_t workers;         /* forwards at once, each on one thread with its own activations
+                               (the batches of a cell's copies shared among them); 0 = one per
+                               OpenMP thread; 1 = one forward at a time, every thread inside it.
+                               Gene shifts use 1. Memory: one activation arena per worker */
     /* optional: called with every sequence embedded (a debugging aid): the baseline with
      * slot = SIZE_MAX, then each perturbed copy with its slot and the unit's genes */
     void (*on_seq)(void *ud, size_t cell, size_t slot, const int32_t *unit_genes, size_t n_unit_genes,

@@ -366,6 +366,18 @@ int scfm_model_check_batch(const scfm_model *m, const scfm_bert_input *b) SCFM_W
  * SCFM_ENOMEM (arena). */
 int scfm_model_forward(scfm_model *m, const scfm_bert_input *b, int train, uint64_t dropout_seed,
                        float *loss) SCFM_WUR;
+/* Eval forward (no dropout) through the embeddings and the first n_layers encoder layers only
+ * (n_layers <= L), no head: hidden states 0..n_layers are then available from
+ * scfm_model_hidden (later layers, logits and backward are not). The states are the same as
+ * scfm_model_forward's (the layers run as in the full forward). Returns as scfm_model_forward. */
+int scfm_model_forward_hidden(scfm_model *m, const scfm_bert_input *b, size_t n_layers) SCFM_WUR;
+/* A forward worker: a view of m that shares m's parameters (read-only) and has its own
+ * activation arena, so that several workers run eval forwards of the same model at once
+ * (one per thread). For scfm_model_forward(train = 0) / scfm_model_forward_hidden and the
+ * accessors of their results only: no training, no backward, no changes to the weights.
+ * Free every worker (scfm_model_worker_free) before m. NULL: SCFM_ENOMEM. */
+scfm_model *scfm_model_worker(const scfm_model *m);
+void scfm_model_worker_free(scfm_model *w);
 /* Backward of the last forward (which must have had train = 1 and labels): ACCUMULATES
  * d(loss)/d(param) into grads (allocating them zeroed if needed). The _scaled form
  * multiplies the loss by `scale` first (gradient accumulation: 1/steps). Returns SCFM_OK,

@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <stdio.h>
+
 #include "scfm/analysis.h"
 #include "scfm/rng.h"
 
@@ -233,6 +238,15 @@ typedef struct {
     int is_null;
 } pt_unit;
 
+/* One forward at a time per worker: its model view (the model itself for worker 0) and the
+ * batch's relative offsets and species. */
+typedef struct {
+    scfm_model *m;
+    size_t *offs;                 /* [cap + 1] */
+    int32_t *species;             /* [cap] */
+    size_t cap;
+} pt_worker;
+
 typedef struct {
     scfm_model *m;
     const scfm_corpus *c;
@@ -258,8 +272,11 @@ typedef struct {
     float *vmap;                  /* [V] value of each token of the current cell */
     float *vals;                  /* [cap_vals] values of the packed sequences */
     size_t cap_vals;
-    int32_t *species;             /* [cap_seq] */
-    size_t cap_species;
+    int32_t cell_species;         /* species of the current cell */
+    pt_worker *wk;                /* [n_wk] */
+    size_t n_wk;
+    size_t *bnd;                  /* batch k = sequences bnd[k] .. bnd[k+1]-1 */
+    size_t cap_bnd;
 } pt_ctx;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -397,6 +414,131 @@ static int null_units(pt_ctx *x, size_t ci, const int32_t *tok, size_t head, siz
     return SCFM_OK;
 }
 
+/* Batches of whole sequences of the cell (at most max_cells sequences and max_tok tokens,
+ * a longer sequence alone) into x->bnd; with several workers, as many batches as a multiple of
+ * the workers when the cap allows, so that they end together. */
+static int batch_bounds(pt_ctx *x, size_t ns, size_t *nb) {
+    size_t cap = x->max_cells, cb = x->cap_bnd;
+    if (x->n_wk > 1) {
+        size_t k = (ns + cap - 1) / cap;
+        k = (k + x->n_wk - 1) / x->n_wk * x->n_wk;
+        size_t c = (ns + k - 1) / k;
+        if (c < cap) cap = c;
+    }
+    int rc = grow((void **)&x->bnd, &cb, ns + 1, sizeof *x->bnd);
+    if (rc) return rc;
+    x->cap_bnd = cb;
+    size_t k = 0;
+    x->bnd[0] = 0;
+    for (size_t a = 0; a < ns;) {
+        size_t b = a;
+        while (b < ns && b - a < cap && (b == a || x->offs[b + 1] - x->offs[a] <= x->max_tok)) b++;
+        x->bnd[++k] = a = b;
+    }
+    *nb = k;
+    return SCFM_OK;
+}
+
+/* Forward of sequences a .. b-1 on worker w up to the embedding layer; their pooled cell
+ * embeddings into x->emb; *h = the layer's token states (w's arena, until its next forward). */
+static int embed_batch(pt_ctx *x, pt_worker *w, size_t a, size_t b, const float **h) {
+    size_t n = b - a, H = x->H;
+    if (n > w->cap) {
+        size_t *of = scfm_realloc(w->offs, (n + 1) * sizeof *of);
+        if (of) w->offs = of;
+        int32_t *sp = of ? scfm_realloc(w->species, n * sizeof *sp) : NULL;
+        if (sp) w->species = sp;
+        if (!sp) return SCFM_ENOMEM;
+        w->cap = n;
+    }
+    for (size_t j = a; j <= b; j++) w->offs[j - a] = x->offs[j] - x->offs[a];
+    scfm_bert_input in;
+    memset(&in, 0, sizeof in);
+    in.B = n;
+    in.offs = w->offs;
+    in.ids = x->ids + x->offs[a];
+    if (x->gc) {
+        for (size_t j = 0; j < n; j++) w->species[j] = x->cell_species;
+        in.species = w->species;
+        if (x->m->cfg.genecompass.use_values) in.values = x->vals + x->offs[a];
+    }
+    int rc = scfm_model_forward_hidden(w->m, &in, x->layer);
+    if (rc) return rc;
+    *h = scfm_model_hidden(w->m, x->layer);
+    if (!*h) return scfm_error(SCFM_EINVAL, "perturb: no hidden state for layer %zu", x->layer);
+    for (size_t j = a; j < b; j++)
+        scfm_embed_pool(*h + (x->offs[j] - x->offs[a]) * H, x->ids + x->offs[j], x->offs[j + 1] - x->offs[j], H,
+                        x->o->embed.pool, x->special, x->emb + j * H);
+    return SCFM_OK;
+}
+
+/* Gene shifts of sequences a .. b-1 (token states h): the baseline's states are kept, each
+ * copy's tokens compared with theirs. */
+static int gene_shifts(pt_ctx *x, scfm_perturb_result *r, const float *h, size_t a, size_t b) {
+    const scfm_perturb_opts *o = x->o;
+    size_t H = x->H;
+    for (size_t j = a; j < b; j++) {
+        const float *hj = h + (x->offs[j] - x->offs[a]) * H;
+        const int32_t *sj = x->ids + x->offs[j];
+        size_t lj = x->offs[j + 1] - x->offs[j];
+        if (j == 0) {
+            memcpy(x->base_h, hj, lj * H * sizeof *hj);
+            for (size_t q = 0; q < lj; q++)
+                if (!x->special[sj[q]]) x->pos_in_base[sj[q]] = (int32_t)q;
+            continue;
+        }
+        const pt_unit *pu = x->units + x->seq_unit[j];
+        if (pu->is_null) continue;
+        for (size_t q = 0; q < lj; q++) {
+            int32_t t = sj[q];
+            if (x->special[t] || t == o->anchor || x->pos_in_base[t] < 0 || in_list(x->ugenes + pu->g0, pu->ng, t))
+                continue;
+            double cv = scfm_cosine(hj + q * H, x->base_h + (size_t)x->pos_in_base[t] * H, H);
+            int rc = gs_add(r, pu->slot, t, cv);
+            if (rc) return rc;
+        }
+    }
+    return SCFM_OK;
+}
+
+/* The cell's nb batches on the workers, each forward on one thread. */
+static int embed_parallel(pt_ctx *x, size_t nb) {
+    int err = SCFM_OK;
+    char msg[512] = "";
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)x->n_wk)
+#endif
+    for (size_t k = 0; k < nb; k++) {
+        int e;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+        e = err;
+        if (e) continue;
+#ifdef _OPENMP
+        omp_set_num_threads(1); /* this thread's own kernels (and oneDNN's) run on it alone */
+        pt_worker *w = x->wk + omp_get_thread_num();
+#else
+        pt_worker *w = x->wk;
+#endif
+        const float *h;
+        e = embed_batch(x, w, x->bnd[k], x->bnd[k + 1], &h);
+        if (e) {
+#ifdef _OPENMP
+#pragma omp critical(scfm_perturb_err)
+#endif
+            if (!err) {
+                snprintf(msg, sizeof msg, "%s", scfm_last_error());
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+                err = e;
+            }
+        }
+    }
+    return err && msg[0] ? scfm_error(err, "%s", msg) : err;
+}
+
 static int perturb_one(pt_ctx *x, size_t ci, scfm_perturb_result *r) {
     const scfm_perturb_opts *o = x->o;
     const int32_t *tok;
@@ -467,55 +609,24 @@ static int perturb_one(pt_ctx *x, size_t ci, scfm_perturb_result *r) {
         o->on_seq(o->on_seq_ud, ci, pu ? pu->slot : (size_t)-1, pu ? x->ugenes + pu->g0 : NULL, pu ? pu->ng : 0,
                   x->ids + x->offs[j], x->offs[j + 1] - x->offs[j]);
     }
-    /* embed in batches of whole sequences */
-    double extra[1 + SCFM_PERTURB_MAX_ALT];
-    for (size_t a = 0; a < ns;) {
-        size_t b = a;
-        while (b < ns && b - a < x->max_cells && (b == a || x->offs[b + 1] - x->offs[a] <= x->max_tok)) b++;
-        for (size_t j = a; j <= b; j++) x->tmp_offs[j - a] = x->offs[j] - x->offs[a];
-        scfm_bert_input in;
-        memset(&in, 0, sizeof in);
-        in.B = b - a;
-        in.offs = x->tmp_offs;
-        in.ids = x->ids + x->offs[a];
-        if (x->gc) {
-            size_t cs = x->cap_species;
-            if ((rc = grow((void **)&x->species, &cs, b - a, sizeof *x->species))) return rc;
-            x->cap_species = cs;
-            for (size_t j = 0; j < b - a; j++) x->species[j] = (int32_t)scfm_corpus_cell_species(x->c, ci);
-            in.species = x->species;
-            if (x->m->cfg.genecompass.use_values) in.values = x->vals + x->offs[a];
+    /* embed in batches of whole sequences: one forward at a time (every thread inside it),
+     * or with several workers one batch per worker at once, each forward on one thread */
+    size_t nb;
+    if ((rc = batch_bounds(x, ns, &nb))) return rc;
+    if (x->gc) x->cell_species = (int32_t)scfm_corpus_cell_species(x->c, ci);
+    if (x->n_wk > 1 && nb > 1) {
+        if ((rc = embed_parallel(x, nb))) return rc;
+    } else {
+        for (size_t k = 0; k < nb; k++) {
+            const float *h;
+            size_t a = x->bnd[k], b = x->bnd[k + 1];
+            if ((rc = embed_batch(x, x->wk, a, b, &h))) return rc;
+            if (o->gene_shifts && (rc = gene_shifts(x, r, h, a, b))) return rc;
         }
-        if ((rc = scfm_model_forward(x->m, &in, 0, 0, NULL))) return rc;
-        const float *h = scfm_model_hidden(x->m, x->layer);
-        if (!h) return scfm_error(SCFM_EINVAL, "perturb: no hidden state for layer %zu", x->layer);
-        for (size_t j = a; j < b; j++) {
-            const float *hj = h + (x->offs[j] - x->offs[a]) * H;
-            const int32_t *sj = x->ids + x->offs[j];
-            size_t lj = x->offs[j + 1] - x->offs[j];
-            scfm_embed_pool(hj, sj, lj, H, o->embed.pool, x->special, x->emb + j * H);
-            if (!o->gene_shifts) continue;
-            if (j == 0) {
-                memcpy(x->base_h, hj, lj * H * sizeof *hj);
-                for (size_t q = 0; q < lj; q++)
-                    if (!x->special[sj[q]]) x->pos_in_base[sj[q]] = (int32_t)q;
-                continue;
-            }
-            const pt_unit *pu = x->units + x->seq_unit[j];
-            if (pu->is_null) continue;
-            for (size_t q = 0; q < lj; q++) {
-                int32_t t = sj[q];
-                if (x->special[t] || t == o->anchor || x->pos_in_base[t] < 0 ||
-                    in_list(x->ugenes + pu->g0, pu->ng, t))
-                    continue;
-                double cv = scfm_cosine(hj + q * H, x->base_h + (size_t)x->pos_in_base[t] * H, H);
-                if ((rc = gs_add(r, pu->slot, t, cv))) return rc;
-            }
-        }
-        a = b;
     }
     if (o->gene_shifts)
         for (size_t q = 0; q < x->offs[1]; q++) x->pos_in_base[x->ids[q]] = -1;
+    double extra[1 + SCFM_PERTURB_MAX_ALT];
     const float *base = x->emb;
     double bg = o->goal ? scfm_cosine(base, o->goal, H) : 0, ba[SCFM_PERTURB_MAX_ALT];
     for (size_t k = 0; k < o->n_alt; k++) ba[k] = scfm_cosine(base, o->alt + k * H, H);
@@ -592,6 +703,20 @@ int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells,
         if (!x.base_h || !x.pos_in_base) rc = SCFM_ENOMEM;
         for (size_t t = 0; !rc && t < V; t++) x.pos_in_base[t] = -1;
     }
+    /* workers: one forward at a time with gene shifts (they read each batch's token states in
+     * order), else by default one per thread */
+    size_t nw = o->workers;
+#ifdef _OPENMP
+    if (!nw) nw = (size_t)omp_get_max_threads();
+#endif
+    if (!nw || o->gene_shifts) nw = 1;
+    if (!rc && !(x.wk = scfm_calloc(nw, sizeof *x.wk))) rc = SCFM_ENOMEM;
+    for (size_t w = 0; !rc && w < nw; w++) {
+        x.wk[w].m = w ? scfm_model_worker(m) : m;
+        if (!x.wk[w].m) rc = SCFM_ENOMEM;
+        else x.n_wk = w + 1;
+    }
+    if (!rc && nw > 1) (void)scfm_gemm_backend(); /* the backend chosen before the workers start */
     size_t nc = scfm_corpus_n_cells(c);
     double t0 = scfm_now(), last = t0;
     for (size_t k = 0; !rc && k < n; k++) {
@@ -623,7 +748,13 @@ int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells,
     free(x.pos_in_base);
     free(x.vmap);
     free(x.vals);
-    free(x.species);
+    for (size_t w = 0; w < x.n_wk; w++) {
+        if (w) scfm_model_worker_free(x.wk[w].m);
+        free(x.wk[w].offs);
+        free(x.wk[w].species);
+    }
+    free(x.wk);
+    free(x.bnd);
     return rc;
 }
 

@@ -98,6 +98,7 @@ static int acts_ensure(scfm_model *m, size_t N, size_t B, size_t M, int train) {
         if (!a->hidden || !a->layers) return SCFM_ENOMEM;
     }
     a->have_fwd = 0;
+    a->hid_valid = 0;
     a->cap_N = N > a->cap_N ? N : a->cap_N;
     a->cap_B = B > a->cap_B ? B : a->cap_B;
     a->cap_M = M > a->cap_M ? M : a->cap_M;
@@ -312,17 +313,22 @@ static void gene_rows_last(scfm_model *m) {
     a->hl = a->gc.hl;
 }
 
-int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t dropout_seed, float *loss) {
+/* The forward through the first n_layers encoder layers; the head (and have_fwd) only
+ * when n_layers is all of them. */
+static int forward_layers(scfm_model *m, const scfm_bert_input *in, int train, uint64_t dropout_seed, float *loss,
+                          size_t n_layers) {
     int rc = scfm_model_check_batch(m, in);
     if (rc) return rc;
     const int bf16 = m->precision == SCFM_PREC_BF16;
     if (train && bf16)
         return scfm_error(SCFM_EINVAL, "bf16 is for inference only: training runs in fp32 (set the precision to fp32)");
     int gc = m->cfg.genecompass.enabled, sp = gc && m->cfg.genecompass.use_cls_token;
-    size_t NG = in->offs[in->B], N = NG + (sp ? in->B : 0), M = m->head == SCFM_HEAD_MLM ? in->n_mlm : 0;
+    size_t L = m->cfg.num_hidden_layers, full = n_layers == L;
+    size_t NG = in->offs[in->B], N = NG + (sp ? in->B : 0), M = full && m->head == SCFM_HEAD_MLM ? in->n_mlm : 0;
     if ((rc = acts_ensure(m, N, in->B, M, train))) return rc;
     scfm_model_acts *a = m->acts;
     a->have_fwd = 0;
+    a->hid_valid = 0;
     if ((rc = encoder_layout(m, in))) return rc;
     if (gc && (rc = scfm__gc_acts_ensure(m, NG, M))) return rc;
     if (bf16 && (rc = scfm__lowp_ensure(m, N))) return rc;
@@ -332,10 +338,12 @@ int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint
     a->seed = dropout_seed;
     a->fwd_train = !!train;
     embed_forward(m, in, positions(a, in), train, dropout_seed);
-    for (size_t l = 0; l < m->cfg.num_hidden_layers; l++) {
+    for (size_t l = 0; l < n_layers; l++) {
         if (!bf16) layer_forward(m, l, in, train, dropout_seed);
         else if ((rc = scfm__layer_forward_bf16(m, l, in))) return rc;
     }
+    a->hid_valid = n_layers + 1;
+    if (!full) return SCFM_OK;
     gene_rows_last(m);
     a->loss = scfm__head_forward(m, in, train, dropout_seed, &a->n_valid);
     a->have_fwd = 1;
@@ -343,10 +351,40 @@ int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint
     return SCFM_OK;
 }
 
+int scfm_model_forward(scfm_model *m, const scfm_bert_input *in, int train, uint64_t dropout_seed, float *loss) {
+    return forward_layers(m, in, train, dropout_seed, loss, m->cfg.num_hidden_layers);
+}
+
+int scfm_model_forward_hidden(scfm_model *m, const scfm_bert_input *in, size_t n_layers) {
+    if (n_layers > m->cfg.num_hidden_layers)
+        return scfm_error(SCFM_EINVAL, "forward: %zu layers asked of a model with %zu", n_layers,
+                          (size_t)m->cfg.num_hidden_layers);
+    return forward_layers(m, in, 0, 0, NULL, n_layers);
+}
+
+/* ---- forward workers ------------------------------------------------------------------ */
+scfm_model *scfm_model_worker(const scfm_model *m) {
+    scfm_model *w = scfm_malloc(sizeof *w);
+    if (!w) return NULL;
+    *w = *m;
+    w->grads = NULL;
+    memset(&w->g, 0, sizeof w->g);
+    w->acts = NULL;
+    if (scfm__lowp_worker(w, m)) { free(w); return NULL; }
+    return w;
+}
+
+void scfm_model_worker_free(scfm_model *w) {
+    if (!w) return;
+    scfm__acts_free(w->acts);
+    scfm__lowp_free(w);
+    free(w);
+}
+
 /* ---- accessors ------------------------------------------------------------------------ */
 const float *scfm_model_hidden(const scfm_model *m, size_t layer) {
     scfm_model_acts *a = m->acts;
-    if (!a || !a->have_fwd || layer > m->cfg.num_hidden_layers) return NULL;
+    if (!a || layer >= a->hid_valid) return NULL;
     if (!a->erow) return a->hidden[layer];
     /* species rows present: compact the gene rows once per forward and layer */
     size_t H = m->cfg.hidden_size;
@@ -361,14 +399,14 @@ const float *scfm_model_hidden(const scfm_model *m, size_t layer) {
 
 const float *scfm_model_hidden_encoder(const scfm_model *m, size_t layer, size_t *rows) {
     const scfm_model_acts *a = m->acts;
-    if (!a || !a->have_fwd || layer > m->cfg.num_hidden_layers) return NULL;
+    if (!a || layer >= a->hid_valid) return NULL;
     if (rows) *rows = a->N;
     return a->hidden[layer];
 }
 
 const size_t *scfm_model_encoder_offsets(const scfm_model *m) {
     const scfm_model_acts *a = m->acts;
-    return a && a->have_fwd ? a->eoffs : NULL;
+    return a && a->hid_valid ? a->eoffs : NULL;
 }
 
 const float *scfm_model_logits(const scfm_model *m, size_t *rows, size_t *cols) {

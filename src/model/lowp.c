@@ -13,14 +13,17 @@ struct scfm_model_lowp {
     float *bqkv;      /* per layer [3H]: q, k, v biases side by side */
     scfm_bf16 *act;   /* [cap_act] activations rounded for the next product */
     size_t cap_act;
+    int borrowed;     /* a forward worker's: w and bqkv belong to the model it was made from */
 };
 
 static size_t layer_w(const scfm_model_lowp *c) { return 4 * c->H * c->H + 2 * c->I * c->H; }
 
 void scfm__lowp_free(scfm_model *m) {
     if (!m->lowp) return;
-    scfm_free(m->lowp->w);
-    free(m->lowp->bqkv);
+    if (!m->lowp->borrowed) {
+        scfm_free(m->lowp->w);
+        free(m->lowp->bqkv);
+    }
     scfm_free(m->lowp->act);
     free(m->lowp);
     m->lowp = NULL;
@@ -89,6 +92,21 @@ int scfm_model_set_precision(scfm_model *m, scfm_precision p) {
     }
     m->lowp = c;
     m->precision = SCFM_PREC_BF16;
+    return SCFM_OK;
+}
+
+/* A forward worker (scfm_model_worker) of a bf16 model: the weight copies shared, its own
+ * activation scratch, so that workers can run forwards at the same time. */
+int scfm__lowp_worker(scfm_model *w, const scfm_model *m) {
+    w->lowp = NULL;
+    if (!m->lowp) return SCFM_OK;
+    scfm_model_lowp *c = scfm_calloc(1, sizeof *c);
+    if (!c) return SCFM_ENOMEM;
+    *c = *m->lowp;
+    c->act = NULL;
+    c->cap_act = 0;
+    c->borrowed = 1;
+    w->lowp = c;
     return SCFM_OK;
 }
 

@@ -69,6 +69,7 @@ struct scfm_model_acts {
     scfm_gc_acts gc;
     /* state of the last forward */
     int have_fwd, fwd_train;
+    size_t hid_valid;       /* hidden states 0 .. hid_valid-1 hold the last forward (0: none) */
     scfm_bert_input in;       /* shallow copy of the input */
     size_t N, n_valid;
     double wsum;              /* sum of the class weights of the labelled rows (weighted loss) */
@@ -85,6 +86,7 @@ void scfm__acts_free(scfm_model_acts *a);
 /* bf16 inference (lowp.c): free the weight copies; size the activation scratch for N rows;
  * encoder layer l of an inference forward in bf16 (m->precision == SCFM_PREC_BF16). */
 void scfm__lowp_free(scfm_model *m);
+int scfm__lowp_worker(scfm_model *w, const scfm_model *m); /* shares the weights, own scratch */
 int scfm__lowp_ensure(scfm_model *m, size_t N);
 int scfm__layer_forward_bf16(scfm_model *m, size_t l, const scfm_bert_input *in);
 
