@@ -78,5 +78,27 @@ int main(void) {
         CHECK(APPLY(v1, 0, 0, g1, SCFM_PERTURB_OVEREXPRESS, 0.25, 0) == SCFM_EINVAL, "max_len 0");
         CHECK(APPLY(v1, 0, 0, g1, (scfm_perturb_mode)7, 0.25, 64) == SCFM_EINVAL, "unknown mode");
     }
+    {   /* gene-shift baseline: positions of non-special genes, cleared between cells */
+        scfm_shift_base b;
+        uint8_t special[8] = {1, 1, 0, 0, 0, 0, 0, 0};
+        float h[4 * 2] = {0, 0, 1, 2, 3, 4, 5, 6};
+        int32_t c1[] = {0, 5, 2, 7}, c2[] = {1, 3, 4};
+        CHECK(scfm_shift_base_init(&b, 8, 2, 4) == SCFM_OK, "baseline init");
+        CHECK(scfm_shift_base_set(&b, h, c1, 4, special) == SCFM_OK, "baseline set");
+        const float *s5 = scfm_shift_base_state(&b, 5), *s7 = scfm_shift_base_state(&b, 7);
+        CHECK(s5 && s5[0] == 1 && s5[1] == 2, "gene 5 at position 1");
+        CHECK(s7 && s7[0] == 5 && s7[1] == 6, "gene 7 at position 3");
+        CHECK(!scfm_shift_base_state(&b, 0) && !scfm_shift_base_state(&b, 3), "special and absent genes have no state");
+        CHECK(scfm_shift_base_set(&b, h, c2, 3, special) == SCFM_OK, "a second baseline");
+        CHECK(!scfm_shift_base_state(&b, 5) && !scfm_shift_base_state(&b, 7), "the first cell's genes are forgotten");
+        const float *s4 = scfm_shift_base_state(&b, 4);
+        CHECK(s4 && s4[0] == 3 && s4[1] == 4, "gene 4 at position 2");
+        int32_t bad[] = {2, 8};
+        CHECK(scfm_shift_base_set(&b, h, bad, 2, special) == SCFM_EINVAL, "an id outside the vocabulary");
+        CHECK(scfm_shift_base_set(&b, h, c1, 5, special) == SCFM_EINVAL, "longer than the capacity");
+        scfm_shift_base_clear(&b);
+        for (int32_t t = 0; t < 8; t++) CHECK(!scfm_shift_base_state(&b, t), "cleared: id %d", t);
+        scfm_shift_base_free(&b);
+    }
     return TEST_END();
 }

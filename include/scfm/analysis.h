@@ -50,6 +50,33 @@ int scfm_fdr_bh(const double *p, size_t n, double *q) SCFM_WUR;
 double scfm_cosine(const float *x, const float *y, size_t n);
 double scfm_cosine_d(const double *x, const double *y, size_t n);
 
+/* A cell's baseline token states, against which the states of its perturbed copies are
+ * compared (gene shifts of in-silico deletion, src/analysis/shift.c): h[len * H] for the
+ * baseline's tokens and, per vocabulary id, the baseline position of that gene (-1 where
+ * absent or special). */
+typedef struct {
+    size_t V, H, cap;   /* vocabulary size, hidden size, token capacity */
+    size_t len;         /* tokens of the baseline held now */
+    float *h;           /* [cap * H] */
+    int32_t *pos;       /* [V], -1 */
+    int32_t *ids;       /* [cap] the baseline's token ids (to clear pos) */
+} scfm_shift_base;
+/* Allocates for baselines of up to cap tokens. SCFM_OK or SCFM_ENOMEM (b is then freed). */
+int scfm_shift_base_init(scfm_shift_base *b, size_t V, size_t H, size_t cap) SCFM_WUR;
+/* Takes the baseline: h[len * H] token states of ids[len]; ids where special[id] is set get
+ * no position. Clears the previous baseline first. SCFM_OK, SCFM_EINVAL (len > cap or an id
+ * >= V). */
+int scfm_shift_base_set(scfm_shift_base *b, const float *h, const int32_t *ids, size_t len,
+                        const uint8_t *special) SCFM_WUR;
+/* The baseline state of gene t, or NULL when the baseline does not hold it (t < V). */
+static inline const float *scfm_shift_base_state(const scfm_shift_base *b, int32_t t) {
+    int32_t q = b->pos[t];
+    return q < 0 ? NULL : b->h + (size_t)q * b->H;
+}
+/* Forgets the baseline (positions back to -1). */
+void scfm_shift_base_clear(scfm_shift_base *b);
+void scfm_shift_base_free(scfm_shift_base *b);
+
 /* Classification metrics over n samples with labels in [0, C) (sklearn conventions).
  * confusion [C*C] row = true class, column = predicted (may be NULL); precision / recall /
  * f1 / support [C] (may be NULL; 0 where undefined, sklearn's zero_division=0);

@@ -70,8 +70,7 @@ typedef struct {
     int32_t *ids, *del;
     float *vals;
     size_t *offs, *tmp;
-    float *base_h;
-    int32_t *pos;
+    scfm_shift_base base;  /* the cell's token states, sequence 0 */
     size_t cap_ids, cap_seq;
     int32_t species[64];  /* GeneCompass: the cell's species for every sequence of a batch */
 } grn_ctx;
@@ -156,22 +155,21 @@ static int grn_cell(grn_ctx *x, scfm_model *m, const scfm_corpus *c, size_t ci, 
             const int32_t *sj = x->ids + x->offs[j];
             size_t lj = x->offs[j + 1] - x->offs[j];
             if (j == 0) {
-                memcpy(x->base_h, hj, lj * H * sizeof *hj);
-                for (size_t q = 0; q < lj; q++)
-                    if (!x->special[sj[q]]) x->pos[sj[q]] = (int32_t)q;
+                if ((rc = scfm_shift_base_set(&x->base, hj, sj, lj, x->special))) return rc;
                 continue;
             }
             gcos_list *l = j == 1 ? tl : nl;
             for (size_t q = 0; q < lj; q++) {
                 int32_t t = sj[q];
-                if (x->special[t] || t == tf || x->pos[t] < 0) continue;
-                double cv = scfm_cosine(hj + q * H, x->base_h + (size_t)x->pos[t] * H, H);
+                const float *bt = scfm_shift_base_state(&x->base, t);
+                if (!bt || t == tf) continue;
+                double cv = scfm_cosine(hj + q * H, bt, H);
                 if ((rc = gl_push(l, t, cv))) return rc;
             }
         }
         a = b;
     }
-    for (size_t q = 0; q < x->offs[1]; q++) x->pos[x->ids[q]] = -1;
+    scfm_shift_base_clear(&x->base);
     return SCFM_OK;
 }
 
@@ -194,7 +192,7 @@ int scfm_grn_tf_run(scfm_model *m, const scfm_corpus *c, int32_t tf, const size_
     x.layer = (size_t)li;
     x.max_tok = o->embed.batch_tokens ? o->embed.batch_tokens : 16384;
     x.max_cells = o->embed.batch_cells ? o->embed.batch_cells : 64;
-    size_t *sel = scfm_malloc((n ? n : 1) * sizeof *sel), ns = 0, nh = 0;
+    size_t *sel = scfm_malloc((n ? n : 1) * sizeof *sel), ns = 0;
     int rc = sel ? scfm_embed_special_mask(c, V, &x.special) : SCFM_ENOMEM;
     if (!rc && x.special[tf]) rc = scfm_error(SCFM_EINVAL, "grn: token %d is a special token, not a gene", (int)tf);
     /* the cells expressing the TF */
@@ -236,14 +234,8 @@ int scfm_grn_tf_run(scfm_model *m, const scfm_corpus *c, int32_t tf, const size_
         ns = o->max_cells;
         qsort(sel, ns, sizeof *sel, cmp_size);
     }
-    if (!rc && scfm_mul_size(x.P, x.H, &nh)) rc = scfm_error(SCFM_ENOMEM, "grn: buffer size overflows");
-    if (!rc) {
-        x.base_h = scfm_malloc(nh * sizeof *x.base_h);
-        x.pos = scfm_malloc(V * sizeof *x.pos);
-        x.del = scfm_malloc(x.P * sizeof *x.del);
-        if (!x.base_h || !x.pos || !x.del) rc = SCFM_ENOMEM;
-        for (size_t t = 0; !rc && t < V; t++) x.pos[t] = -1;
-    }
+    if (!rc) rc = scfm_shift_base_init(&x.base, V, x.H, x.P);
+    if (!rc && !(x.del = scfm_malloc(x.P * sizeof *x.del))) rc = SCFM_ENOMEM;
     gcos_list tl = {0}, nl = {0};
     for (size_t k = 0; !rc && k < ns; k++) rc = grn_cell(&x, m, c, sel[k], tf, o, &tl, &nl);
     out->n_cells = rc ? 0 : ns;
@@ -336,8 +328,7 @@ int scfm_grn_tf_run(scfm_model *m, const scfm_corpus *c, int32_t tf, const size_
     free(x.del);
     free(x.offs);
     free(x.tmp);
-    free(x.base_h);
-    free(x.pos);
+    scfm_shift_base_free(&x.base);
     if (rc) scfm_grn_tf_free(out);
     return rc;
 }

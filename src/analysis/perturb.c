@@ -264,8 +264,7 @@ typedef struct {
     size_t n_units, cap_units;
     int32_t *ugenes, *glist, *cand;
     size_t n_ugenes, cap_ugenes, cap_glist, cap_cand;
-    float *base_h;                /* [P * H] baseline token states (gene shifts) */
-    int32_t *pos_in_base;         /* [V], -1 */
+    scfm_shift_base base;         /* baseline token states (gene shifts), P tokens */
     /* GeneCompass models: values follow their tokens; species per sequence */
     int gc;                       /* the model is GeneCompass */
     const float *cell_vals;       /* the current cell's values (rank order) */
@@ -482,18 +481,17 @@ static int gene_shifts(pt_ctx *x, scfm_perturb_result *r, const float *h, size_t
         const int32_t *sj = x->ids + x->offs[j];
         size_t lj = x->offs[j + 1] - x->offs[j];
         if (j == 0) {
-            memcpy(x->base_h, hj, lj * H * sizeof *hj);
-            for (size_t q = 0; q < lj; q++)
-                if (!x->special[sj[q]]) x->pos_in_base[sj[q]] = (int32_t)q;
+            int rc = scfm_shift_base_set(&x->base, hj, sj, lj, x->special);
+            if (rc) return rc;
             continue;
         }
         const pt_unit *pu = x->units + x->seq_unit[j];
         if (pu->is_null) continue;
         for (size_t q = 0; q < lj; q++) {
             int32_t t = sj[q];
-            if (x->special[t] || t == o->anchor || x->pos_in_base[t] < 0 || in_list(x->ugenes + pu->g0, pu->ng, t))
-                continue;
-            double cv = scfm_cosine(hj + q * H, x->base_h + (size_t)x->pos_in_base[t] * H, H);
+            const float *bt = scfm_shift_base_state(&x->base, t);
+            if (!bt || t == o->anchor || in_list(x->ugenes + pu->g0, pu->ng, t)) continue;
+            double cv = scfm_cosine(hj + q * H, bt, H);
             int rc = gs_add(r, pu->slot, t, cv);
             if (rc) return rc;
         }
@@ -624,8 +622,7 @@ static int perturb_one(pt_ctx *x, size_t ci, scfm_perturb_result *r) {
             if (o->gene_shifts && (rc = gene_shifts(x, r, h, a, b))) return rc;
         }
     }
-    if (o->gene_shifts)
-        for (size_t q = 0; q < x->offs[1]; q++) x->pos_in_base[x->ids[q]] = -1;
+    if (o->gene_shifts) scfm_shift_base_clear(&x->base);
     double extra[1 + SCFM_PERTURB_MAX_ALT];
     const float *base = x->emb;
     double bg = o->goal ? scfm_cosine(base, o->goal, H) : 0, ba[SCFM_PERTURB_MAX_ALT];
@@ -695,14 +692,7 @@ int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells,
     const scfm_genecompass_config *gcc = &m->cfg.genecompass;
     if (!rc && scfm_gc_needs_species(gcc)) rc = scfm_corpus_require_species(c, cells, n);
     for (size_t j = 0; !rc && o->genes && j < o->n_genes; j++) x.tested[o->genes[j]] = 1;
-    if (!rc && o->gene_shifts) {
-        size_t nh;
-        if (scfm_mul_size(x.P, x.H, &nh)) rc = scfm_error(SCFM_ENOMEM, "perturb: buffer size overflows");
-        if (!rc) x.base_h = scfm_malloc(nh * sizeof *x.base_h);
-        if (!rc) x.pos_in_base = scfm_malloc(V * sizeof *x.pos_in_base);
-        if (!x.base_h || !x.pos_in_base) rc = SCFM_ENOMEM;
-        for (size_t t = 0; !rc && t < V; t++) x.pos_in_base[t] = -1;
-    }
+    if (!rc && o->gene_shifts) rc = scfm_shift_base_init(&x.base, V, x.H, x.P);
     /* workers: one forward at a time with gene shifts (they read each batch's token states in
      * order), else by default one per thread */
     size_t nw = o->workers;
@@ -744,8 +734,7 @@ int scfm_perturb_cells(scfm_model *m, const scfm_corpus *c, const size_t *cells,
     free(x.ugenes);
     free(x.glist);
     free(x.cand);
-    free(x.base_h);
-    free(x.pos_in_base);
+    scfm_shift_base_free(&x.base);
     free(x.vmap);
     free(x.vals);
     for (size_t w = 0; w < x.n_wk; w++) {
