@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <stdint.h>
+#include <string.h>
 #include <sys/wait.h>
 
 static scfm_rng rng;
@@ -121,6 +122,41 @@ static void test_matmul(size_t N, size_t C, size_t OC, int fast) {
     free(x); free(w); free(b); free(xb); free(wb); free(o1); free(o2); free(o3);
 }
 
+/* ---- fused row passes: the same floats as the f32 pass followed by a rounding pass ---- */
+static void test_row_passes(size_t N, size_t C) {
+    float *r1 = randv(N * C, 1.0f), *res = randv(N * C, 1.0f), *w = randv(C, 1.0f), *b = randv(C, 0.3f),
+          *bias = randv(C, 0.3f);
+    float *r2 = malloc(N * C * sizeof *r2), *o1 = malloc(N * C * sizeof *o1), *o2 = malloc(N * C * sizeof *o2);
+    scfm_bf16 *b1 = malloc(N * C * sizeof *b1), *b2 = malloc(N * C * sizeof *b2);
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        memcpy(r2, r1, N * C * sizeof *r2);
+        float *m = malloc(N * sizeof *m), *rs = malloc(N * sizeof *rs);
+        scfm_residual_layernorm_forward(r1, o1, m, rs, with_bias ? bias : NULL, res, w, b, N, C, 1e-12f);
+        scfm_bf16_convert_naive(b1, o1, N * C);
+        scfm_residual_layernorm_forward_bf16(r2, o2, b2, with_bias ? bias : NULL, res, w, b, N, C, 1e-12f);
+        CHECK(!memcmp(r1, r2, N * C * sizeof *r1) && !memcmp(o1, o2, N * C * sizeof *o1),
+              "residual LayerNorm bf16 pass (N %zu C %zu bias %d): f32 sums and outputs as the f32 pass", N, C, with_bias);
+        CHECK(!memcmp(b1, b2, N * C * sizeof *b1), "residual LayerNorm bf16 pass (N %zu C %zu bias %d): rounding", N, C,
+              with_bias);
+        CHECK(scfm_vector_state_dirty() != 1, "upper vector state dirty after the LayerNorm bf16 pass");
+        free(m);
+        free(rs);
+    }
+    const scfm_act acts[] = {SCFM_ACT_RELU, SCFM_ACT_GELU, SCFM_ACT_GELU_TANH};
+    for (size_t k = 0; k < 3; k++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            memcpy(r2, r1, N * C * sizeof *r2);
+            scfm_bias_act_forward(r2, o1, with_bias ? bias : NULL, N, C, acts[k]);
+            scfm_bf16_convert_naive(b1, o1, N * C);
+            memcpy(o2, r1, N * C * sizeof *o2);
+            scfm_bias_act_forward_bf16(r1, b2, with_bias ? bias : NULL, N, C, acts[k]);
+            CHECK(!memcmp(o2, r1, N * C * sizeof *o2), "bias + activation bf16 pass leaves its input as it is");
+            CHECK(!memcmp(b1, b2, N * C * sizeof *b1), "bias + activation %d bf16 pass (N %zu C %zu bias %d)", (int)acts[k],
+                  N, C, with_bias);
+        }
+    free(r1); free(res); free(w); free(b); free(bias); free(r2); free(o1); free(o2); free(b1); free(b2);
+}
+
 /* ---- attention ---- */
 static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, int fast) {
     size_t offs[8] = {0};
@@ -130,10 +166,20 @@ static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, i
     for (size_t i = 0; i < N * ld; i += 7) qkv[i] *= 3.0f; /* a few larger scores */
     float *o1 = calloc(N * C, sizeof *o1), *o2 = calloc(N * C, sizeof *o2), *o3 = calloc(N * C, sizeof *o3);
     float *lse = calloc(N * NH, sizeof *lse);
-    CHECK(scfm_bf16_attention_forward_ld(o1, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0, "bf16 attention: %s",
-          scfm_last_error());
-    CHECK(scfm_bf16_attention_forward_portable(o2, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0,
+    scfm_bf16 *ob1 = calloc(N * C, sizeof *ob1), *ob2 = calloc(N * C, sizeof *ob2);
+    CHECK(scfm_bf16_attention_forward_ld(o1, ob1, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0,
+          "bf16 attention: %s", scfm_last_error());
+    CHECK(scfm_bf16_attention_forward_portable(o2, NULL, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0,
           "bf16 attention twin: %s", scfm_last_error());
+    /* the bf16 output is the f32 output rounded; alone (out NULL) it is the same */
+    scfm_bf16_convert_naive(ob2, o1, N * C);
+    CHECK(!memcmp(ob1, ob2, N * C * sizeof *ob1), "bf16 attention: the bf16 output is the f32 output rounded");
+    memset(ob2, 0, N * C * sizeof *ob2);
+    CHECK(scfm_bf16_attention_forward_ld(NULL, ob2, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0,
+          "bf16 attention, bf16 output only: %s", scfm_last_error());
+    CHECK(!memcmp(ob1, ob2, N * C * sizeof *ob1), "bf16 attention: bf16 output alone equals it with f32 beside it");
+    free(ob1);
+    free(ob2);
     scfm_attention_forward_ld(o3, lse, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS, 0, 0, 0);
     CHECK(scfm_vector_state_dirty() != 1, "upper vector state dirty after bf16 attention");
     size_t same = 0;
@@ -254,6 +300,9 @@ int main(int argc, char **argv) {
     test_matmul(64, 256, 768, supported);
     test_matmul(37, 100, 30, supported);
     test_matmul(513, 512, 256, supported);
+    test_row_passes(200, 256);
+    test_row_passes(3, 600); /* columns in pieces with a tail */
+    test_row_passes(1, 7);
     const size_t l1[3] = {300, 37, 1}, l2[2] = {600, 257}, l3[1] = {70};
     test_attention(l1, 3, 4, 64, fast_cpu);
     test_attention(l2, 2, 2, 32, fast_cpu);

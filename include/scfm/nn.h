@@ -111,7 +111,8 @@ void scfm_attention_backward_ld(float *dq, float *dk, float *dv, const float *do
  * float32 sums and output, by oneDNN's bf16 matmul when supported, else by the twin's loops;
  * SCFM_EINVAL if oneDNN refuses. scfm_bf16_attention_forward_ld: the inference (no dropout)
  * case of scfm_attention_forward_ld with q, k, v and the softmax numerators rounded to bf16,
- * float32 softmax and sums (AVX512_BF16 VDPBF16PS when supported and HS % 16 == 0);
+ * float32 softmax and sums (AVX512_BF16 VDPBF16PS when supported and HS % 16 == 0), into
+ * out (f32) and/or outb (its bf16 rounding; either may be NULL);
  * _portable: its plain-C twin, the same sums in the same order. Both need an even HS and
  * allocate per-thread tiles: SCFM_EINVAL / SCFM_ENOMEM. */
 typedef uint16_t scfm_bf16;
@@ -124,10 +125,23 @@ int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *
                              size_t C, size_t OC);
 void scfm_bf16_matmul_forward_naive(float *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
                                     size_t N, size_t C, size_t OC);
-int scfm_bf16_attention_forward_ld(float *out, const float *q, const float *k, const float *v, size_t ld,
-                                   const size_t *offs, size_t B, size_t NH, size_t HS);
-int scfm_bf16_attention_forward_portable(float *out, const float *q, const float *k, const float *v, size_t ld,
-                                         const size_t *offs, size_t B, size_t NH, size_t HS);
+int scfm_bf16_attention_forward_ld(float *out, scfm_bf16 *outb, const float *q, const float *k, const float *v,
+                                   size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS);
+int scfm_bf16_attention_forward_portable(float *out, scfm_bf16 *outb, const float *q, const float *k,
+                                         const float *v, size_t ld, const size_t *offs, size_t B, size_t NH,
+                                         size_t HS);
+/* One row (serial): dst[n] = bf16(src[n]), as scfm_bf16_convert. */
+void scfm_bf16_convert_row(scfm_bf16 *dst, const float *src, size_t n);
+/* The row passes of bf16 inference with their output rounded to bf16 in the same pass (so the
+ * f32 rows are not read again), the same float arithmetic as their f32 versions:
+ * scfm_residual_layernorm_forward_bf16: as scfm_residual_layernorm_forward (no statistics
+ * kept), out[N,C] f32 and outb[N,C] its bf16 rounding; scfm_bias_act_forward_bf16:
+ * out[N,C] = bf16(act(pre + bias)), pre left as it is. */
+void scfm_residual_layernorm_forward_bf16(float *r, float *out, scfm_bf16 *outb, const float *bias,
+                                          const float *res, const float *w, const float *b, size_t N, size_t C,
+                                          float eps);
+void scfm_bias_act_forward_bf16(const float *pre, scfm_bf16 *out, const float *bias, size_t N, size_t C,
+                                scfm_act a);
 
 /* BERT embeddings: out[n] = wte[ids[n]] + wpe[pos[n]] + wtt (token type 0 row). */
 void scfm_embedding_forward(float *out, const int32_t *ids, const int32_t *pos, const float *wte,

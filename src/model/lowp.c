@@ -1,7 +1,8 @@
 /* Reduced precision (bf16) inference of the encoder layers (model.h: scfm_model_set_precision).
  * The layer below is bert.c's layer_forward for train = 0 with the four linear products and
  * the attention on the bf16 kernels of src/nn/bf16.c; bias, residual, LayerNorm and the
- * activation are the same float32 kernels. */
+ * activation are the same float32 arithmetic, their passes writing the bf16 input of the
+ * next product as they go. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ struct scfm_model_lowp {
     float *bqkv;      /* per layer [3H]: q, k, v biases side by side */
     scfm_bf16 *act;   /* [cap_act] activations rounded for the next product */
     size_t cap_act;
+    size_t act_hidden; /* act holds hidden state act_hidden rounded (written by the layer below); 0: none */
     int borrowed;     /* a forward worker's: w and bqkv belong to the model it was made from */
 };
 
@@ -105,6 +107,7 @@ int scfm__lowp_worker(scfm_model *w, const scfm_model *m) {
     *c = *m->lowp;
     c->act = NULL;
     c->cap_act = 0;
+    c->act_hidden = 0;
     c->borrowed = 1;
     w->lowp = c;
     return SCFM_OK;
@@ -113,6 +116,7 @@ int scfm__lowp_worker(scfm_model *w, const scfm_model *m) {
 /* Activation scratch for N rows. */
 int scfm__lowp_ensure(scfm_model *m, size_t N) {
     scfm_model_lowp *c = m->lowp;
+    c->act_hidden = 0; /* a new forward: nothing rounded yet */
     size_t n, bytes, wide = c->I > c->H ? c->I : c->H;
     if (scfm_mul_size(N, wide, &n) || scfm_mul_size(n, sizeof *c->act, &bytes))
         return scfm_error(SCFM_ENOMEM, "bf16 activations for %zu tokens are too large", N);
@@ -136,21 +140,22 @@ int scfm__layer_forward_bf16(scfm_model *m, size_t l, const scfm_bert_input *in)
                     *w2 = w1 + I * H;
     const float *x = a->hidden[l];
     int rc;
-    scfm_bf16_convert(c->act, x, N * H);
+    /* each row pass writes its bf16 rounding for the next product itself (no separate
+     * conversion pass); the layer below left this layer's input rounded in act */
+    if (l == 0 || c->act_hidden != l) scfm_bf16_convert(c->act, x, N * H);
+    c->act_hidden = 0;
     if ((rc = scfm_bf16_matmul_forward(la->qkv, c->act, wqkv, c->bqkv + l * 3 * H, N, H, 3 * H))) return rc;
-    if ((rc = scfm_bf16_attention_forward_ld(la->att, la->qkv, la->qkv + H, la->qkv + 2 * H, 3 * H, a->eoffs, in->B,
-                                             NH, H / NH)))
+    if ((rc = scfm_bf16_attention_forward_ld(NULL, c->act, la->qkv, la->qkv + H, la->qkv + 2 * H, 3 * H, a->eoffs,
+                                             in->B, NH, H / NH)))
         return rc;
-    scfm_bf16_convert(c->act, la->att, N * H);
     if ((rc = scfm_bf16_matmul_forward(la->r1, c->act, wao, NULL, N, H, H))) return rc;
-    scfm_residual_layernorm_forward(la->r1, la->ln1, la->mean1, la->rstd1, p->ao_b, x, p->ln1_w, p->ln1_b, N, H,
-                                    cfg->layer_norm_eps);
-    scfm_bf16_convert(c->act, la->ln1, N * H);
+    scfm_residual_layernorm_forward_bf16(la->r1, la->ln1, c->act, p->ao_b, x, p->ln1_w, p->ln1_b, N, H,
+                                         cfg->layer_norm_eps);
     if ((rc = scfm_bf16_matmul_forward(la->f1, c->act, w1, NULL, N, H, I))) return rc;
-    scfm_bias_act_forward(la->f1, la->fa, p->ff1_b, N, I, cfg->hidden_act);
-    scfm_bf16_convert(c->act, la->fa, N * I);
+    scfm_bias_act_forward_bf16(la->f1, c->act, p->ff1_b, N, I, cfg->hidden_act);
     if ((rc = scfm_bf16_matmul_forward(la->r2, c->act, w2, NULL, N, I, H))) return rc;
-    scfm_residual_layernorm_forward(la->r2, a->hidden[l + 1], la->mean2, la->rstd2, p->ff2_b, la->ln1, p->ln2_w,
-                                    p->ln2_b, N, H, cfg->layer_norm_eps);
+    scfm_residual_layernorm_forward_bf16(la->r2, a->hidden[l + 1], c->act, p->ff2_b, la->ln1, p->ln2_w, p->ln2_b, N,
+                                         H, cfg->layer_norm_eps);
+    c->act_hidden = l + 1;
     return SCFM_OK;
 }

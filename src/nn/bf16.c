@@ -74,6 +74,8 @@ static void convert_rows(scfm_bf16 *dst, const float *src, size_t n, int fast) {
     scfm_bf16_convert_naive(dst, src, n);
 }
 
+void scfm_bf16_convert_row(scfm_bf16 *dst, const float *src, size_t n) { convert_rows(dst, src, n, fast_cpu()); }
+
 void scfm_bf16_convert(scfm_bf16 *dst, const float *src, size_t n) {
     const int fast = fast_cpu();
     const size_t chunk = 1 << 14;
@@ -215,6 +217,7 @@ typedef struct {
     scfm_bf16 *pb;  /* [QB][KB] numerators */
     scfm_bf16 *row; /* [2][HS] rows being packed */
     float *s;       /* [QB][KB] scores */
+    float *o;       /* [QB][HS] output rows being summed */
     size_t cap_t;   /* keys kp and vp hold */
 } att_scratch;
 
@@ -224,7 +227,8 @@ static int scratch_alloc(att_scratch *w, size_t HS) {
     w->pb = scfm_malloc(QB * KB * sizeof *w->pb);
     w->row = scfm_malloc(2 * HS * sizeof *w->row);
     w->s = scfm_malloc(QB * KB * sizeof *w->s);
-    return w->qb && w->pb && w->row && w->s ? 0 : -1;
+    w->o = scfm_malloc(QB * HS * sizeof *w->o);
+    return w->qb && w->pb && w->row && w->s && w->o ? 0 : -1;
 }
 
 /* Room for Tpad keys of one head. */
@@ -247,6 +251,7 @@ static void scratch_free(att_scratch *w) {
     free(w->pb);
     free(w->row);
     free(w->s);
+    free(w->o);
 }
 
 
@@ -418,8 +423,8 @@ BF16_TARGET static void pv_avx512(att_scratch *w, const scfm_bf16 *vp, float *O,
 
 /* One (sequence, head) task. fast: the AVX512_BF16 kernels (HS % 16 == 0). Returns -1 when
  * the key tiles cannot be allocated. */
-static int attention_task(att_scratch *w, float *out, const float *q, const float *k, const float *v, size_t ld,
-                          size_t C, size_t o, size_t T, size_t h, size_t HS, int fast) {
+static int attention_task(att_scratch *w, float *out, scfm_bf16 *outb, const float *q, const float *k,
+                          const float *v, size_t ld, size_t C, size_t o, size_t T, size_t h, size_t HS, int fast) {
     const float scale = 1.0f / sqrtf((float)HS);
     const size_t Tpad = (T + 31) / 32 * 32, HP = HS / 2;
     float mrow[QB], lrow[QB];
@@ -427,11 +432,11 @@ static int attention_task(att_scratch *w, float *out, const float *q, const floa
     pack_kv(w, k + o * ld + h * HS, v + o * ld + h * HS, ld, T, Tpad, HS, fast);
     for (size_t i0 = 0; i0 < T; i0 += QB) {
         const size_t qn = T - i0 < QB ? T - i0 : QB, row0 = o + i0;
-        float *O = out + row0 * C + h * HS;
+        float *O = w->o;
+        memset(O, 0, qn * HS * sizeof *O);
         for (size_t r = 0; r < qn; r++) {
             mrow[r] = -INFINITY;
             lrow[r] = 0.0f;
-            memset(O + r * C, 0, HS * sizeof *O);
             convert_rows(w->qb + r * HS, q + (row0 + r) * ld + h * HS, HS, fast);
         }
         for (size_t j0 = 0; j0 < T; j0 += KB) {
@@ -449,7 +454,7 @@ static int attention_task(att_scratch *w, float *out, const float *q, const floa
                 lrow[r] = lrow[r] * corr + scfm__vexp_shift_sum(s, kn, mnew);
                 mrow[r] = mnew;
                 if (corr != 1.0f) {
-                    float *orow = O + r * C;
+                    float *orow = O + r * HS;
                     for (size_t c = 0; c < HS; c++) orow[c] *= corr;
                 }
                 scfm_bf16 *pr = w->pb + r * KB;
@@ -457,22 +462,24 @@ static int attention_task(att_scratch *w, float *out, const float *q, const floa
                 for (size_t j = kn; j < kpad; j++) pr[j] = 0;
             }
 #ifdef SCFM_BF16_X86
-            if (fast) pv_avx512(w, vp, O, C, qn, kpad, HS);
+            if (fast) pv_avx512(w, vp, O, HS, qn, kpad, HS);
             else
 #endif
-                pv_portable(w, vp, O, C, qn, kpad, HS);
+                pv_portable(w, vp, O, HS, qn, kpad, HS);
         }
         for (size_t r = 0; r < qn; r++) {
             const float f = 1.0f / lrow[r];
-            float *orow = O + r * C;
+            float *orow = O + r * HS;
             for (size_t c = 0; c < HS; c++) orow[c] *= f;
+            if (out) memcpy(out + (row0 + r) * C + h * HS, orow, HS * sizeof *orow);
+            if (outb) convert_rows(outb + (row0 + r) * C + h * HS, orow, HS, fast);
         }
     }
     return 0;
 }
 
-static int attention(float *out, const float *q, const float *k, const float *v, size_t ld, const size_t *offs,
-                     size_t B, size_t NH, size_t HS, int fast) {
+static int attention(float *out, scfm_bf16 *outb, const float *q, const float *k, const float *v, size_t ld,
+                     const size_t *offs, size_t B, size_t NH, size_t HS, int fast) {
     if (HS % 2) return scfm_error(SCFM_EINVAL, "bf16 attention: head size %zu is odd", HS);
     const size_t C = NH * HS;
     int failed = 0;
@@ -488,7 +495,7 @@ static int attention(float *out, const float *q, const float *k, const float *v,
         for (size_t task = 0; task < B * NH; task++) {
             if (bad) continue;
             const size_t b = task / NH, h = task % NH;
-            if (attention_task(&w, out, q, k, v, ld, C, offs[b], offs[b + 1] - offs[b], h, HS, fast)) {
+            if (attention_task(&w, out, outb, q, k, v, ld, C, offs[b], offs[b + 1] - offs[b], h, HS, fast)) {
                 bad = 1;
 #pragma omp atomic write
                 failed = 1;
@@ -501,16 +508,17 @@ static int attention(float *out, const float *q, const float *k, const float *v,
     return SCFM_OK;
 }
 
-int scfm_bf16_attention_forward_ld(float *out, const float *q, const float *k, const float *v, size_t ld,
-                                   const size_t *offs, size_t B, size_t NH, size_t HS) {
+int scfm_bf16_attention_forward_ld(float *out, scfm_bf16 *outb, const float *q, const float *k, const float *v,
+                                   size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS) {
     int fast = 0;
 #ifdef SCFM_BF16_X86
     fast = fast_cpu() && HS % 16 == 0;
 #endif
-    return attention(out, q, k, v, ld, offs, B, NH, HS, fast);
+    return attention(out, outb, q, k, v, ld, offs, B, NH, HS, fast);
 }
 
-int scfm_bf16_attention_forward_portable(float *out, const float *q, const float *k, const float *v, size_t ld,
-                                         const size_t *offs, size_t B, size_t NH, size_t HS) {
-    return attention(out, q, k, v, ld, offs, B, NH, HS, 0);
+int scfm_bf16_attention_forward_portable(float *out, scfm_bf16 *outb, const float *q, const float *k,
+                                         const float *v, size_t ld, const size_t *offs, size_t B, size_t NH,
+                                         size_t HS) {
+    return attention(out, outb, q, k, v, ld, offs, B, NH, HS, 0);
 }

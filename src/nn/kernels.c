@@ -2,6 +2,7 @@
  * Reductions over rows (weight/bias gradients, embedding gradients) are parallelized over
  * column blocks, each thread walking all rows in order: results do not depend on the
  * number of threads. */
+#include "scfm/core.h"
 #include "scfm/nn.h"
 #include "scfm/rng.h"
 #include "gemm.h"
@@ -132,6 +133,27 @@ void scfm_bias_act_forward(float *pre, float *out, const float *bias, size_t N, 
     }
 }
 
+void scfm_bias_act_forward_bf16(const float *pre, scfm_bf16 *out, const float *bias, size_t N, size_t C,
+                                scfm_act a) {
+    enum { PIECE = 256 };
+    void (*row)(float *, float *, const float *, const float *, size_t) =
+        a == SCFM_ACT_GELU ? scfm__gelu_row : a == SCFM_ACT_RELU ? scfm__relu_row : NULL;
+#pragma omp parallel for schedule(static) if (N * C > 32768)
+    for (size_t n = 0; n < N; n++) {
+        float t[PIECE];
+        for (size_t j0 = 0; j0 < C; j0 += PIECE) {
+            const size_t len = C - j0 < PIECE ? C - j0 : PIECE;
+            const float *p = pre + n * C + j0;
+            if (row)
+                row(t, NULL, p, bias ? bias + j0 : NULL, len);
+            else
+                for (size_t j = 0; j < len; j++) t[j] = act_f(bias ? p[j] + bias[j0 + j] : p[j], a);
+            scfm_bf16_convert_row(out + n * C + j0, t, len);
+        }
+    }
+    scfm_vector_state_clean();
+}
+
 void scfm_add(float *out, const float *a, const float *b, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
@@ -210,19 +232,33 @@ void scfm_layernorm_forward(float *out, float *mean, float *rstd, const float *i
         scfm__layernorm_row(out + n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, inp + n * C, w, b, C, eps);
 }
 
+static inline void residual_ln_row(float *x, float *out, float *mean, float *rstd, const float *bias, const float *y,
+                                   const float *w, const float *b, size_t C, float eps) {
+    if (bias)
+        for (size_t j = 0; j < C; j++) x[j] = (x[j] + bias[j]) + y[j];
+    else
+        for (size_t j = 0; j < C; j++) x[j] += y[j];
+    scfm__layernorm_row(out, mean, rstd, x, w, b, C, eps);
+}
+
 void scfm_residual_layernorm_forward(float *r, float *out, float *mean, float *rstd, const float *bias,
                                      const float *res, const float *w, const float *b, size_t N, size_t C,
                                      float eps) {
 #pragma omp parallel for schedule(static) if (N * C > 32768)
+    for (size_t n = 0; n < N; n++)
+        residual_ln_row(r + n * C, out + n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, bias, res + n * C, w,
+                        b, C, eps);
+}
+
+void scfm_residual_layernorm_forward_bf16(float *r, float *out, scfm_bf16 *outb, const float *bias,
+                                          const float *res, const float *w, const float *b, size_t N, size_t C,
+                                          float eps) {
+#pragma omp parallel for schedule(static) if (N * C > 32768)
     for (size_t n = 0; n < N; n++) {
-        float *x = r + n * C;
-        const float *y = res + n * C;
-        if (bias)
-            for (size_t j = 0; j < C; j++) x[j] = (x[j] + bias[j]) + y[j];
-        else
-            for (size_t j = 0; j < C; j++) x[j] += y[j];
-        scfm__layernorm_row(out + n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL, x, w, b, C, eps);
+        residual_ln_row(r + n * C, out + n * C, NULL, NULL, bias, res + n * C, w, b, C, eps);
+        scfm_bf16_convert_row(outb + n * C, out + n * C, C);
     }
+    scfm_vector_state_clean();
 }
 
 void scfm_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
