@@ -115,6 +115,29 @@ static void test_matmul(size_t N, size_t C, size_t OC, int fast) {
     CHECK(rr <= 0.01, "bf16 matmul relative RMS error %.3g against float32", rr);
     printf("bf16 matmul %zux%zux%zu (%s): max |fast - twin| %.3g; against float32 max |diff| %.3g, relative RMS %.3g\n",
            N, C, OC, fast ? "oneDNN" : "twin loops", d12, d13, rr);
+    /* bf16 output: the float32 result rounded (oneDNN may sum in another blocking: within one
+     * bf16 step of the rounded float32 output; the twin loops: bit for bit) */
+    scfm_bf16 *ob = malloc(N * OC * sizeof *ob), *or = malloc(N * OC * sizeof *or);
+    CHECK(scfm_bf16_matmul_forward_b16(ob, xb, wb, b, N, C, OC) == 0, "bf16 matmul, bf16 output: %s",
+          scfm_last_error());
+    CHECK(scfm_vector_state_dirty() != 1, "upper vector state dirty after bf16 matmul (bf16 output)");
+    scfm_bf16_convert_naive(or, o1, N * OC);
+    size_t same = 0, far = 0;
+    for (size_t i = 0; i < N * OC; i++) {
+        const float u = scfm_bf16_to_f32(ob[i]), v = scfm_bf16_to_f32(or[i]);
+        same += ob[i] == or[i];
+        far += fabsf(u - v) > fabsf(v) * (1.0f / 128) + 1e-30f;
+    }
+    CHECK(far == 0, "bf16 matmul, bf16 output: %zu of %zu values more than one bf16 step from the rounded f32 output",
+          far, N * OC);
+    CHECK(fast || same == N * OC, "bf16 matmul twin, bf16 output: %zu of %zu equal to the rounded f32 output", same,
+          N * OC);
+    CHECK(same * 10 >= N * OC * 9, "bf16 matmul, bf16 output: only %zu of %zu equal to the rounded f32 output", same,
+          N * OC);
+    printf("bf16 matmul %zux%zux%zu, bf16 output: %zu of %zu equal to the rounded f32 output, none further than one bf16 step\n",
+           N, C, OC, same, N * OC);
+    free(ob);
+    free(or);
     /* no bias */
     CHECK(scfm_bf16_matmul_forward(o1, xb, wb, NULL, N, C, OC) == 0, "bf16 matmul: %s", scfm_last_error());
     scfm_bf16_matmul_forward_naive(o2, xb, wb, NULL, N, C, OC);
@@ -164,18 +187,20 @@ static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, i
     const size_t N = offs[B], C = NH * HS, ld = 3 * C;
     float *qkv = randv(N * ld, 1.0f);
     for (size_t i = 0; i < N * ld; i += 7) qkv[i] *= 3.0f; /* a few larger scores */
+    scfm_bf16 *qb = malloc(N * ld * sizeof *qb); /* the bf16 kernels' q, k, v: rounded */
+    scfm_bf16_convert_naive(qb, qkv, N * ld);
     float *o1 = calloc(N * C, sizeof *o1), *o2 = calloc(N * C, sizeof *o2), *o3 = calloc(N * C, sizeof *o3);
     float *lse = calloc(N * NH, sizeof *lse);
     scfm_bf16 *ob1 = calloc(N * C, sizeof *ob1), *ob2 = calloc(N * C, sizeof *ob2);
-    CHECK(scfm_bf16_attention_forward_ld(o1, ob1, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0,
+    CHECK(scfm_bf16_attention_forward_ld(o1, ob1, qb, qb + C, qb + 2 * C, ld, offs, B, NH, HS) == 0,
           "bf16 attention: %s", scfm_last_error());
-    CHECK(scfm_bf16_attention_forward_portable(o2, NULL, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0,
+    CHECK(scfm_bf16_attention_forward_portable(o2, NULL, qb, qb + C, qb + 2 * C, ld, offs, B, NH, HS) == 0,
           "bf16 attention twin: %s", scfm_last_error());
     /* the bf16 output is the f32 output rounded; alone (out NULL) it is the same */
     scfm_bf16_convert_naive(ob2, o1, N * C);
     CHECK(!memcmp(ob1, ob2, N * C * sizeof *ob1), "bf16 attention: the bf16 output is the f32 output rounded");
     memset(ob2, 0, N * C * sizeof *ob2);
-    CHECK(scfm_bf16_attention_forward_ld(NULL, ob2, qkv, qkv + C, qkv + 2 * C, ld, offs, B, NH, HS) == 0,
+    CHECK(scfm_bf16_attention_forward_ld(NULL, ob2, qb, qb + C, qb + 2 * C, ld, offs, B, NH, HS) == 0,
           "bf16 attention, bf16 output only: %s", scfm_last_error());
     CHECK(!memcmp(ob1, ob2, N * C * sizeof *ob1), "bf16 attention: bf16 output alone equals it with f32 beside it");
     free(ob1);
@@ -193,7 +218,7 @@ static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, i
     printf("bf16 attention B %zu (N %zu) NH %zu HS %zu (%s): %zu of %zu outputs bit-equal to the twin, max diff %.3g; "
            "against float32 max |diff| %.3g, relative RMS %.3g\n",
            B, N, NH, HS, fast && HS % 16 == 0 ? "avx512_bf16" : "portable", same, N * C, d12, d13, rr);
-    free(qkv); free(o1); free(o2); free(o3); free(lse);
+    free(qkv); free(qb); free(o1); free(o2); free(o3); free(lse);
 }
 
 /* ---- model ---- */

@@ -109,11 +109,14 @@ void scfm_attention_backward_ld(float *dq, float *dk, float *dv, const float *do
  * is built in and has its avx512_core_bf16 kernels); else 0 with the missing parts in why.
  * scfm_bf16_matmul_forward: out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] (bias may be NULL),
  * float32 sums and output, by oneDNN's bf16 matmul when supported, else by the twin's loops;
- * SCFM_EINVAL if oneDNN refuses. scfm_bf16_attention_forward_ld: the inference (no dropout)
- * case of scfm_attention_forward_ld with q, k, v and the softmax numerators rounded to bf16,
+ * SCFM_EINVAL if oneDNN refuses; _b16: the same with the output rounded to bf16 (ENOMEM when
+ * the twin cannot allocate its row). scfm_bf16_attention_forward_ld: the inference (no dropout)
+ * case of scfm_attention_forward_ld with q, k, v in bf16 (rows ld apart) and the softmax
+ * numerators rounded to bf16,
  * float32 softmax and sums (AVX512_BF16 VDPBF16PS when supported and HS % 16 == 0), into
  * out (f32) and/or outb (its bf16 rounding; either may be NULL);
- * _portable: its plain-C twin, the same sums in the same order. Both need an even HS and
+ * _portable: its plain-C twin, the same dot products in the same order (the softmax
+ * denominators are summed in another order: last-bit differences). Both need an even HS and
  * allocate per-thread tiles: SCFM_EINVAL / SCFM_ENOMEM. */
 typedef uint16_t scfm_bf16;
 scfm_bf16 scfm_bf16_from_f32(float x);
@@ -125,10 +128,12 @@ int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *
                              size_t C, size_t OC);
 void scfm_bf16_matmul_forward_naive(float *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
                                     size_t N, size_t C, size_t OC);
-int scfm_bf16_attention_forward_ld(float *out, scfm_bf16 *outb, const float *q, const float *k, const float *v,
-                                   size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS);
-int scfm_bf16_attention_forward_portable(float *out, scfm_bf16 *outb, const float *q, const float *k,
-                                         const float *v, size_t ld, const size_t *offs, size_t B, size_t NH,
+int scfm_bf16_matmul_forward_b16(scfm_bf16 *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
+                                 size_t N, size_t C, size_t OC);
+int scfm_bf16_attention_forward_ld(float *out, scfm_bf16 *outb, const scfm_bf16 *q, const scfm_bf16 *k,
+                                   const scfm_bf16 *v, size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS);
+int scfm_bf16_attention_forward_portable(float *out, scfm_bf16 *outb, const scfm_bf16 *q, const scfm_bf16 *k,
+                                         const scfm_bf16 *v, size_t ld, const size_t *offs, size_t B, size_t NH,
                                          size_t HS);
 /* One row (serial): dst[n] = bf16(src[n]), as scfm_bf16_convert. */
 void scfm_bf16_convert_row(scfm_bf16 *dst, const float *src, size_t n);

@@ -2,7 +2,8 @@
  * The layer below is bert.c's layer_forward for train = 0 with the four linear products and
  * the attention on the bf16 kernels of src/nn/bf16.c; bias, residual, LayerNorm and the
  * activation are the same float32 arithmetic, their passes writing the bf16 input of the
- * next product as they go. */
+ * next product as they go; the q, k, v product writes bf16 (oneDNN rounds its float32 sums),
+ * which is all the attention reads. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,8 +13,9 @@ struct scfm_model_lowp {
     size_t L, H, I;
     scfm_bf16 *w;     /* per layer: qkv [3H,H], ao [H,H], ff1 [I,H], ff2 [H,I] */
     float *bqkv;      /* per layer [3H]: q, k, v biases side by side */
-    scfm_bf16 *act;   /* [cap_act] activations rounded for the next product */
-    size_t cap_act;
+    scfm_bf16 *act;   /* [cap_rows][max(H, I)] activations rounded for the next product, then */
+    scfm_bf16 *qkv;   /* [cap_rows][3H] the attention's q, k, v (in the same allocation) */
+    size_t cap_rows;
     size_t act_hidden; /* act holds hidden state act_hidden rounded (written by the layer below); 0: none */
     int borrowed;     /* a forward worker's: w and bqkv belong to the model it was made from */
 };
@@ -105,8 +107,8 @@ int scfm__lowp_worker(scfm_model *w, const scfm_model *m) {
     scfm_model_lowp *c = scfm_calloc(1, sizeof *c);
     if (!c) return SCFM_ENOMEM;
     *c = *m->lowp;
-    c->act = NULL;
-    c->cap_act = 0;
+    c->act = c->qkv = NULL;
+    c->cap_rows = 0;
     c->act_hidden = 0;
     c->borrowed = 1;
     w->lowp = c;
@@ -118,14 +120,16 @@ int scfm__lowp_ensure(scfm_model *m, size_t N) {
     scfm_model_lowp *c = m->lowp;
     c->act_hidden = 0; /* a new forward: nothing rounded yet */
     size_t n, bytes, wide = c->I > c->H ? c->I : c->H;
-    if (scfm_mul_size(N, wide, &n) || scfm_mul_size(n, sizeof *c->act, &bytes))
+    if (N <= c->cap_rows) return SCFM_OK;
+    if (scfm_mul_size(N, wide + 3 * c->H, &n) || scfm_mul_size(n, sizeof *c->act, &bytes))
         return scfm_error(SCFM_ENOMEM, "bf16 activations for %zu tokens are too large", N);
-    if (n <= c->cap_act) return SCFM_OK;
     scfm_free(c->act);
-    c->cap_act = 0;
+    c->act = c->qkv = NULL;
+    c->cap_rows = 0;
     if (!(c->act = scfm_alloc_aligned(bytes)))
         return scfm_error(SCFM_ENOMEM, "cannot allocate the bf16 activations (%zu MiB)", bytes >> 20);
-    c->cap_act = n;
+    c->qkv = c->act + N * wide;
+    c->cap_rows = N;
     return SCFM_OK;
 }
 
@@ -144,8 +148,8 @@ int scfm__layer_forward_bf16(scfm_model *m, size_t l, const scfm_bert_input *in)
      * conversion pass); the layer below left this layer's input rounded in act */
     if (l == 0 || c->act_hidden != l) scfm_bf16_convert(c->act, x, N * H);
     c->act_hidden = 0;
-    if ((rc = scfm_bf16_matmul_forward(la->qkv, c->act, wqkv, c->bqkv + l * 3 * H, N, H, 3 * H))) return rc;
-    if ((rc = scfm_bf16_attention_forward_ld(NULL, c->act, la->qkv, la->qkv + H, la->qkv + 2 * H, 3 * H, a->eoffs,
+    if ((rc = scfm_bf16_matmul_forward_b16(c->qkv, c->act, wqkv, c->bqkv + l * 3 * H, N, H, 3 * H))) return rc;
+    if ((rc = scfm_bf16_attention_forward_ld(NULL, c->act, c->qkv, c->qkv + H, c->qkv + 2 * H, 3 * H, a->eoffs,
                                              in->B, NH, H / NH)))
         return rc;
     if ((rc = scfm_bf16_matmul_forward(la->r1, c->act, wao, NULL, N, H, H))) return rc;

@@ -143,11 +143,11 @@ static int get_engine(void) {
     return __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
 }
 
-/* out[M,N] = a[M,K] (row-major bf16) @ w^T (w [N,K] row-major bf16) + bias, f32 out. The
- * primitive is created per call (oneDNN keeps created primitives in its own cache, so a
- * repeated shape costs a look-up). */
-static int dnnl_matmul_bf16(float *out, const scfm_bf16 *a, const scfm_bf16 *w, const float *bias, size_t M,
-                            size_t K, size_t N) {
+/* out[M,N] = a[M,K] (row-major bf16) @ w^T (w [N,K] row-major bf16) + bias, out float32 or
+ * (out_bf16) the float32 result rounded to bf16 by oneDNN. The primitive is created per call
+ * (oneDNN keeps created primitives in its own cache, so a repeated shape costs a look-up). */
+static int dnnl_matmul_bf16(void *out, int out_bf16, const scfm_bf16 *a, const scfm_bf16 *w, const float *bias,
+                            size_t M, size_t K, size_t N) {
     if (get_engine() != 1) return scfm_error(SCFM_EINVAL, "bf16 matmul: cannot create the oneDNN CPU engine");
     dnnl_memory_desc_t amd, wmd, bmd, cmd;
     dnnl_dims_t ad = {(dnnl_dim_t)M, (dnnl_dim_t)K}, as = {(dnnl_dim_t)K, 1};
@@ -161,7 +161,7 @@ static int dnnl_matmul_bf16(float *out, const scfm_bf16 *a, const scfm_bf16 *w, 
     dnnl_matmul_desc_t desc;
     int ok = dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&wmd, 2, wd, dnnl_bf16, ws) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs) == dnnl_success &&
+             dnnl_memory_desc_init_by_strides(&cmd, 2, cd, out_bf16 ? dnnl_bf16 : dnnl_f32, cs) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_f32, bs) == dnnl_success &&
              dnnl_matmul_desc_init(&desc, &amd, &wmd, bias ? &bmd : NULL, &cmd) == dnnl_success &&
              dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) == dnnl_success &&
@@ -192,11 +192,37 @@ int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *
                              size_t C, size_t OC) {
     if (!N || !OC) return SCFM_OK;
 #ifdef SCFM_HAVE_DNNL
-    if (C && scfm_bf16_supported(NULL, 0)) return dnnl_matmul_bf16(out, inp, w, bias, N, C, OC);
+    if (C && scfm_bf16_supported(NULL, 0)) return dnnl_matmul_bf16(out, 0, inp, w, bias, N, C, OC);
 #endif
     /* no bf16 kernels: the twin, row blocks in parallel */
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) scfm_bf16_matmul_forward_naive(out + i * OC, inp + i * C, w, bias, 1, C, OC);
+    return SCFM_OK;
+}
+
+int scfm_bf16_matmul_forward_b16(scfm_bf16 *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
+                                 size_t N, size_t C, size_t OC) {
+    if (!N || !OC) return SCFM_OK;
+#ifdef SCFM_HAVE_DNNL
+    if (C && scfm_bf16_supported(NULL, 0)) return dnnl_matmul_bf16(out, 1, inp, w, bias, N, C, OC);
+#endif
+    int failed = 0;
+#pragma omp parallel
+    {
+        float *row = scfm_malloc(OC * sizeof *row);
+        if (!row) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < N; i++) {
+            if (!row) continue;
+            scfm_bf16_matmul_forward_naive(row, inp + i * C, w, bias, 1, C, OC);
+            scfm_bf16_convert_naive(out + i * OC, row, OC);
+        }
+        free(row);
+    }
+    if (failed) return scfm_error(SCFM_ENOMEM, "bf16 matmul: cannot allocate a row of %zu outputs", OC);
     return SCFM_OK;
 }
 
@@ -215,7 +241,6 @@ typedef struct {
     scfm_bf16 *kp;  /* [Tpad/16][HS/2][16][2] the sequence's keys, pairs of head columns */
     scfm_bf16 *vp;  /* [Tpad/2][HS][2] its values, pairs of keys */
     scfm_bf16 *pb;  /* [QB][KB] numerators */
-    scfm_bf16 *row; /* [2][HS] rows being packed */
     float *s;       /* [QB][KB] scores */
     float *o;       /* [QB][HS] output rows being summed */
     size_t cap_t;   /* keys kp and vp hold */
@@ -225,10 +250,9 @@ static int scratch_alloc(att_scratch *w, size_t HS) {
     memset(w, 0, sizeof *w);
     w->qb = scfm_malloc(QB * HS * sizeof *w->qb);
     w->pb = scfm_malloc(QB * KB * sizeof *w->pb);
-    w->row = scfm_malloc(2 * HS * sizeof *w->row);
     w->s = scfm_malloc(QB * KB * sizeof *w->s);
     w->o = scfm_malloc(QB * HS * sizeof *w->o);
-    return w->qb && w->pb && w->row && w->s && w->o ? 0 : -1;
+    return w->qb && w->pb && w->s && w->o ? 0 : -1;
 }
 
 /* Room for Tpad keys of one head. */
@@ -249,38 +273,125 @@ static void scratch_free(att_scratch *w) {
     free(w->kp);
     free(w->vp);
     free(w->pb);
-    free(w->row);
     free(w->s);
     free(w->o);
 }
 
 
+#ifdef SCFM_BF16_X86
+/* The values of one head as pack_kv lays them out (two key rows interleaved, zeros from key
+ * T on), 16 columns at a time: the 32-bit word of column c is v[j][c] | v[j+1][c] << 16. */
+BF16_TARGET static void pack_v_avx512(scfm_bf16 *vp, const scfm_bf16 *V, size_t ld, size_t T, size_t Tpad,
+                                      size_t HS) {
+    for (size_t j = 0; j < Tpad; j += 2)
+        for (size_t c = 0; c < HS; c += 16) {
+            const __m256i a = j < T ? _mm256_loadu_si256((const __m256i *)(V + j * ld + c)) : _mm256_setzero_si256();
+            const __m256i b =
+                j + 1 < T ? _mm256_loadu_si256((const __m256i *)(V + (j + 1) * ld + c)) : _mm256_setzero_si256();
+            const __m512i lo = _mm512_cvtepu16_epi32(a), hi = _mm512_cvtepu16_epi32(b);
+            _mm512_storeu_si512(vp + j * HS + 2 * c, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+}
+
+/* exp(x) in 16 lanes: the clamp, reduction and polynomial of vexp_avx2.h's scfm__exp256. */
+BF16_TARGET static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x);
+    x = _mm512_max_ps(_mm512_set1_ps(-87.3365447504f), x);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* The softmax numerators of one block of a score row in one pass after the max: m = the
+ * larger of mold and max s[0, kn); pr[j] = bf16(exp(s[j] - m)) for j < kn, zeros up to kpad
+ * (a multiple of 32). Returns the float32 sum of the exp values (before rounding). */
+BF16_TARGET static float numerators_avx512(const float *s, size_t kn, size_t kpad, float mold, float *mout,
+                                           scfm_bf16 *pr) {
+    const __mmask16 tail = (__mmask16)((1u << (kn % 16)) - 1u);
+    const size_t full = kn / 16 * 16;
+    __m512 mx = _mm512_set1_ps(mold);
+    for (size_t j = 0; j < full; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + j));
+    if (tail) mx = _mm512_mask_max_ps(mx, tail, mx, _mm512_maskz_loadu_ps(tail, s + full));
+    const float m = _mm512_reduce_max_ps(mx);
+    const __m512 sh = _mm512_set1_ps(m);
+    __m512 acc = _mm512_setzero_ps();
+    size_t j = 0;
+    for (; j < full; j += 16) {
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), sh));
+        acc = _mm512_add_ps(acc, e);
+        _mm256_storeu_si256((__m256i *)(pr + j), (__m256i)_mm512_cvtneps_pbh(e));
+    }
+    if (tail) {
+        const __m512 e = _mm512_maskz_mov_ps(tail, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + j), sh)));
+        acc = _mm512_add_ps(acc, e);
+        _mm256_storeu_si256((__m256i *)(pr + j), (__m256i)_mm512_cvtneps_pbh(e));
+        j += 16;
+    }
+    for (; j < kpad; j += 16) _mm256_storeu_si256((__m256i *)(pr + j), _mm256_setzero_si256());
+    *mout = m;
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* x[0, n) *= f */
+BF16_TARGET static void scale_avx512(float *x, size_t n, float f) {
+    const __m512 v = _mm512_set1_ps(f);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) _mm512_storeu_ps(x + j, _mm512_mul_ps(_mm512_loadu_ps(x + j), v));
+    if (j < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - j)) - 1u);
+        _mm512_mask_storeu_ps(x + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), v));
+    }
+}
+#endif
+
+/* x[0, n) *= f, vectorized on the fast path */
+static void scale_row(float *x, size_t n, float f, int fast) {
+#ifdef SCFM_BF16_X86
+    if (fast) {
+        scale_avx512(x, n, f);
+        return;
+    }
+#endif
+    for (size_t c = 0; c < n; c++) x[c] *= f;
+}
+
 /* Packs the T keys and values (rows ld apart) of one head, zero-padded to Tpad (a multiple
  * of 32). Keys: 32-bit words (column pairs) transposed in blocks of 16 keys; values: two
  * key rows interleaved. */
-static void pack_kv(att_scratch *w, const float *K, const float *V, size_t ld, size_t T, size_t Tpad, size_t HS,
-                    int fast) {
+static void pack_kv(att_scratch *w, const scfm_bf16 *K, const scfm_bf16 *V, size_t ld, size_t T, size_t Tpad,
+                    size_t HS, int fast) {
     const size_t HP = HS / 2;
     uint32_t *kp32 = (uint32_t *)w->kp;
     for (size_t j = 0; j < Tpad; j++) {
         uint32_t *kd = kp32 + (j / 16) * HP * 16 + (j % 16);
         if (j < T) {
-            convert_rows(w->row, K + j * ld, HS, fast);
-            const uint32_t *r32 = (const uint32_t *)w->row;
-            for (size_t p = 0; p < HP; p++) kd[p * 16] = r32[p];
+            const scfm_bf16 *kr = K + j * ld;
+            for (size_t p = 0; p < HP; p++) kd[p * 16] = (uint32_t)kr[2 * p] | (uint32_t)kr[2 * p + 1] << 16;
         } else {
             for (size_t p = 0; p < HP; p++) kd[p * 16] = 0;
         }
     }
+#ifdef SCFM_BF16_X86
+    if (fast && HS % 16 == 0) {
+        pack_v_avx512(w->vp, V, ld, T, Tpad, HS);
+        return;
+    }
+#endif
     for (size_t j = 0; j < Tpad; j += 2) {
-        scfm_bf16 *r0 = w->row, *r1 = w->row + HS, *vd = w->vp + j * HS;
-        if (j < T) convert_rows(r0, V + j * ld, HS, fast);
-        else memset(r0, 0, HS * sizeof *r0);
-        if (j + 1 < T) convert_rows(r1, V + (j + 1) * ld, HS, fast);
-        else memset(r1, 0, HS * sizeof *r1);
+        scfm_bf16 *vd = w->vp + j * HS;
         for (size_t c = 0; c < HS; c++) {
-            vd[2 * c] = r0[c];
-            vd[2 * c + 1] = r1[c];
+            vd[2 * c] = j < T ? V[j * ld + c] : 0;
+            vd[2 * c + 1] = j + 1 < T ? V[(j + 1) * ld + c] : 0;
         }
     }
 }
@@ -423,8 +534,8 @@ BF16_TARGET static void pv_avx512(att_scratch *w, const scfm_bf16 *vp, float *O,
 
 /* One (sequence, head) task. fast: the AVX512_BF16 kernels (HS % 16 == 0). Returns -1 when
  * the key tiles cannot be allocated. */
-static int attention_task(att_scratch *w, float *out, scfm_bf16 *outb, const float *q, const float *k,
-                          const float *v, size_t ld, size_t C, size_t o, size_t T, size_t h, size_t HS, int fast) {
+static int attention_task(att_scratch *w, float *out, scfm_bf16 *outb, const scfm_bf16 *q, const scfm_bf16 *k,
+                          const scfm_bf16 *v, size_t ld, size_t C, size_t o, size_t T, size_t h, size_t HS, int fast) {
     const float scale = 1.0f / sqrtf((float)HS);
     const size_t Tpad = (T + 31) / 32 * 32, HP = HS / 2;
     float mrow[QB], lrow[QB];
@@ -437,7 +548,7 @@ static int attention_task(att_scratch *w, float *out, scfm_bf16 *outb, const flo
         for (size_t r = 0; r < qn; r++) {
             mrow[r] = -INFINITY;
             lrow[r] = 0.0f;
-            convert_rows(w->qb + r * HS, q + (row0 + r) * ld + h * HS, HS, fast);
+            memcpy(w->qb + r * HS, q + (row0 + r) * ld + h * HS, HS * sizeof *w->qb);
         }
         for (size_t j0 = 0; j0 < T; j0 += KB) {
             const size_t kn = T - j0 < KB ? T - j0 : KB, kpad = (kn + 31) / 32 * 32;
@@ -448,18 +559,23 @@ static int attention_task(att_scratch *w, float *out, scfm_bf16 *outb, const flo
 #endif
                 scores_portable(w, kp, qn, kpad, HS, scale);
             for (size_t r = 0; r < qn; r++) {
-                float *s = w->s + r * KB;
-                const float bm = scfm__vmax(s, kn), mnew = bm > mrow[r] ? bm : mrow[r];
-                const float corr = expf(mrow[r] - mnew);
-                lrow[r] = lrow[r] * corr + scfm__vexp_shift_sum(s, kn, mnew);
-                mrow[r] = mnew;
-                if (corr != 1.0f) {
-                    float *orow = O + r * HS;
-                    for (size_t c = 0; c < HS; c++) orow[c] *= corr;
-                }
+                float *s = w->s + r * KB, mnew, sum;
                 scfm_bf16 *pr = w->pb + r * KB;
-                convert_rows(pr, s, kn, fast);
-                for (size_t j = kn; j < kpad; j++) pr[j] = 0;
+#ifdef SCFM_BF16_X86
+                if (fast) sum = numerators_avx512(s, kn, kpad, mrow[r], &mnew, pr);
+                else
+#endif
+                {
+                    const float bm = scfm__vmax(s, kn);
+                    mnew = bm > mrow[r] ? bm : mrow[r];
+                    sum = scfm__vexp_shift_sum(s, kn, mnew);
+                    convert_rows(pr, s, kn, 0);
+                    for (size_t j = kn; j < kpad; j++) pr[j] = 0;
+                }
+                const float corr = expf(mrow[r] - mnew);
+                lrow[r] = lrow[r] * corr + sum;
+                mrow[r] = mnew;
+                if (corr != 1.0f) scale_row(O + r * HS, HS, corr, fast);
             }
 #ifdef SCFM_BF16_X86
             if (fast) pv_avx512(w, vp, O, HS, qn, kpad, HS);
@@ -468,9 +584,8 @@ static int attention_task(att_scratch *w, float *out, scfm_bf16 *outb, const flo
                 pv_portable(w, vp, O, HS, qn, kpad, HS);
         }
         for (size_t r = 0; r < qn; r++) {
-            const float f = 1.0f / lrow[r];
             float *orow = O + r * HS;
-            for (size_t c = 0; c < HS; c++) orow[c] *= f;
+            scale_row(orow, HS, 1.0f / lrow[r], fast);
             if (out) memcpy(out + (row0 + r) * C + h * HS, orow, HS * sizeof *orow);
             if (outb) convert_rows(outb + (row0 + r) * C + h * HS, orow, HS, fast);
         }
@@ -478,7 +593,8 @@ static int attention_task(att_scratch *w, float *out, scfm_bf16 *outb, const flo
     return 0;
 }
 
-static int attention(float *out, scfm_bf16 *outb, const float *q, const float *k, const float *v, size_t ld,
+static int attention(float *out, scfm_bf16 *outb, const scfm_bf16 *q, const scfm_bf16 *k, const scfm_bf16 *v,
+                     size_t ld,
                      const size_t *offs, size_t B, size_t NH, size_t HS, int fast) {
     if (HS % 2) return scfm_error(SCFM_EINVAL, "bf16 attention: head size %zu is odd", HS);
     const size_t C = NH * HS;
@@ -508,8 +624,8 @@ static int attention(float *out, scfm_bf16 *outb, const float *q, const float *k
     return SCFM_OK;
 }
 
-int scfm_bf16_attention_forward_ld(float *out, scfm_bf16 *outb, const float *q, const float *k, const float *v,
-                                   size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS) {
+int scfm_bf16_attention_forward_ld(float *out, scfm_bf16 *outb, const scfm_bf16 *q, const scfm_bf16 *k,
+                                   const scfm_bf16 *v, size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS) {
     int fast = 0;
 #ifdef SCFM_BF16_X86
     fast = fast_cpu() && HS % 16 == 0;
@@ -517,8 +633,8 @@ int scfm_bf16_attention_forward_ld(float *out, scfm_bf16 *outb, const float *q, 
     return attention(out, outb, q, k, v, ld, offs, B, NH, HS, fast);
 }
 
-int scfm_bf16_attention_forward_portable(float *out, scfm_bf16 *outb, const float *q, const float *k,
-                                         const float *v, size_t ld, const size_t *offs, size_t B, size_t NH,
+int scfm_bf16_attention_forward_portable(float *out, scfm_bf16 *outb, const scfm_bf16 *q, const scfm_bf16 *k,
+                                         const scfm_bf16 *v, size_t ld, const size_t *offs, size_t B, size_t NH,
                                          size_t HS) {
     return attention(out, outb, q, k, v, ld, offs, B, NH, HS, 0);
 }
