@@ -293,6 +293,24 @@ BF16_TARGET static void pack_v_avx512(scfm_bf16 *vp, const scfm_bf16 *V, size_t 
         }
 }
 
+/* The keys of one head as pack_kv lays them out, 16 keys at a time: for each column pair p
+ * one gather of the 16 keys' 32-bit words (rows ld apart), masked to zeros from key T on. */
+BF16_TARGET static void pack_k_avx512(scfm_bf16 *kp, const scfm_bf16 *K, size_t ld, size_t T, size_t Tpad,
+                                      size_t HS) {
+    const size_t HP = HS / 2;
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)(ld * sizeof *K)));
+    for (size_t j0 = 0; j0 < Tpad; j0 += 16) {
+        const size_t n = j0 >= T ? 0 : T - j0 < 16 ? T - j0 : 16;
+        const __mmask16 k = (__mmask16)((1u << n) - 1u);
+        scfm_bf16 *kd = kp + (j0 / 16) * HP * 32;
+        const scfm_bf16 *base = K + (n ? j0 * ld : 0);
+        for (size_t p = 0; p < HP; p++)
+            _mm512_storeu_si512(kd + p * 32,
+                                _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, rows, base + 2 * p, 1));
+    }
+}
+
 /* exp(x) in 16 lanes: the clamp, reduction and polynomial of vexp_avx2.h's scfm__exp256. */
 BF16_TARGET static inline __m512 exp512(__m512 x) {
     x = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x);
@@ -370,6 +388,13 @@ static void scale_row(float *x, size_t n, float f, int fast) {
  * key rows interleaved. */
 static void pack_kv(att_scratch *w, const scfm_bf16 *K, const scfm_bf16 *V, size_t ld, size_t T, size_t Tpad,
                     size_t HS, int fast) {
+#ifdef SCFM_BF16_X86
+    if (fast && HS % 16 == 0) {
+        pack_k_avx512(w->kp, K, ld, T, Tpad, HS);
+        pack_v_avx512(w->vp, V, ld, T, Tpad, HS);
+        return;
+    }
+#endif
     const size_t HP = HS / 2;
     uint32_t *kp32 = (uint32_t *)w->kp;
     for (size_t j = 0; j < Tpad; j++) {
@@ -381,12 +406,6 @@ static void pack_kv(att_scratch *w, const scfm_bf16 *K, const scfm_bf16 *V, size
             for (size_t p = 0; p < HP; p++) kd[p * 16] = 0;
         }
     }
-#ifdef SCFM_BF16_X86
-    if (fast && HS % 16 == 0) {
-        pack_v_avx512(w->vp, V, ld, T, Tpad, HS);
-        return;
-    }
-#endif
     for (size_t j = 0; j < Tpad; j += 2) {
         scfm_bf16 *vd = w->vp + j * HS;
         for (size_t c = 0; c < HS; c++) {
