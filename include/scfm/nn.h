@@ -109,8 +109,10 @@ void scfm_attention_backward_ld(float *dq, float *dk, float *dv, const float *do
  * is built in and has its avx512_core_bf16 kernels); else 0 with the missing parts in why.
  * scfm_bf16_matmul_forward: out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] (bias may be NULL),
  * float32 sums and output, by oneDNN's bf16 matmul when supported, else by the twin's loops;
- * SCFM_EINVAL if oneDNN refuses; _b16: the same with the output rounded to bf16 (ENOMEM when
- * the twin cannot allocate its row). scfm_bf16_attention_forward_ld: the inference (no dropout)
+ * SCFM_EINVAL if oneDNN refuses; _b16: the same with the output rounded to bf16, and act
+ * (a scfm_act that scfm_bf16_fuses_act accepts: relu, gelu, gelu_tanh; -1: none) applied
+ * before the rounding (oneDNN's eltwise post-op; the twin: scfm_act_forward); ENOMEM when the
+ * twin cannot allocate its row, EINVAL for an activation it does not fuse. scfm_bf16_attention_forward_ld: the inference (no dropout)
  * case of scfm_attention_forward_ld with q, k, v in bf16 (rows ld apart) and the softmax
  * numerators rounded to bf16,
  * float32 softmax and sums (AVX512_BF16 VDPBF16PS when supported and HS % 16 == 0), into
@@ -129,7 +131,8 @@ int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *
 void scfm_bf16_matmul_forward_naive(float *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
                                     size_t N, size_t C, size_t OC);
 int scfm_bf16_matmul_forward_b16(scfm_bf16 *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
-                                 size_t N, size_t C, size_t OC);
+                                 size_t N, size_t C, size_t OC, int act);
+int scfm_bf16_fuses_act(scfm_act a);
 int scfm_bf16_attention_forward_ld(float *out, scfm_bf16 *outb, const scfm_bf16 *q, const scfm_bf16 *k,
                                    const scfm_bf16 *v, size_t ld, const size_t *offs, size_t B, size_t NH, size_t HS);
 int scfm_bf16_attention_forward_portable(float *out, scfm_bf16 *outb, const scfm_bf16 *q, const scfm_bf16 *k,

@@ -14,7 +14,7 @@ struct scfm_model_lowp {
     scfm_bf16 *w;     /* per layer: qkv [3H,H], ao [H,H], ff1 [I,H], ff2 [H,I] */
     float *bqkv;      /* per layer [3H]: q, k, v biases side by side */
     scfm_bf16 *act;   /* [cap_rows][max(H, I)] activations rounded for the next product, then */
-    scfm_bf16 *qkv;   /* [cap_rows][3H] the attention's q, k, v (in the same allocation) */
+    scfm_bf16 *mid;   /* [cap_rows][max(3H, I)] the attention's q, k, v, later the FFN's inner activation */
     size_t cap_rows;
     size_t act_hidden; /* act holds hidden state act_hidden rounded (written by the layer below); 0: none */
     int borrowed;     /* a forward worker's: w and bqkv belong to the model it was made from */
@@ -107,7 +107,7 @@ int scfm__lowp_worker(scfm_model *w, const scfm_model *m) {
     scfm_model_lowp *c = scfm_calloc(1, sizeof *c);
     if (!c) return SCFM_ENOMEM;
     *c = *m->lowp;
-    c->act = c->qkv = NULL;
+    c->act = c->mid = NULL;
     c->cap_rows = 0;
     c->act_hidden = 0;
     c->borrowed = 1;
@@ -119,16 +119,16 @@ int scfm__lowp_worker(scfm_model *w, const scfm_model *m) {
 int scfm__lowp_ensure(scfm_model *m, size_t N) {
     scfm_model_lowp *c = m->lowp;
     c->act_hidden = 0; /* a new forward: nothing rounded yet */
-    size_t n, bytes, wide = c->I > c->H ? c->I : c->H;
+    size_t n, bytes, wide = c->I > c->H ? c->I : c->H, wide_mid = c->I > 3 * c->H ? c->I : 3 * c->H;
     if (N <= c->cap_rows) return SCFM_OK;
-    if (scfm_mul_size(N, wide + 3 * c->H, &n) || scfm_mul_size(n, sizeof *c->act, &bytes))
+    if (scfm_mul_size(N, wide + wide_mid, &n) || scfm_mul_size(n, sizeof *c->act, &bytes))
         return scfm_error(SCFM_ENOMEM, "bf16 activations for %zu tokens are too large", N);
     scfm_free(c->act);
-    c->act = c->qkv = NULL;
+    c->act = c->mid = NULL;
     c->cap_rows = 0;
     if (!(c->act = scfm_alloc_aligned(bytes)))
         return scfm_error(SCFM_ENOMEM, "cannot allocate the bf16 activations (%zu MiB)", bytes >> 20);
-    c->qkv = c->act + N * wide;
+    c->mid = c->act + N * wide;
     c->cap_rows = N;
     return SCFM_OK;
 }
@@ -148,16 +148,22 @@ int scfm__layer_forward_bf16(scfm_model *m, size_t l, const scfm_bert_input *in)
      * conversion pass); the layer below left this layer's input rounded in act */
     if (l == 0 || c->act_hidden != l) scfm_bf16_convert(c->act, x, N * H);
     c->act_hidden = 0;
-    if ((rc = scfm_bf16_matmul_forward_b16(c->qkv, c->act, wqkv, c->bqkv + l * 3 * H, N, H, 3 * H))) return rc;
-    if ((rc = scfm_bf16_attention_forward_ld(NULL, c->act, c->qkv, c->qkv + H, c->qkv + 2 * H, 3 * H, a->eoffs,
+    if ((rc = scfm_bf16_matmul_forward_b16(c->mid, c->act, wqkv, c->bqkv + l * 3 * H, N, H, 3 * H, -1))) return rc;
+    if ((rc = scfm_bf16_attention_forward_ld(NULL, c->act, c->mid, c->mid + H, c->mid + 2 * H, 3 * H, a->eoffs,
                                              in->B, NH, H / NH)))
         return rc;
     if ((rc = scfm_bf16_matmul_forward(la->r1, c->act, wao, NULL, N, H, H))) return rc;
     scfm_residual_layernorm_forward_bf16(la->r1, la->ln1, c->act, p->ao_b, x, p->ln1_w, p->ln1_b, N, H,
                                          cfg->layer_norm_eps);
-    if ((rc = scfm_bf16_matmul_forward(la->f1, c->act, w1, NULL, N, H, I))) return rc;
-    scfm_bias_act_forward_bf16(la->f1, c->act, p->ff1_b, N, I, cfg->hidden_act);
-    if ((rc = scfm_bf16_matmul_forward(la->r2, c->act, w2, NULL, N, I, H))) return rc;
+    /* inner activation: bias and activation in oneDNN's product where it has the activation */
+    if (scfm_bf16_fuses_act(cfg->hidden_act)) {
+        if ((rc = scfm_bf16_matmul_forward_b16(c->mid, c->act, w1, p->ff1_b, N, H, I, (int)cfg->hidden_act)))
+            return rc;
+    } else {
+        if ((rc = scfm_bf16_matmul_forward(la->f1, c->act, w1, NULL, N, H, I))) return rc;
+        scfm_bias_act_forward_bf16(la->f1, c->mid, p->ff1_b, N, I, cfg->hidden_act);
+    }
+    if ((rc = scfm_bf16_matmul_forward(la->r2, c->mid, w2, NULL, N, I, H))) return rc;
     scfm_residual_layernorm_forward_bf16(la->r2, a->hidden[l + 1], c->act, p->ff2_b, la->ln1, p->ln2_w, p->ln2_b, N,
                                          H, cfg->layer_norm_eps);
     c->act_hidden = l + 1;

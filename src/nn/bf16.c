@@ -147,7 +147,7 @@ static int get_engine(void) {
  * (out_bf16) the float32 result rounded to bf16 by oneDNN. The primitive is created per call
  * (oneDNN keeps created primitives in its own cache, so a repeated shape costs a look-up). */
 static int dnnl_matmul_bf16(void *out, int out_bf16, const scfm_bf16 *a, const scfm_bf16 *w, const float *bias,
-                            size_t M, size_t K, size_t N) {
+                            size_t M, size_t K, size_t N, int act) {
     if (get_engine() != 1) return scfm_error(SCFM_EINVAL, "bf16 matmul: cannot create the oneDNN CPU engine");
     dnnl_memory_desc_t amd, wmd, bmd, cmd;
     dnnl_dims_t ad = {(dnnl_dim_t)M, (dnnl_dim_t)K}, as = {(dnnl_dim_t)K, 1};
@@ -158,13 +158,22 @@ static int dnnl_matmul_bf16(void *out, int out_bf16, const scfm_bf16 *a, const s
     dnnl_primitive_t prim = NULL;
     dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
     dnnl_stream_t stream = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_attr_t attr = NULL;
     dnnl_matmul_desc_t desc;
-    int ok = dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as) == dnnl_success &&
+    const dnnl_alg_kind_t alg = act == SCFM_ACT_RELU ? dnnl_eltwise_relu
+                                : act == SCFM_ACT_GELU ? dnnl_eltwise_gelu_erf
+                                                       : dnnl_eltwise_gelu_tanh;
+    int ok = (act < 0 || (dnnl_post_ops_create(&po) == dnnl_success &&
+                          dnnl_post_ops_append_eltwise(po, 1.0f, alg, 0.0f, 0.0f) == dnnl_success &&
+                          dnnl_primitive_attr_create(&attr) == dnnl_success &&
+                          dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success)) &&
+             dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&wmd, 2, wd, dnnl_bf16, ws) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&cmd, 2, cd, out_bf16 ? dnnl_bf16 : dnnl_f32, cs) == dnnl_success &&
              dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_f32, bs) == dnnl_success &&
              dnnl_matmul_desc_init(&desc, &amd, &wmd, bias ? &bmd : NULL, &cmd) == dnnl_success &&
-             dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL) == dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success &&
              dnnl_primitive_create(&prim, pd) == dnnl_success &&
              dnnl_memory_create(&mem[0], &amd, engine, (void *)a) == dnnl_success &&
              dnnl_memory_create(&mem[1], &wmd, engine, (void *)w) == dnnl_success &&
@@ -182,6 +191,8 @@ static int dnnl_matmul_bf16(void *out, int out_bf16, const scfm_bf16 *a, const s
         if (mem[i]) dnnl_memory_destroy(mem[i]);
     if (prim) dnnl_primitive_destroy(prim);
     if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (po) dnnl_post_ops_destroy(po);
     scfm_vector_state_clean();
     if (!ok) return scfm_error(SCFM_EINVAL, "bf16 matmul %zu x %zu x %zu: oneDNN refused it", M, K, N);
     return SCFM_OK;
@@ -192,7 +203,7 @@ int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *
                              size_t C, size_t OC) {
     if (!N || !OC) return SCFM_OK;
 #ifdef SCFM_HAVE_DNNL
-    if (C && scfm_bf16_supported(NULL, 0)) return dnnl_matmul_bf16(out, 0, inp, w, bias, N, C, OC);
+    if (C && scfm_bf16_supported(NULL, 0)) return dnnl_matmul_bf16(out, 0, inp, w, bias, N, C, OC, -1);
 #endif
     /* no bf16 kernels: the twin, row blocks in parallel */
 #pragma omp parallel for schedule(static)
@@ -200,11 +211,15 @@ int scfm_bf16_matmul_forward(float *out, const scfm_bf16 *inp, const scfm_bf16 *
     return SCFM_OK;
 }
 
+int scfm_bf16_fuses_act(scfm_act a) { return a == SCFM_ACT_RELU || a == SCFM_ACT_GELU || a == SCFM_ACT_GELU_TANH; }
+
 int scfm_bf16_matmul_forward_b16(scfm_bf16 *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,
-                                 size_t N, size_t C, size_t OC) {
+                                 size_t N, size_t C, size_t OC, int act) {
+    if (act >= 0 && !scfm_bf16_fuses_act((scfm_act)act))
+        return scfm_error(SCFM_EINVAL, "bf16 matmul: activation %d cannot be fused", act);
     if (!N || !OC) return SCFM_OK;
 #ifdef SCFM_HAVE_DNNL
-    if (C && scfm_bf16_supported(NULL, 0)) return dnnl_matmul_bf16(out, 1, inp, w, bias, N, C, OC);
+    if (C && scfm_bf16_supported(NULL, 0)) return dnnl_matmul_bf16(out, 1, inp, w, bias, N, C, OC, act);
 #endif
     int failed = 0;
 #pragma omp parallel
@@ -218,10 +233,12 @@ int scfm_bf16_matmul_forward_b16(scfm_bf16 *out, const scfm_bf16 *inp, const scf
         for (size_t i = 0; i < N; i++) {
             if (!row) continue;
             scfm_bf16_matmul_forward_naive(row, inp + i * C, w, bias, 1, C, OC);
+            if (act >= 0) scfm_act_forward(row, row, OC, (scfm_act)act);
             scfm_bf16_convert_naive(out + i * OC, row, OC);
         }
         free(row);
     }
+    scfm_vector_state_clean(); /* the activation's vector rows */
     if (failed) return scfm_error(SCFM_ENOMEM, "bf16 matmul: cannot allocate a row of %zu outputs", OC);
     return SCFM_OK;
 }
