@@ -245,10 +245,12 @@ static double cosine(const float *a, const float *b, size_t n) {
 
 /* bf16 forward against float32 on a random model of the Geneformer V1 shape (fewer layers):
  * mean-pooled cell embeddings of the second-to-last layer, cosine >= 0.999 per cell. */
-static void test_model(const char *preset, size_t layers, int supported) {
+/* act: the FFN activation instead of the preset's (-1: the preset's) */
+static void test_model(const char *preset, size_t layers, int act, int supported) {
     scfm_bert_config c;
     CHECK(scfm_bert_config_preset(&c, preset) == 0, "preset");
     if (layers) c.num_hidden_layers = layers;
+    if (act >= 0) c.hidden_act = (scfm_act)act;
     c.vocab_size = 500;
     scfm_model *m = scfm_model_create(&c, SCFM_HEAD_NONE, 7);
     CHECK(m != NULL, "model: %s", scfm_last_error());
@@ -345,8 +347,9 @@ int main(int argc, char **argv) {
     test_attention(l3, 1, 2, 96, fast_cpu);
     test_attention(l3, 1, 3, 6, fast_cpu); /* HS not a multiple of 16: the portable path */
     test_names();
-    test_model("geneformer-v1", 3, supported);
-    test_model("tiny", 0, supported);
+    test_model("geneformer-v1", 3, -1, supported);    /* relu: fused into the product */
+    test_model("tiny", 0, SCFM_ACT_GELU, supported);  /* gelu: fused */
+    test_model("mouse-geneformer", 2, -1, supported); /* silu: the row pass */
     /* the refusal on this CPU too: this binary again with avx512_bf16 masked must skip
      * (its checks, the refusal's included, passing) */
     if (supported && !getenv("SCFM_CPU_DISABLE")) {
