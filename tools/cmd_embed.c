@@ -41,10 +41,11 @@ static void embed_help(void) {
            "  --batch-tokens N     tokens per forward batch (default 16384)\n"
            "  --batch-cells N      cells per forward batch (default 64)\n"
            "  --truncate           cut cells longer than the model's positions (otherwise an error)\n"
-           "  --precision fp32|bf16  arithmetic of the encoder (default fp32, the reference); bf16: bf16\n"
-           "                       operands with float32 sums in the matrix products and attention (inference\n"
-           "                       only; faster on Geneformer-sized models: docs/speed.md); needs a CPU with\n"
-           "                       avx512_bf16 (see scfm --version)\n"
+           "  --precision fp32|bf16|int8  arithmetic of the encoder (default fp32, the reference); bf16:\n"
+           "                       bf16 operands with float32 sums in the matrix products and attention,\n"
+           "                       needs avx512_bf16; int8: int8 operands with int32 sums in the matrix\n"
+           "                       products (attention float32), needs avx512_vnni; both for inference only\n"
+           "                       and faster on Geneformer-sized models (docs/speed.md, scfm --version)\n"
            "  --threads N          OpenMP threads\n");
 }
 

@@ -84,7 +84,7 @@ static void perturb_help(void) {
         "                       shifts are small: use about 1e-3 of their variance)\n"
         "  --dump-tokens FILE   debugging: every embedded sequence: cell kind gene tokens...\n"
         "  --layer N, --pool mean|cls, --batch-tokens N, --batch-cells N, --truncate, --threads N,\n"
-        "  --precision fp32|bf16  as in scfm embed\n");
+        "  --precision fp32|bf16|int8  as in scfm embed\n");
 }
 
 #define MAX_NAMES 8

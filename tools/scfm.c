@@ -203,14 +203,18 @@ int main(int argc, char **argv) {
         char kernel[128], cpu[64];
         printf("matmul: %s (%s); backends: auto %s (choose with SCFM_GEMM=NAME)\n", scfm_gemm_backend(),
                scfm_gemm_kernel(kernel, sizeof kernel), scfm_gemm_backends());
-        printf("cpu: %s;%s%s%s%s\n", scfm_cpu_model(cpu, sizeof cpu), scfm_cpu_has("avx") ? " avx" : "",
+        printf("cpu: %s;%s%s%s%s%s\n", scfm_cpu_model(cpu, sizeof cpu), scfm_cpu_has("avx") ? " avx" : "",
                scfm_cpu_has("avx2") ? " avx2 fma" : "", scfm_cpu_has("avx512f") ? " avx512f" : "",
-               scfm_cpu_has("avx512_bf16") ? " avx512_bf16" : "");
+               scfm_cpu_has("avx512_vnni") ? " avx512_vnni" : "", scfm_cpu_has("avx512_bf16") ? " avx512_bf16" : "");
         char why[256];
         if (scfm_bf16_supported(why, sizeof why))
             printf("bf16 inference: available (--precision bf16 on embed and perturb)\n");
         else
             printf("bf16 inference: not available (%s)\n", why);
+        if (scfm_int8_supported(why, sizeof why))
+            printf("int8 inference: available (--precision int8 on embed and perturb)\n");
+        else
+            printf("int8 inference: not available (%s)\n", why);
         return 0;
     }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }

@@ -70,11 +70,12 @@ double scfm_now(void);
 uint32_t scfm_crc32(uint32_t crc, const void *data, size_t n);
 
 /* Processor (src/core/cpu.c). scfm_cpu_has: "avx", "avx2" (with FMA), "avx512f", "avx512_bf16"
- * (with AVX-512 BW and VL), "xgetbv1" (usable: the CPU has it and the OS saves the registers);
- * 0 on other architectures. The environment variable SCFM_CPU_DISABLE=name,name,... (read once,
- * at the first query) makes the named features read as absent, with those built on them
- * (avx: all the others but xgetbv1; avx512f: avx512_bf16), so that the portable paths and the
- * refusals can be tested on a processor that has the features.
+ * and "avx512_vnni" (each with AVX-512 BW and VL), "xgetbv1" (usable: the CPU has it and the OS
+ * saves the registers); 0 on other architectures. The environment variable
+ * SCFM_CPU_DISABLE=name,name,... (read once, at the first query) makes the named features read
+ * as absent, with those built on them (avx: all the others but xgetbv1; avx512f: avx512_bf16,
+ * avx512_vnni), so that the portable paths and the refusals can be tested on a processor that
+ * has the features.
  * scfm_vector_state_clean: VZEROUPPER where the CPU has AVX, called after every call into a
  * library that may leave the upper vector state dirty (ISA-L). scfm_vector_state_dirty: 1 if
  * the upper halves of the YMM registers are in use (XGETBV ECX=1, bit 2), 0 if clean, -1 if

@@ -224,7 +224,8 @@ typedef struct scfm_model_lowp scfm_model_lowp; /* private reduced-precision wei
 /* Arithmetic of the encoder's inference forward (scfm_model_set_precision). */
 typedef enum {
     SCFM_PREC_FP32 = 0, /* float32 throughout: the default and the reference */
-    SCFM_PREC_BF16 = 1  /* bf16 operands, float32 sums, for inference (see below) */
+    SCFM_PREC_BF16 = 1, /* bf16 operands, float32 sums, for inference (see below) */
+    SCFM_PREC_INT8 = 2  /* int8 operands of the linear products, int32 sums, for inference */
 } scfm_precision;
 
 /* Fields are public for reading (and for writing params/grads values); change shapes only
@@ -280,11 +281,15 @@ void scfm_model_freeze_layers(scfm_model *m, size_t n);
  * LayerNorm, activations, residual sums and the heads stay float32. Only for inference:
  * scfm_model_forward with train = 1 fails with SCFM_EINVAL while bf16 is set. Call again
  * after changing the weights (the bf16 copies are taken here). SCFM_PREC_FP32 frees the
- * copies. Returns SCFM_OK, SCFM_EINVAL (unknown precision; bf16 where scfm_bf16_supported
- * says no: the message names the missing CPU features), SCFM_ENOMEM. Never prints. */
+ * copies. SCFM_PREC_INT8: the four linear products take int8 operands with int32 sums (oneDNN's
+ * s8 matmul, AVX512_VNNI): weights quantized here once per output channel, each product's
+ * input per row (symmetric, scale = max |x| / 127), the sums scaled back to float32; attention
+ * and everything else stay float32; inference only, as bf16. Returns SCFM_OK, SCFM_EINVAL
+ * (unknown precision; bf16 or int8 where scfm_bf16_supported / scfm_int8_supported says no:
+ * the message names the missing CPU features), SCFM_ENOMEM. Never prints. */
 int scfm_model_set_precision(scfm_model *m, scfm_precision p) SCFM_WUR;
 scfm_precision scfm_model_precision(const scfm_model *m);
-/* "fp32", "bf16" <-> enum. from_name returns SCFM_OK or SCFM_EINVAL (message lists the names). */
+/* "fp32", "bf16", "int8" <-> enum. from_name returns SCFM_OK or SCFM_EINVAL (message lists the names). */
 const char *scfm_precision_name(scfm_precision p);
 int scfm_precision_from_name(const char *name, scfm_precision *out) SCFM_WUR;
 

@@ -112,10 +112,10 @@ void scfm_attention_backward_ld(float *dq, float *dk, float *dv, const float *do
  * SCFM_EINVAL if oneDNN refuses; _b16: the same with the output rounded to bf16, and act
  * (a scfm_act that scfm_bf16_fuses_act accepts: relu, gelu, gelu_tanh; -1: none) applied
  * before the rounding (oneDNN's eltwise post-op; the twin: scfm_act_forward); ENOMEM when the
- * twin cannot allocate its row, EINVAL for an activation it does not fuse. scfm_bf16_attention_forward_ld: the inference (no dropout)
- * case of scfm_attention_forward_ld with q, k, v in bf16 (rows ld apart) and the softmax
- * numerators rounded to bf16,
- * float32 softmax and sums (AVX512_BF16 VDPBF16PS when supported and HS % 16 == 0), into
+ * twin cannot allocate its row, EINVAL for an activation it does not fuse.
+ * scfm_bf16_attention_forward_ld: the inference (no dropout) case of scfm_attention_forward_ld
+ * with q, k, v in bf16 (rows ld apart) and the softmax numerators rounded to bf16, float32
+ * softmax and sums (AVX512_BF16 VDPBF16PS when supported and HS % 16 == 0), into
  * out (f32) and/or outb (its bf16 rounding; either may be NULL);
  * _portable: its plain-C twin, the same dot products in the same order (the softmax
  * denominators are summed in another order: last-bit differences). Both need an even HS and
@@ -150,6 +150,25 @@ void scfm_residual_layernorm_forward_bf16(float *r, float *out, scfm_bf16 *outb,
                                           float eps);
 void scfm_bias_act_forward_bf16(const float *pre, scfm_bf16 *out, const float *bias, size_t N, size_t C,
                                 scfm_act a);
+
+/* int8 inference kernels (src/nn/int8.c). scfm_int8_quantize_rows: each row of x[N,C] to
+ * q[N,C] with scale[N], symmetric: scale = max|x| / 127, q = round-to-nearest-even(x * 127 /
+ * max|x|) clamped to [-127, 127] (a zero row: scale 0, q 0); AVX-512 where the CPU has it,
+ * _naive: the plain-C twin, bit for bit the same. Weights quantize the same way, a row per
+ * output channel. scfm_int8_supported: 1 when the fast int8 products can run (the CPU has
+ * avx512_vnni, see scfm_cpu_has and SCFM_CPU_DISABLE, and oneDNN has its avx512_core_vnni
+ * kernels); else 0 with the missing parts in why. scfm_int8_matmul_forward: out[N,OC] =
+ * ((float)(xq @ wq^T)[i,o] * ws[o]) * xs[i] + bias[o] (bias may be NULL; the last step one
+ * fused multiply-add), int32 sums (exact), by oneDNN's s8 matmul when supported, else by the
+ * twin's loops; SCFM_EINVAL if oneDNN refuses or C is so large that int32 sums could
+ * overflow (C > 133,000). */
+int scfm_int8_supported(char *why, size_t cap);
+void scfm_int8_quantize_rows(int8_t *q, float *scale, const float *x, size_t N, size_t C);
+void scfm_int8_quantize_rows_naive(int8_t *q, float *scale, const float *x, size_t N, size_t C);
+int scfm_int8_matmul_forward(float *out, const int8_t *xq, const float *xs, const int8_t *wq, const float *ws,
+                             const float *bias, size_t N, size_t C, size_t OC);
+void scfm_int8_matmul_forward_naive(float *out, const int8_t *xq, const float *xs, const int8_t *wq,
+                                    const float *ws, const float *bias, size_t N, size_t C, size_t OC);
 
 /* BERT embeddings: out[n] = wte[ids[n]] + wpe[pos[n]] + wtt (token type 0 row). */
 void scfm_embedding_forward(float *out, const int32_t *ids, const int32_t *pos, const float *wte,

@@ -30,12 +30,13 @@ static uint64_t xgetbv(unsigned ecx) {
 
 /* The features scfm_cpu_has knows and their bits. */
 static const struct { const char *name; int bit; } feature_names[] = {
-    {"avx", 1}, {"xgetbv1", 2}, {"avx2", 4}, {"avx512f", 8}, {"avx512_bf16", 16}};
+    {"avx", 1}, {"xgetbv1", 2}, {"avx2", 4}, {"avx512f", 8}, {"avx512_bf16", 16}, {"avx512_vnni", 32}};
 enum { N_FEATURES = sizeof feature_names / sizeof feature_names[0] };
 
 /* SCFM_CPU_DISABLE=name,name,...: features to treat as absent (tests of the portable paths
  * and of refusals on a CPU that has the features). Masking a feature masks those built on it
- * (avx: avx2, avx512f, avx512_bf16; avx512f: avx512_bf16). Unknown names are ignored. */
+ * (avx: avx2, avx512f, avx512_bf16, avx512_vnni; avx512f: avx512_bf16, avx512_vnni). Unknown names
+ * are ignored. */
 static int disabled_mask(void) {
     const char *e = getenv("SCFM_CPU_DISABLE");
     int mask = 0;
@@ -44,7 +45,7 @@ static int disabled_mask(void) {
         for (int k = 0; k < N_FEATURES; k++)
             if (strlen(feature_names[k].name) == n && !strncmp(e, feature_names[k].name, n)) {
                 const int b = feature_names[k].bit;
-                mask |= b == 1 ? (1 | 4 | 8 | 16) : b == 8 ? (8 | 16) : b;
+                mask |= b == 1 ? (1 | 4 | 8 | 16 | 32) : b == 8 ? (8 | 16 | 32) : b;
             }
         e += n;
         while (*e == ',' || *e == ' ') e++;
@@ -55,7 +56,8 @@ static int disabled_mask(void) {
 /* Bit 0: AVX usable (CPU has it and the OS saves YMM state). Bit 1: XGETBV with ECX = 1
  * exists (CPUID.(EAX=0Dh,ECX=1):EAX bit 2). Bit 2: AVX2 + FMA usable. Bit 3: AVX-512F
  * usable (the OS saves the opmask and ZMM state too). Bit 4: AVX512_BF16 usable (with
- * AVX-512F, BW and VL: CPUID.(EAX=7,ECX=1):EAX bit 5). Bit 30: computed. */
+ * AVX-512F, BW and VL: CPUID.(EAX=7,ECX=1):EAX bit 5). Bit 5: AVX512_VNNI usable (with AVX-512F,
+ * BW and VL: CPUID.(EAX=7,ECX=0):ECX bit 11). Bit 30: computed. */
 static int feature_cache;
 
 static int features(void) {
@@ -76,6 +78,7 @@ static int features(void) {
                 if (((r[1] >> 5) & 1) && fma) f |= 4;
                 if (((r[1] >> 16) & 1) && zmm_os) f |= 8;
                 const int bw = (r[1] >> 30) & 1, vl = (r[1] >> 31) & 1, leaf7_max = (int)r[0];
+                if ((f & 8) && bw && vl && ((r[2] >> 11) & 1)) f |= 32;
                 if ((f & 8) && bw && vl && leaf7_max >= 1) {
                     cpuid(7, 1, r);
                     if ((r[0] >> 5) & 1) f |= 16;

@@ -319,9 +319,10 @@ static int forward_layers(scfm_model *m, const scfm_bert_input *in, int train, u
                           size_t n_layers) {
     int rc = scfm_model_check_batch(m, in);
     if (rc) return rc;
-    const int bf16 = m->precision == SCFM_PREC_BF16;
-    if (train && bf16)
-        return scfm_error(SCFM_EINVAL, "bf16 is for inference only: training runs in fp32 (set the precision to fp32)");
+    const scfm_precision prec = m->precision;
+    if (train && prec != SCFM_PREC_FP32)
+        return scfm_error(SCFM_EINVAL, "%s is for inference only: training runs in fp32 (set the precision to fp32)",
+                          scfm_precision_name(prec));
     int gc = m->cfg.genecompass.enabled, sp = gc && m->cfg.genecompass.use_cls_token;
     size_t L = m->cfg.num_hidden_layers, full = n_layers == L;
     size_t NG = in->offs[in->B], N = NG + (sp ? in->B : 0), M = full && m->head == SCFM_HEAD_MLM ? in->n_mlm : 0;
@@ -331,7 +332,7 @@ static int forward_layers(scfm_model *m, const scfm_bert_input *in, int train, u
     a->hid_valid = 0;
     if ((rc = encoder_layout(m, in))) return rc;
     if (gc && (rc = scfm__gc_acts_ensure(m, NG, M))) return rc;
-    if (bf16 && (rc = scfm__lowp_ensure(m, N))) return rc;
+    if (prec != SCFM_PREC_FP32 && (rc = scfm__lowp_ensure(m, N))) return rc;
     a->NG = NG;
     a->N = N;
     a->in = *in;
@@ -339,8 +340,10 @@ static int forward_layers(scfm_model *m, const scfm_bert_input *in, int train, u
     a->fwd_train = !!train;
     embed_forward(m, in, positions(a, in), train, dropout_seed);
     for (size_t l = 0; l < n_layers; l++) {
-        if (!bf16) layer_forward(m, l, in, train, dropout_seed);
-        else if ((rc = scfm__layer_forward_bf16(m, l, in))) return rc;
+        if (prec == SCFM_PREC_FP32) layer_forward(m, l, in, train, dropout_seed);
+        else if ((rc = prec == SCFM_PREC_BF16 ? scfm__layer_forward_bf16(m, l, in)
+                                               : scfm__layer_forward_int8(m, l, in)))
+            return rc;
     }
     a->hid_valid = n_layers + 1;
     if (!full) return SCFM_OK;

@@ -83,12 +83,14 @@ void scfm__model_init_tensor(scfm_model *m, size_t i, scfm_rng *rng);
 int scfm__model_ensure_grads(scfm_model *m);
 void scfm__acts_free(scfm_model_acts *a);
 
-/* bf16 inference (lowp.c): free the weight copies; size the activation scratch for N rows;
- * encoder layer l of an inference forward in bf16 (m->precision == SCFM_PREC_BF16). */
+/* Reduced precision inference (lowp.c): free the weight copies; size the activation scratch
+ * for N rows; encoder layer l of an inference forward in bf16 (m->precision == SCFM_PREC_BF16)
+ * or int8 (SCFM_PREC_INT8). */
 void scfm__lowp_free(scfm_model *m);
 int scfm__lowp_worker(scfm_model *w, const scfm_model *m); /* shares the weights, own scratch */
 int scfm__lowp_ensure(scfm_model *m, size_t N);
 int scfm__layer_forward_bf16(scfm_model *m, size_t l, const scfm_bert_input *in);
+int scfm__layer_forward_int8(scfm_model *m, size_t l, const scfm_bert_input *in); /* SCFM_PREC_INT8 */
 
 /* GeneCompass (genecompass.c) */
 int scfm__gc_buffers_alloc(scfm_model *m);

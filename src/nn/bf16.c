@@ -17,7 +17,7 @@
 #include <string.h>
 
 #ifdef SCFM_HAVE_DNNL
-#include <dnnl.h>
+#include "onednn.h"
 #endif
 #if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 10 || defined(__clang__))
 #define SCFM_BF16_X86 1
@@ -125,22 +125,22 @@ void scfm_bf16_matmul_forward_naive(float *out, const scfm_bf16 *inp, const scfm
 }
 
 #ifdef SCFM_HAVE_DNNL
-static dnnl_engine_t engine;
+static dnnl_engine_t cpu_engine;
 static int engine_state; /* 0 none, 1 ready, -1 failed */
 
-static int get_engine(void) {
-    int s = __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
-    if (s) return s;
-#pragma omp critical(scfm_bf16_engine)
-    {
-        if (!engine_state) {
-            dnnl_engine_t e = NULL;
-            const int ok = dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success;
-            engine = e;
-            __atomic_store_n(&engine_state, ok ? 1 : -1, __ATOMIC_RELEASE);
+dnnl_engine_t scfm__dnnl_engine(void) {
+    if (!__atomic_load_n(&engine_state, __ATOMIC_ACQUIRE)) {
+#pragma omp critical(scfm_dnnl_engine)
+        {
+            if (!engine_state) {
+                dnnl_engine_t e = NULL;
+                const int ok = dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success;
+                cpu_engine = e;
+                __atomic_store_n(&engine_state, ok ? 1 : -1, __ATOMIC_RELEASE);
+            }
         }
     }
-    return __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE) == 1 ? cpu_engine : NULL;
 }
 
 /* out[M,N] = a[M,K] (row-major bf16) @ w^T (w [N,K] row-major bf16) + bias, out float32 or
@@ -148,7 +148,8 @@ static int get_engine(void) {
  * (oneDNN keeps created primitives in its own cache, so a repeated shape costs a look-up). */
 static int dnnl_matmul_bf16(void *out, int out_bf16, const scfm_bf16 *a, const scfm_bf16 *w, const float *bias,
                             size_t M, size_t K, size_t N, int act) {
-    if (get_engine() != 1) return scfm_error(SCFM_EINVAL, "bf16 matmul: cannot create the oneDNN CPU engine");
+    dnnl_engine_t engine = scfm__dnnl_engine();
+    if (!engine) return scfm_error(SCFM_EINVAL, "bf16 matmul: cannot create the oneDNN CPU engine");
     dnnl_memory_desc_t amd, wmd, bmd, cmd;
     dnnl_dims_t ad = {(dnnl_dim_t)M, (dnnl_dim_t)K}, as = {(dnnl_dim_t)K, 1};
     dnnl_dims_t wd = {(dnnl_dim_t)K, (dnnl_dim_t)N}, ws = {1, (dnnl_dim_t)K};
