@@ -20,6 +20,7 @@ versions.
 """
 import argparse
 import resource
+import sys
 import time
 
 import torch
@@ -49,7 +50,10 @@ def main():
     ap.add_argument("--positions", type=int, default=0, help="position embeddings (default max(2048, T))")
     ap.add_argument("--act", default="relu")
     ap.add_argument("--only", choices=["fwd", "step_masked", "step_hf"])
+    ap.add_argument("--bf16", action="store_true", help="forward under torch.autocast(cpu, bfloat16) (with --only fwd)")
     a = ap.parse_args()
+    if a.bf16 and a.only != "fwd":
+        sys.exit("bench_torch_new: --bf16 is for the forward only (--only fwd)")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=a.vocab, hidden_size=a.hidden, num_hidden_layers=a.layers, num_attention_heads=a.heads,
@@ -70,7 +74,7 @@ def main():
     mlm.eval()
 
     def fwd():
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
             bert(input_ids=ids, attention_mask=att)
 
     run = {k: a.only in (None, k) for k in ("fwd", "step_masked", "step_hf")}
@@ -106,7 +110,8 @@ def main():
     print(f"torch {torch.__version__} transformers {transformers.__version__} attention "
           f"{bert.config._attn_implementation}, {torch.get_num_threads()} threads, "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}; L {a.layers} H {a.hidden} heads {a.heads} "
-          f"FFN {a.ffn} V {a.vocab}, batch {B} x T {T}, {sum(p.numel() for p in mlm.parameters())} params")
+          f"FFN {a.ffn} V {a.vocab}, batch {B} x T {T}, {sum(p.numel() for p in mlm.parameters())} params"
+          f"{', bf16 autocast' if a.bf16 else ''}")
     print(f"RESULT torch {res} peak_rss_mib={rss_mib:.1f}")
 
 

@@ -7,7 +7,9 @@
 #   ceiling (best of scfm's matmul backends and torch.mm); the CPU model and flags; scfm's
 #   matmul backend and kernel. Then the real command on a real corpus (a 10x folder
 #   tokenized, `scfm pretrain --config tiny`), which catches slowdowns the engine benchmark
-#   cannot see (the dirty-vector-state regression was one).
+#   cannot see (the dirty-vector-state regression was one). Where the CPU has them, the
+#   reduced precision forwards too: scfm --precision bf16 and int8 against torch under bf16
+#   autocast and torch float32.
 #
 #   make bench && bash bench/bench_vs_torch.sh [THREADS] [ITERS]
 # PyTorch lives in bench/.venv-torch, created on first use with the versions pinned in
@@ -45,6 +47,26 @@ for shape in "512 16" "2048 4"; do
                  printf "%-14s %12.0f %12.0f %6.2fx | %12.0f %12.0f %12.0f %6.2fx %6.2fx | %8.1f %8.1f (%.0f%%)\n",
                         s, sf, tf, sf / tf, ss, tm, th, ss / tm, ss / th, gf, ceil, 100 * gf / ceil }'
 done
+
+LOWP=""
+for p in bf16 int8; do "$BUILD/scfm" --version | grep -q "^$p inference: available" && LOWP="$LOWP $p"; done
+if [ -n "$LOWP" ]; then
+    echo
+    printf '%-14s %-6s %12s %14s %14s %8s\n' "reduced prec." scfm "scfm_fwd" "/ torch fp32" "/ torch bf16" torch_bf16
+    for shape in "512 16" "2048 4"; do
+        set -- $shape
+        tf=$(val "$("$PY" bench/bench_torch_new.py --threads "$TH" --T "$1" --batch "$2" --iters "$ITERS" --only fwd)" \
+            fwd_tokens_per_s)
+        tb=$(val "$("$PY" bench/bench_torch_new.py --threads "$TH" --T "$1" --batch "$2" --iters "$ITERS" --only fwd \
+            --bf16)" fwd_tokens_per_s)
+        for p in $LOWP; do
+            sf=$(val "$("$BUILD/bench/bench_bert" --only fwd --T "$1" --batch "$2" --iters "$ITERS" --precision "$p")" \
+                fwd_tokens_per_s)
+            awk -v s="T=$1 B=$2" -v p="$p" -v sf="$sf" -v tf="$tf" -v tb="$tb" \
+                'BEGIN { printf "%-14s %-6s %12.0f %13.2fx %13.2fx %8.0f\n", s, p, sf, sf / tf, sf / tb, tb }'
+        done
+    done
+fi
 
 D=${SCFM_SHARED_DATA:-../shared/data}
 REAL=${REAL_DATA:-$D/human/pbmc1k_v3} V1=${V1:-$D/geneformer/v1}

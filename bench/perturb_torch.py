@@ -13,8 +13,12 @@ corpus, read with scripts/corpus_to_numpy.py. With --scfm-shifts (the --shifts t
 `scfm perturb`), every (cell, gene) cosine is compared with scfm's and the largest absolute
 difference printed.
 
+With --bf16 the forwards run under torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's own
+reduced precision inference: its linear layers and attention in bf16; the embeddings are
+compared in float32).
+
 Usage: python bench/perturb_torch.py --corpus DIR --model DIR --cells N --batch B --threads T
-           [--layer -1] [--scfm-shifts shifts.tsv] [--out torch_shifts.tsv]
+           [--layer -1] [--bf16] [--scfm-shifts shifts.tsv] [--out torch_shifts.tsv]
 Prints "RESULT torch cells=... copies=... tokens=... seconds=... cells_per_s=...
 copies_per_s=... [compared=... max_abs_diff=... max_shift=...]" (max_shift: the largest
 1 - cos, the scale of the shifts) and a line with the versions.
@@ -59,6 +63,7 @@ def embed(model, seqs, layer, special, pad_id):
         h = model(input_ids=ids, attention_mask=att).last_hidden_state
     else:
         h = model(input_ids=ids, attention_mask=att, output_hidden_states=True).hidden_states[layer]
+    h = h.float()
     keep = (att.bool() & ~special[ids]).unsqueeze(-1).to(h.dtype)
     return (h * keep).sum(1) / keep.sum(1)
 
@@ -77,6 +82,7 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--layer", type=int, default=-1, help="hidden-state index as scfm's --layer (-1: last layer)")
     ap.add_argument("--scfm-shifts", help="scfm perturb --shifts table to compare with")
+    ap.add_argument("--bf16", action="store_true", help="forwards under torch.autocast (cpu, bfloat16)")
     ap.add_argument("--out", help="write this side's shifts: cell token_id cos")
     a = ap.parse_args()
     if a.cells < 1 or a.batch < 1:
@@ -103,10 +109,11 @@ def main():
 
     shifts = {}
     n_copies = n_tokens = 0
-    with torch.inference_mode():  # warm-up (one-time kernel set-up), not timed
+    amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16)
+    with torch.inference_mode(), amp:  # warm-up (one-time kernel set-up), not timed
         embed(model, [cells[0]] * a.batch, a.layer, special, pad_id)
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), amp:
         for ci, tok in enumerate(cells):
             genes, seen = [], set()
             for g in tok.tolist():
@@ -124,9 +131,10 @@ def main():
             n_tokens += sum(len(s) for s in seqs)
     dt = time.perf_counter() - t0
 
-    print("torch %s transformers %s attention %s, %d threads, CPU capability %s, batch %d, layer %d"
+    print("torch %s transformers %s attention %s, %d threads, CPU capability %s, batch %d, layer %d, %s"
           % (torch.__version__, transformers.__version__, model.config._attn_implementation,
-             torch.get_num_threads(), torch.backends.cpu.get_cpu_capability(), a.batch, a.layer))
+             torch.get_num_threads(), torch.backends.cpu.get_cpu_capability(), a.batch, a.layer,
+             "bf16 autocast" if a.bf16 else "float32"))
     if a.out:
         with open(a.out, "w") as f:
             f.write("cell\ttoken_id\tcos\n")

@@ -24,7 +24,12 @@
 # numbering; -1 the last layer), TOL [1e-6] largest accepted cosine difference, TORCH_PY
 # (a python with torch instead of bench/.venv-torch, see bench/torch_env.sh), SCFM_BUILD
 # [build], SCFM_GEMM (matmul backend), SCFM_PYTHON (python with h5py for scripts/fetch_data),
-# WORK (keep the corpus, model and tables there instead of a temporary folder).
+# WORK (keep the corpus, model and tables there instead of a temporary folder), LOWP [the
+# reduced precisions `scfm --version` says are available; "none" for none]: after the float32
+# comparison, scfm perturb again with each of them (--precision bf16 / int8) and, where bf16
+# is among them, PyTorch under bf16 autocast, in the same run: cells/s, the ratios to PyTorch
+# float32 and to PyTorch bf16, the largest cosine difference to scfm's float32 shifts and the
+# top-20 overlap of the gene ranking with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TH=${1:-2}
@@ -83,3 +88,56 @@ BEGIN {
     if (c != tc || p != tp) { print "bench: the two sides perturbed different cells or copies" > "/dev/stderr"; exit 1 }
     if (d + 0 > tol + 0) { print "bench: the shifts differ by more than the tolerance" > "/dev/stderr"; exit 1 }
 }'
+
+# ---- reduced precision: scfm bf16 / int8, PyTorch bf16 autocast ----------------------------
+if [ -z "${LOWP+x}" ]; then
+    LOWP=""
+    for p in bf16 int8; do "$BIN" --version | grep -q "^$p inference: available" && LOWP="$LOWP $p"; done
+fi
+[ "$LOWP" = none ] && LOWP=""
+[ -n "$LOWP" ] || exit 0
+echo
+fp32_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+torch_cps=$(awk -v c="$(val cells "$tr")" -v s="$(val seconds "$tr")" 'BEGIN { print c / s }')
+for p in $LOWP; do
+    Q=("${P[@]}")
+    Q[5]="$WORK/scfm_$p.tsv"
+    Q[${#Q[@]}-1]="$WORK/scfm_shifts_$p.tsv"
+    echo "== scfm ${Q[*]} --precision $p"
+    t0=$(date +%s.%N)
+    "$BIN" "${Q[@]}" --precision "$p" >"$WORK/scfm_$p.out" 2>"$WORK/scfm_$p.log" || { cat "$WORK/scfm_$p.log" >&2; exit 1; }
+    t1=$(date +%s.%N)
+    eval "s_$p=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+done
+if [[ " $LOWP " == *" bf16 "* ]]; then
+    echo "== torch bench/perturb_torch.py --bf16"
+    trb=$("$PY" bench/perturb_torch.py --corpus "$WORK/corpus" --model "$WORK/model" --cells "$CELLS" --batch "$BATCH" \
+        --threads "$TH" --layer "$LAYER" --bf16 --scfm-shifts "$WORK/scfm_shifts_bf16.tsv")
+    echo "$trb" | sed 's/^/  /'
+fi
+printf "\n%-11s %10s %12s %14s %14s\n" "" "seconds" "cells/s" "/ torch fp32" "/ torch bf16"
+tb_cps=${trb:+$(awk -v c="$(val cells "$trb")" -v s="$(val seconds "$trb")" 'BEGIN { print c / s }')}
+row() { # name seconds
+    awk -v n="$1" -v s="$2" -v c="$cells" -v t="$torch_cps" -v b="${tb_cps:-0}" 'BEGIN {
+        printf "%-11s %10.2f %12.4f %13.2fx %13s\n", n, s, c / s, (c / s) / t, b > 0 ? sprintf("%.2fx", (c / s) / b) : "-" }'
+}
+row scfm-fp32 "$fp32_s"
+for p in $LOWP; do eval "row scfm-$p \$s_$p"; done
+[ -z "${trb:-}" ] || row torch-bf16 "$(val seconds "$trb")"
+"$PY" - "$WORK" $LOWP <<'PY'
+import csv, sys
+w = sys.argv[1]
+def shifts(f):
+    return {(r["cell"], r["token_id"]): float(r["cos"]) for r in csv.DictReader(open(f), delimiter="\t")
+            if r["null"] == "0"}
+def top(f, k=20):
+    rs = list(csv.DictReader(open(f), delimiter="\t"))
+    return {r["gene"] for r in sorted(rs, key=lambda r: (float(r["mean_shift"]), r["gene"]))[:k]}
+ref, rtop = shifts(f"{w}/scfm_shifts.tsv"), top(f"{w}/scfm.tsv")
+for p in sys.argv[2:]:
+    s = shifts(f"{w}/scfm_shifts_{p}.tsv")
+    assert s.keys() == ref.keys(), p
+    d = max(abs(s[k] - ref[k]) for k in ref)
+    print(f"scfm {p} vs scfm fp32: max |cos difference| {d:.3g} over {len(ref)} copies, "
+          f"top-20 overlap {len(top(f'{w}/scfm_{p}.tsv') & rtop)}/20")
+PY
