@@ -119,7 +119,7 @@ printf "\n%-11s %10s %12s %14s %14s\n" "" "seconds" "cells/s" "/ torch fp32" "/ 
 tb_cps=${trb:+$(awk -v c="$(val cells "$trb")" -v s="$(val seconds "$trb")" 'BEGIN { print c / s }')}
 row() { # name seconds
     awk -v n="$1" -v s="$2" -v c="$cells" -v t="$torch_cps" -v b="${tb_cps:-0}" 'BEGIN {
-        printf "%-11s %10.2f %12.4f %13.2fx %13s\n", n, s, c / s, (c / s) / t, b > 0 ? sprintf("%.2fx", (c / s) / b) : "-" }'
+        printf "%-11s %10.2f %12.4f %13.2fx %13s\n", n, s, c / s, (c / s) / t, (b > 0 ? sprintf("%.2fx", (c / s) / b) : "-") }'
 }
 row scfm-fp32 "$fp32_s"
 for p in $LOWP; do eval "row scfm-$p \$s_$p"; done
