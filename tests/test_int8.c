@@ -8,6 +8,7 @@
 #include "scfm/nn.h"
 #include "scfm/rng.h"
 #include "testutil.h"
+#include "lowp_model.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -15,35 +16,9 @@
 
 static scfm_rng rng;
 
-static float *randv(size_t n, float scale) {
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = scale * scfm_rng_normal(&rng);
-    return x;
-}
-
-/* ||a - b|| / ||b|| */
-static double rel_rms(const float *a, const float *b, size_t n) {
-    double e = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        r += (double)b[i] * b[i];
-    }
-    return sqrt(e / (r + 1e-300));
-}
-
-static double cosine(const float *a, const float *b, size_t n) {
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return ab / sqrt(aa * bb + 1e-300);
-}
-
 /* ---- quantization: the vector rows equal the twin's; each value within half a step ---- */
 static void test_quantize(size_t N, size_t C) {
-    float *x = randv(N * C, 3.0f);
+    float *x = lowp_randv(&rng, N * C, 3.0f);
     if (N > 1) memset(x + C, 0, C * sizeof *x); /* a zero row */
     if (N > 2) {                                /* a row with one outlier and exact ties */
         x[2 * C] = 1000.0f;
@@ -82,7 +57,7 @@ static void test_quantize(size_t N, size_t C) {
 
 /* ---- the product: fast vs twin, int8 vs float32 ---- */
 static void test_matmul(size_t N, size_t C, size_t OC, int fast) {
-    float *x = randv(N * C, 1.0f), *w = randv(OC * C, 0.05f), *b = randv(OC, 0.1f);
+    float *x = lowp_randv(&rng, N * C, 1.0f), *w = lowp_randv(&rng, OC * C, 0.05f), *b = lowp_randv(&rng, OC, 0.1f);
     int8_t *xq = malloc(N * C), *wq = malloc(OC * C);
     float *xs = malloc(N * sizeof *xs), *ws = malloc(OC * sizeof *ws);
     scfm_int8_quantize_rows(xq, xs, x, N, C);
@@ -104,7 +79,7 @@ static void test_matmul(size_t N, size_t C, size_t OC, int fast) {
         const double e = fabs((double)o1[i] - o2[i]);
         if (e > d12) d12 = e;
     }
-    const double rr = rel_rms(o2, o3, N * OC);
+    const double rr = lowp_rel_rms(o2, o3, N * OC);
     printf("int8 matmul %zux%zux%zu (%s): %zu of %zu differ from the twin (max %.3g), rel RMS vs f32 %.4f\n", N, C, OC,
            fast ? "oneDNN" : "twin", diff, N * OC, d12, rr);
     /* the int32 sums are exact and both scale them with the same float steps */
@@ -126,81 +101,6 @@ static void test_matmul_limits(void) {
           "int8 matmul accepted 200,000 inputs (int32 sums could overflow)");
     CHECK(strstr(scfm_last_error(), "overflow") != NULL, "the refusal says why: '%s'", scfm_last_error());
     CHECK(scfm_int8_matmul_forward(&o, &q, &s, &q, &s, NULL, 0, 4, 1) == 0, "empty int8 matmul");
-}
-
-/* int8 forward against float32 on a random model (fewer layers): mean-pooled cell embeddings
- * of the second-to-last layer, cosine >= 0.999 per cell. */
-static void test_model(const char *preset, size_t layers, int supported) {
-    scfm_bert_config c;
-    CHECK(scfm_bert_config_preset(&c, preset) == 0, "preset");
-    if (layers) c.num_hidden_layers = layers;
-    c.vocab_size = 500;
-    scfm_model *m = scfm_model_create(&c, SCFM_HEAD_NONE, 7);
-    CHECK(m != NULL, "model: %s", scfm_last_error());
-    if (!m) { scfm_bert_config_free(&c); return; }
-    /* weights 4x Hugging Face's initialisation (std 0.08): larger activations than a fresh model */
-    for (size_t t = 0; t < m->n_tensors; t++)
-        if (m->tensors[t].ndim == 2) scfm_scale(m->params + m->tensors[t].offset, m->tensors[t].numel, 4.0f);
-    const size_t lens[4] = {300, 37, 511, 1}, B = 4, H = c.hidden_size, L = c.num_hidden_layers;
-    size_t offs[5] = {0};
-    for (size_t b = 0; b < B; b++) offs[b + 1] = offs[b] + lens[b];
-    const size_t N = offs[B];
-    int32_t *ids = malloc(N * sizeof *ids);
-    for (size_t i = 0; i < N; i++) ids[i] = (int32_t)(2 + scfm_rng_below(&rng, c.vocab_size - 2));
-    scfm_bert_input in = {.B = B, .offs = offs, .ids = ids};
-    float *ref = malloc(N * H * sizeof *ref), *e32 = calloc(B * H, sizeof *e32), *e8 = calloc(B * H, sizeof *e8);
-    CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "fp32 forward: %s", scfm_last_error());
-    memcpy(ref, scfm_model_hidden(m, L - 1), N * H * sizeof *ref);
-    for (size_t b = 0; b < B; b++)
-        for (size_t i = offs[b]; i < offs[b + 1]; i++)
-            for (size_t d = 0; d < H; d++) e32[b * H + d] += ref[i * H + d] / (float)lens[b];
-    int rc = scfm_model_set_precision(m, SCFM_PREC_INT8);
-    if (!supported) {
-        CHECK(rc == SCFM_EINVAL, "int8 accepted without avx512_vnni (rc %d)", rc);
-        CHECK(strstr(scfm_last_error(), "avx512_vnni") != NULL, "refusal names the missing feature: '%s'",
-              scfm_last_error());
-        CHECK(scfm_model_precision(m) == SCFM_PREC_FP32, "precision stays fp32 after a refusal");
-        printf("refusal: %s\n", scfm_last_error());
-    } else {
-        CHECK(rc == 0, "set int8: %s", scfm_last_error());
-        CHECK(scfm_model_precision(m) == SCFM_PREC_INT8, "precision int8");
-        CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "int8 forward: %s", scfm_last_error());
-        const float *h8 = scfm_model_hidden(m, L - 1);
-        for (size_t b = 0; b < B; b++)
-            for (size_t i = offs[b]; i < offs[b + 1]; i++)
-                for (size_t d = 0; d < H; d++) e8[b * H + d] += h8[i * H + d] / (float)lens[b];
-        double worst_cell = 1, worst_tok = 1, maxdiff = 0;
-        for (size_t b = 0; b < B; b++) worst_cell = fmin(worst_cell, cosine(e8 + b * H, e32 + b * H, H));
-        for (size_t i = 0; i < N; i++) {
-            worst_tok = fmin(worst_tok, cosine(h8 + i * H, ref + i * H, H));
-            for (size_t d = 0; d < H; d++) maxdiff = fmax(maxdiff, fabs((double)h8[i * H + d] - ref[i * H + d]));
-        }
-        printf("model %s L %zu: int8 vs fp32, layer L-1: cell-embedding cosine min %.7f, token cosine min %.7f, "
-               "max |diff| %.3g\n",
-               preset, L, worst_cell, worst_tok, maxdiff);
-        CHECK(worst_cell >= 0.999, "cell-embedding cosine %.6f < 0.999", worst_cell);
-        CHECK(worst_tok >= 0.99, "token cosine %.6f < 0.99", worst_tok);
-        CHECK(maxdiff > 0, "int8 forward equals fp32 exactly: int8 path not taken");
-        /* a forward worker shares the int8 weights and computes the same */
-        scfm_model *wk = scfm_model_worker(m);
-        CHECK(wk != NULL, "worker: %s", scfm_last_error());
-        if (wk) {
-            float *h = malloc(N * H * sizeof *h);
-            memcpy(h, h8, N * H * sizeof *h);
-            CHECK(scfm_model_forward(wk, &in, 0, 0, NULL) == 0, "worker int8 forward: %s", scfm_last_error());
-            CHECK(!memcmp(scfm_model_hidden(wk, L - 1), h, N * H * sizeof *h), "worker's int8 forward differs");
-            free(h);
-            scfm_model_worker_free(wk);
-        }
-        CHECK(scfm_model_forward(m, &in, 1, 0, NULL) == SCFM_EINVAL, "training forward accepted int8");
-        CHECK(strstr(scfm_last_error(), "int8") != NULL, "training refusal names int8: '%s'", scfm_last_error());
-        CHECK(scfm_model_set_precision(m, SCFM_PREC_FP32) == 0, "set fp32");
-        CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "fp32 forward again");
-        CHECK(!memcmp(scfm_model_hidden(m, L - 1), ref, N * H * sizeof *ref), "fp32 after int8 differs from fp32");
-    }
-    free(ids); free(ref); free(e32); free(e8);
-    scfm_model_free(m);
-    scfm_bert_config_free(&c);
 }
 
 static void test_names(void) {
@@ -225,8 +125,9 @@ int main(int argc, char **argv) {
     test_matmul(513, 1024, 256, supported);
     test_matmul_limits();
     test_names();
-    test_model("geneformer-v1", 3, supported);
-    test_model("mouse-geneformer", 2, supported);
+    /* int8 forward against fp32 (lowp_model.h) */
+    lowp_model_vs_fp32(&rng, "geneformer-v1", 3, -1, SCFM_PREC_INT8, supported, "avx512_vnni");    /* relu */
+    lowp_model_vs_fp32(&rng, "mouse-geneformer", 2, -1, SCFM_PREC_INT8, supported, "avx512_vnni"); /* silu */
     if (supported && !getenv("SCFM_CPU_DISABLE")) {
         char cmd[4200];
         snprintf(cmd, sizeof cmd, "SCFM_CPU_DISABLE=avx512_vnni '%s'", argv[0]);

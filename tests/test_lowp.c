@@ -8,6 +8,7 @@
 #include "scfm/nn.h"
 #include "scfm/rng.h"
 #include "testutil.h"
+#include "lowp_model.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -15,26 +16,10 @@
 
 static scfm_rng rng;
 
-static float *randv(size_t n, float scale) {
-    float *x = malloc((n ? n : 1) * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = scale * scfm_rng_normal(&rng);
-    return x;
-}
-
 static float from_bits(uint32_t u) {
     float x;
     memcpy(&x, &u, sizeof x);
     return x;
-}
-
-/* ||a - b|| / ||b|| */
-static double rel_rms(const float *a, const float *b, size_t n) {
-    double e = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        r += (double)b[i] * b[i];
-    }
-    return sqrt(e / (r + 1e-300));
 }
 
 /* ---- rounding ---- */
@@ -94,7 +79,7 @@ static void test_rounding(int fast) {
 
 /* ---- matmul ---- */
 static void test_matmul(size_t N, size_t C, size_t OC, int fast) {
-    float *x = randv(N * C, 1), *w = randv(OC * C, 0.1f), *b = randv(OC, 0.1f);
+    float *x = lowp_randv(&rng, N * C, 1), *w = lowp_randv(&rng, OC * C, 0.1f), *b = lowp_randv(&rng, OC, 0.1f);
     scfm_bf16 *xb = malloc(N * C * sizeof *xb), *wb = malloc(OC * C * sizeof *wb);
     scfm_bf16_convert(xb, x, N * C);
     scfm_bf16_convert(wb, w, OC * C);
@@ -110,7 +95,7 @@ static void test_matmul(size_t N, size_t C, size_t OC, int fast) {
     const double at = 1e-5 * sqrt((double)C), scale = 0.1 * sqrt((double)C);
     double d12 = CHECK_ARRAY(o1, o2, N * OC, 1e-5, at, "bf16 matmul vs its twin");
     double d13 = CHECK_ARRAY(o1, o3, N * OC, 0, 0.02 * scale, "bf16 matmul vs float32");
-    const double rr = rel_rms(o1, o3, N * OC);
+    const double rr = lowp_rel_rms(o1, o3, N * OC);
     CHECK(d13 > 0, "bf16 matmul equals float32 exactly: the operands were not rounded");
     CHECK(rr <= 0.01, "bf16 matmul relative RMS error %.3g against float32", rr);
     printf("bf16 matmul %zux%zux%zu (%s): max |fast - twin| %.3g; against float32 max |diff| %.3g, relative RMS %.3g\n",
@@ -158,8 +143,8 @@ static void test_matmul(size_t N, size_t C, size_t OC, int fast) {
 
 /* ---- fused row passes: the same floats as the f32 pass followed by a rounding pass ---- */
 static void test_row_passes(size_t N, size_t C) {
-    float *r1 = randv(N * C, 1.0f), *res = randv(N * C, 1.0f), *w = randv(C, 1.0f), *b = randv(C, 0.3f),
-          *bias = randv(C, 0.3f);
+    float *r1 = lowp_randv(&rng, N * C, 1.0f), *res = lowp_randv(&rng, N * C, 1.0f), *w = lowp_randv(&rng, C, 1.0f), *b = lowp_randv(&rng, C, 0.3f),
+          *bias = lowp_randv(&rng, C, 0.3f);
     float *r2 = malloc(N * C * sizeof *r2), *o1 = malloc(N * C * sizeof *o1), *o2 = malloc(N * C * sizeof *o2);
     scfm_bf16 *b1 = malloc(N * C * sizeof *b1), *b2 = malloc(N * C * sizeof *b2);
     for (int with_bias = 0; with_bias < 2; with_bias++) {
@@ -196,7 +181,7 @@ static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, i
     size_t offs[8] = {0};
     for (size_t b = 0; b < B; b++) offs[b + 1] = offs[b] + lens[b];
     const size_t N = offs[B], C = NH * HS, ld = 3 * C;
-    float *qkv = randv(N * ld, 1.0f);
+    float *qkv = lowp_randv(&rng, N * ld, 1.0f);
     for (size_t i = 0; i < N * ld; i += 7) qkv[i] *= 3.0f; /* a few larger scores */
     scfm_bf16 *qb = malloc(N * ld * sizeof *qb); /* the bf16 kernels' q, k, v: rounded */
     scfm_bf16_convert_naive(qb, qkv, N * ld);
@@ -224,7 +209,7 @@ static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, i
     /* against float32: scores of up to about 10 here, rounded q and k move them by ~2^-8 of
      * that; outputs are averages of O(1) values */
     double d13 = CHECK_ARRAY(o1, o3, N * C, 0, 0.3, "bf16 attention vs float32");
-    const double rr = rel_rms(o1, o3, N * C);
+    const double rr = lowp_rel_rms(o1, o3, N * C);
     CHECK(rr <= 0.03, "bf16 attention relative RMS error %.3g against float32", rr);
     printf("bf16 attention B %zu (N %zu) NH %zu HS %zu (%s): %zu of %zu outputs bit-equal to the twin, max diff %.3g; "
            "against float32 max |diff| %.3g, relative RMS %.3g\n",
@@ -233,93 +218,6 @@ static void test_attention(const size_t *lens, size_t B, size_t NH, size_t HS, i
 }
 
 /* ---- model ---- */
-static double cosine(const float *a, const float *b, size_t n) {
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < n; i++) {
-        ab += (double)a[i] * b[i];
-        aa += (double)a[i] * a[i];
-        bb += (double)b[i] * b[i];
-    }
-    return ab / sqrt(aa * bb + 1e-300);
-}
-
-/* bf16 forward against float32 on a random model of the Geneformer V1 shape (fewer layers):
- * mean-pooled cell embeddings of the second-to-last layer, cosine >= 0.999 per cell. */
-/* act: the FFN activation instead of the preset's (-1: the preset's) */
-static void test_model(const char *preset, size_t layers, int act, int supported) {
-    scfm_bert_config c;
-    CHECK(scfm_bert_config_preset(&c, preset) == 0, "preset");
-    if (layers) c.num_hidden_layers = layers;
-    if (act >= 0) c.hidden_act = (scfm_act)act;
-    c.vocab_size = 500;
-    scfm_model *m = scfm_model_create(&c, SCFM_HEAD_NONE, 7);
-    CHECK(m != NULL, "model: %s", scfm_last_error());
-    if (!m) { scfm_bert_config_free(&c); return; }
-    CHECK(scfm_model_precision(m) == SCFM_PREC_FP32, "default precision is fp32");
-    /* weights 4x Hugging Face's initialisation (std 0.08): larger activations than a fresh model */
-    for (size_t t = 0; t < m->n_tensors; t++)
-        if (m->tensors[t].ndim == 2) scfm_scale(m->params + m->tensors[t].offset, m->tensors[t].numel, 4.0f);
-    const size_t lens[4] = {300, 37, 511, 1}, B = 4, H = c.hidden_size, L = c.num_hidden_layers;
-    size_t offs[5] = {0};
-    for (size_t b = 0; b < B; b++) offs[b + 1] = offs[b] + lens[b];
-    const size_t N = offs[B];
-    int32_t *ids = malloc(N * sizeof *ids);
-    for (size_t i = 0; i < N; i++) ids[i] = (int32_t)(2 + scfm_rng_below(&rng, c.vocab_size - 2));
-    scfm_bert_input in = {.B = B, .offs = offs, .ids = ids};
-    float *ref = malloc(N * H * sizeof *ref), *emb32 = calloc(B * H, sizeof *emb32), *emb16 = calloc(B * H, sizeof *emb16);
-    CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "fp32 forward: %s", scfm_last_error());
-    memcpy(ref, scfm_model_hidden(m, L - 1), N * H * sizeof *ref);
-    for (size_t b = 0; b < B; b++)
-        for (size_t i = offs[b]; i < offs[b + 1]; i++)
-            for (size_t d = 0; d < H; d++) emb32[b * H + d] += ref[i * H + d] / (float)lens[b];
-    int rc = scfm_model_set_precision(m, SCFM_PREC_BF16);
-    if (!supported) {
-        CHECK(rc == SCFM_EINVAL, "bf16 accepted without avx512_bf16 (rc %d)", rc);
-        CHECK(strstr(scfm_last_error(), "avx512_bf16") != NULL, "refusal names the missing feature: '%s'",
-              scfm_last_error());
-        CHECK(scfm_model_precision(m) == SCFM_PREC_FP32, "precision stays fp32 after a refusal");
-        printf("refusal: %s\n", scfm_last_error());
-    } else {
-        CHECK(rc == 0, "set bf16: %s", scfm_last_error());
-        CHECK(scfm_model_precision(m) == SCFM_PREC_BF16, "precision bf16");
-        CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "bf16 forward: %s", scfm_last_error());
-        const float *h16 = scfm_model_hidden(m, L - 1);
-        for (size_t b = 0; b < B; b++)
-            for (size_t i = offs[b]; i < offs[b + 1]; i++)
-                for (size_t d = 0; d < H; d++) emb16[b * H + d] += h16[i * H + d] / (float)lens[b];
-        double worst_cell = 1, worst_tok = 1, maxdiff = 0;
-        for (size_t b = 0; b < B; b++) {
-            double cs = cosine(emb16 + b * H, emb32 + b * H, H);
-            if (cs < worst_cell) worst_cell = cs;
-        }
-        for (size_t i = 0; i < N; i++) {
-            double cs = cosine(h16 + i * H, ref + i * H, H);
-            if (cs < worst_tok) worst_tok = cs;
-            for (size_t d = 0; d < H; d++) {
-                double e = fabs((double)h16[i * H + d] - ref[i * H + d]);
-                if (e > maxdiff) maxdiff = e;
-            }
-        }
-        printf("model %s L %zu: bf16 vs fp32, layer L-1: cell-embedding cosine min %.7f, token cosine min %.7f, "
-               "max |diff| %.3g (LayerNorm output, unit scale)\n",
-               preset, L, worst_cell, worst_tok, maxdiff);
-        CHECK(worst_cell >= 0.999, "cell-embedding cosine %.6f < 0.999", worst_cell);
-        CHECK(worst_tok >= 0.99, "token cosine %.6f < 0.99", worst_tok);
-        CHECK(maxdiff > 0, "bf16 forward equals fp32 exactly: bf16 path not taken");
-        /* training refuses bf16 */
-        CHECK(scfm_model_forward(m, &in, 1, 0, NULL) == SCFM_EINVAL, "training forward accepted bf16");
-        CHECK(strstr(scfm_last_error(), "bf16") != NULL, "training refusal names bf16: '%s'", scfm_last_error());
-        /* back to fp32: the reference again, bit for bit */
-        CHECK(scfm_model_set_precision(m, SCFM_PREC_FP32) == 0, "set fp32");
-        CHECK(scfm_model_forward(m, &in, 0, 0, NULL) == 0, "fp32 forward again");
-        CHECK(!memcmp(scfm_model_hidden(m, L - 1), ref, N * H * sizeof *ref), "fp32 after bf16 differs from fp32");
-    }
-    CHECK(scfm_model_set_precision(m, (scfm_precision)7) == SCFM_EINVAL, "unknown precision accepted");
-    free(ids); free(ref); free(emb32); free(emb16);
-    scfm_model_free(m);
-    scfm_bert_config_free(&c);
-}
-
 static void test_names(void) {
     scfm_precision p;
     CHECK(scfm_precision_from_name("bf16", &p) == 0 && p == SCFM_PREC_BF16, "bf16 name");
@@ -347,9 +245,10 @@ int main(int argc, char **argv) {
     test_attention(l3, 1, 2, 96, fast_cpu);
     test_attention(l3, 1, 3, 6, fast_cpu); /* HS not a multiple of 16: the portable path */
     test_names();
-    test_model("geneformer-v1", 3, -1, supported);    /* relu: fused into the product */
-    test_model("tiny", 0, SCFM_ACT_GELU, supported);  /* gelu: fused */
-    test_model("mouse-geneformer", 2, -1, supported); /* silu: the row pass */
+    /* bf16 forward against fp32 (lowp_model.h) */
+    lowp_model_vs_fp32(&rng, "geneformer-v1", 3, -1, SCFM_PREC_BF16, supported, "avx512_bf16"); /* relu: fused */
+    lowp_model_vs_fp32(&rng, "tiny", 0, SCFM_ACT_GELU, SCFM_PREC_BF16, supported, "avx512_bf16"); /* gelu: fused */
+    lowp_model_vs_fp32(&rng, "mouse-geneformer", 2, -1, SCFM_PREC_BF16, supported, "avx512_bf16"); /* silu: row pass */
     /* the refusal on this CPU too: this binary again with avx512_bf16 masked must skip
      * (its checks, the refusal's included, passing) */
     if (supported && !getenv("SCFM_CPU_DISABLE")) {
