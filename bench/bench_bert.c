@@ -5,7 +5,7 @@
  * bench/bench_bert.sh which runs both and prints the ratio.
  * Usage: bench_bert [--preset NAME] [--T 2048] [--batch 4] [--iters 3] [--dropout]
  *                   [--layers L] [--hidden H] [--heads A] [--ffn F] [--vocab V] [--only fwd|step]
- *                   [--precision fp32|bf16]
+ *                   [--precision fp32|bf16|int8]
  * --precision bf16 runs the forward in bf16 (scfm_model_set_precision; the training step
  * stays fp32, so use it with --only fwd).
  * --layers/--hidden/--heads/--ffn/--vocab override the preset's shape (bench/v2_memory.sh);

@@ -153,7 +153,8 @@ void scfm_bias_act_forward_bf16(const float *pre, scfm_bf16 *out, const float *b
 
 /* int8 inference kernels (src/nn/int8.c). scfm_int8_quantize_rows: each row of x[N,C] to
  * q[N,C] with scale[N], symmetric: scale = max|x| / 127, q = round-to-nearest-even(x * 127 /
- * max|x|) clamped to [-127, 127] (a zero row: scale 0, q 0); AVX-512 where the CPU has it,
+ * max|x|) clamped to [-127, 127] (a zero row, or one whose max|x| < 3.7e-37: scale 0, q 0;
+ * NaN entries quantize to -127 and do not count in the maximum); AVX-512 where the CPU has it,
  * _naive: the plain-C twin, bit for bit the same. Weights quantize the same way, a row per
  * output channel. scfm_int8_supported: 1 when the fast int8 products can run (the CPU has
  * avx512_vnni, see scfm_cpu_has and SCFM_CPU_DISABLE, and oneDNN has its avx512_core_vnni

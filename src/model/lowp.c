@@ -89,9 +89,12 @@ int scfm_model_set_precision(scfm_model *m, scfm_precision p) {
     if (p == SCFM_PREC_BF16 && (H / cfg->num_attention_heads) % 2)
         return scfm_error(SCFM_EINVAL, "bf16 inference needs an even head size (hidden %zu / %zu heads)", H,
                           cfg->num_attention_heads);
+    /* the old copies go first (peak memory: one set); until the new ones are in place the
+     * model is fp32, so that a failure below leaves a usable fp32 model */
     scfm__lowp_free(m);
+    m->precision = SCFM_PREC_FP32;
     scfm_model_lowp *c = scfm_calloc(1, sizeof *c);
-    if (!c) return SCFM_ENOMEM;
+    if (!c) return scfm_error(SCFM_ENOMEM, "cannot allocate the %s weight cache", scfm_precision_name(p));
     c->L = L;
     c->H = H;
     c->I = I;

@@ -125,76 +125,23 @@ void scfm_bf16_matmul_forward_naive(float *out, const scfm_bf16 *inp, const scfm
 }
 
 #ifdef SCFM_HAVE_DNNL
-static dnnl_engine_t cpu_engine;
-static int engine_state; /* 0 none, 1 ready, -1 failed */
-
-dnnl_engine_t scfm__dnnl_engine(void) {
-    if (!__atomic_load_n(&engine_state, __ATOMIC_ACQUIRE)) {
-#pragma omp critical(scfm_dnnl_engine)
-        {
-            if (!engine_state) {
-                dnnl_engine_t e = NULL;
-                const int ok = dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success;
-                cpu_engine = e;
-                __atomic_store_n(&engine_state, ok ? 1 : -1, __ATOMIC_RELEASE);
-            }
-        }
-    }
-    return __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE) == 1 ? cpu_engine : NULL;
-}
-
 /* out[M,N] = a[M,K] (row-major bf16) @ w^T (w [N,K] row-major bf16) + bias, out float32 or
- * (out_bf16) the float32 result rounded to bf16 by oneDNN. The primitive is created per call
- * (oneDNN keeps created primitives in its own cache, so a repeated shape costs a look-up). */
+ * (out_bf16) the float32 result rounded to bf16 by oneDNN, act (>= 0) as an eltwise post-op. */
 static int dnnl_matmul_bf16(void *out, int out_bf16, const scfm_bf16 *a, const scfm_bf16 *w, const float *bias,
                             size_t M, size_t K, size_t N, int act) {
-    dnnl_engine_t engine = scfm__dnnl_engine();
-    if (!engine) return scfm_error(SCFM_EINVAL, "bf16 matmul: cannot create the oneDNN CPU engine");
-    dnnl_memory_desc_t amd, wmd, bmd, cmd;
-    dnnl_dims_t ad = {(dnnl_dim_t)M, (dnnl_dim_t)K}, as = {(dnnl_dim_t)K, 1};
-    dnnl_dims_t wd = {(dnnl_dim_t)K, (dnnl_dim_t)N}, ws = {1, (dnnl_dim_t)K};
-    dnnl_dims_t cd = {(dnnl_dim_t)M, (dnnl_dim_t)N}, cs = {(dnnl_dim_t)N, 1};
-    dnnl_dims_t bd = {1, (dnnl_dim_t)N}, bs = {(dnnl_dim_t)N, 1};
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_t prim = NULL;
-    dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
-    dnnl_stream_t stream = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_matmul_desc_t desc;
     const dnnl_alg_kind_t alg = act == SCFM_ACT_RELU ? dnnl_eltwise_relu
                                 : act == SCFM_ACT_GELU ? dnnl_eltwise_gelu_erf
                                                        : dnnl_eltwise_gelu_tanh;
-    int ok = (act < 0 || (dnnl_post_ops_create(&po) == dnnl_success &&
-                          dnnl_post_ops_append_eltwise(po, 1.0f, alg, 0.0f, 0.0f) == dnnl_success &&
-                          dnnl_primitive_attr_create(&attr) == dnnl_success &&
-                          dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success)) &&
-             dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_bf16, as) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&wmd, 2, wd, dnnl_bf16, ws) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&cmd, 2, cd, out_bf16 ? dnnl_bf16 : dnnl_f32, cs) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&bmd, 2, bd, dnnl_f32, bs) == dnnl_success &&
-             dnnl_matmul_desc_init(&desc, &amd, &wmd, bias ? &bmd : NULL, &cmd) == dnnl_success &&
-             dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success &&
-             dnnl_primitive_create(&prim, pd) == dnnl_success &&
-             dnnl_memory_create(&mem[0], &amd, engine, (void *)a) == dnnl_success &&
-             dnnl_memory_create(&mem[1], &wmd, engine, (void *)w) == dnnl_success &&
-             dnnl_memory_create(&mem[2], &cmd, engine, out) == dnnl_success &&
-             (!bias || dnnl_memory_create(&mem[3], &bmd, engine, (void *)bias) == dnnl_success) &&
-             dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) == dnnl_success;
-    if (ok) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]},
-                                   {DNNL_ARG_BIAS, mem[3]}};
-        ok = dnnl_primitive_execute(prim, stream, bias ? 4 : 3, args) == dnnl_success &&
-             dnnl_stream_wait(stream) == dnnl_success;
-    }
-    if (stream) dnnl_stream_destroy(stream);
-    for (int i = 0; i < 4; i++)
-        if (mem[i]) dnnl_memory_destroy(mem[i]);
-    if (prim) dnnl_primitive_destroy(prim);
-    if (pd) dnnl_primitive_desc_destroy(pd);
+    const int ok = (act < 0 || (dnnl_post_ops_create(&po) == dnnl_success &&
+                                dnnl_post_ops_append_eltwise(po, 1.0f, alg, 0.0f, 0.0f) == dnnl_success &&
+                                dnnl_primitive_attr_create(&attr) == dnnl_success &&
+                                dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success)) &&
+                   scfm__dnnl_matmul(out, out_bf16 ? dnnl_bf16 : dnnl_f32, a, dnnl_bf16, w, dnnl_bf16, bias, NULL, M,
+                                     K, N, attr);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (po) dnnl_post_ops_destroy(po);
-    scfm_vector_state_clean();
     if (!ok) return scfm_error(SCFM_EINVAL, "bf16 matmul %zu x %zu x %zu: oneDNN refused it", M, K, N);
     return SCFM_OK;
 }

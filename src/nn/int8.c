@@ -1,16 +1,19 @@
 /* int8 inference kernels (nn.h): symmetric per-row quantization of float32 rows to int8, and
  * the linear layers' products on int8 operands with int32 sums (oneDNN's s8 x s8 matmul, which
  * runs on AVX512_VNNI's VPDPBUSD where the CPU has it). Every fast kernel has a plain-C twin;
- * tests/test_lowp.c compares the two.
+ * tests/test_int8.c compares the two.
  *
  * Quantization of a row x[0..C): amax = max |x[c]|, scale = amax / 127, q[c] = round(x[c] *
- * (127 / amax)) to nearest even, clamped to [-127, 127] (a row of zeros: scale 0, q 0). A
+ * (127 / amax)) to nearest even, clamped to [-127, 127] (a row of zeros, or one whose largest
+ * entry is below 127 / FLT_MAX = 3.7e-37: scale 0, q 0; NaN entries do not count in amax and
+ * quantize to -127, infinite ones make the whole row -127 with an infinite scale). A
  * product row then is out[i,o] = ((float)sum_c xq[i,c] wq[o,c] * ws[o]) * xs[i] + bias[o]: the
  * integer sum is exact (|sum| <= 127^2 C < 2^31 for C < 133,000), the error is the two
  * roundings of the operands (relative 1/254 of each row's largest entry). */
 #include "scfm/core.h"
 #include "scfm/nn.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,8 @@
 #define I8_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 #endif
 
+/* Smallest row maximum with a finite 127 / amax; rows below it quantize as zero rows. */
+#define MIN_AMAX (127.0f / FLT_MAX)
 /* Largest C whose integer sums cannot overflow int32: 127 * 127 * C < 2^31. */
 #define INT8_MAX_C ((size_t)133000)
 
@@ -67,7 +72,7 @@ static void quantize_row_portable(int8_t *q, float *scale, const float *x, size_
         const float a = fabsf(x[c]);
         amax = a > amax ? a : amax;
     }
-    if (!(amax > 0.0f)) {
+    if (!(amax >= MIN_AMAX)) {
         memset(q, 0, C);
         *scale = 0.0f;
         return;
@@ -87,7 +92,7 @@ I8_TARGET static void quantize_row_avx512(int8_t *q, float *scale, const float *
         vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + c)), vmax);
     }
     const float amax = _mm512_reduce_max_ps(vmax);
-    if (!(amax > 0.0f)) {
+    if (!(amax >= MIN_AMAX)) {
         memset(q, 0, C);
         *scale = 0.0f;
         return;
@@ -140,6 +145,7 @@ void scfm_int8_matmul_forward_naive(float *out, const int8_t *xq, const float *x
         }
 }
 
+#ifdef SCFM_HAVE_DNNL
 /* out[i, :] = out[i, :] * xs[i] (+ bias), the rows' own scales after oneDNN applied the
  * columns' (FMA, as the twin's fmaf). */
 static void row_scale_portable(float *o, float s, const float *bias, size_t n) {
@@ -159,53 +165,16 @@ I8_TARGET static void row_scale_avx512(float *o, float s, const float *bias, siz
 }
 #endif
 
-#ifdef SCFM_HAVE_DNNL
 /* out[M,N] = (float)(xq[M,K] @ wq^T) * ws[N] by oneDNN (s8 x s8, int32 sums, per-column
- * output scales given at run time); the primitive is created per call (oneDNN caches it). */
+ * output scales given at run time). */
 static int dnnl_matmul_s8(float *out, const int8_t *a, const int8_t *w, const float *ws, size_t M, size_t K,
                           size_t N) {
-    dnnl_engine_t engine = scfm__dnnl_engine();
-    if (!engine) return scfm_error(SCFM_EINVAL, "int8 matmul: cannot create the oneDNN CPU engine");
-    dnnl_memory_desc_t amd, wmd, cmd, smd;
-    dnnl_dims_t ad = {(dnnl_dim_t)M, (dnnl_dim_t)K}, as = {(dnnl_dim_t)K, 1};
-    dnnl_dims_t wd = {(dnnl_dim_t)K, (dnnl_dim_t)N}, wst = {1, (dnnl_dim_t)K};
-    dnnl_dims_t cd = {(dnnl_dim_t)M, (dnnl_dim_t)N}, cs = {(dnnl_dim_t)N, 1};
-    dnnl_dims_t sd = {(dnnl_dim_t)N}, ss = {1};
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_t prim = NULL;
-    dnnl_memory_t mem[4] = {NULL, NULL, NULL, NULL};
-    dnnl_stream_t stream = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_matmul_desc_t desc;
     const float runtime = DNNL_RUNTIME_F32_VAL;
-    int ok = dnnl_primitive_attr_create(&attr) == dnnl_success &&
-             dnnl_primitive_attr_set_output_scales(attr, 1, 1 << 1, &runtime) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&amd, 2, ad, dnnl_s8, as) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&wmd, 2, wd, dnnl_s8, wst) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&cmd, 2, cd, dnnl_f32, cs) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&smd, 1, sd, dnnl_f32, ss) == dnnl_success &&
-             dnnl_matmul_desc_init(&desc, &amd, &wmd, NULL, &cmd) == dnnl_success &&
-             dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL) == dnnl_success &&
-             dnnl_primitive_create(&prim, pd) == dnnl_success &&
-             dnnl_memory_create(&mem[0], &amd, engine, (void *)a) == dnnl_success &&
-             dnnl_memory_create(&mem[1], &wmd, engine, (void *)w) == dnnl_success &&
-             dnnl_memory_create(&mem[2], &cmd, engine, out) == dnnl_success &&
-             dnnl_memory_create(&mem[3], &smd, engine, (void *)ws) == dnnl_success &&
-             dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) == dnnl_success;
-    if (ok) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem[0]},
-                                   {DNNL_ARG_WEIGHTS, mem[1]},
-                                   {DNNL_ARG_DST, mem[2]},
-                                   {DNNL_ARG_ATTR_OUTPUT_SCALES, mem[3]}};
-        ok = dnnl_primitive_execute(prim, stream, 4, args) == dnnl_success && dnnl_stream_wait(stream) == dnnl_success;
-    }
-    if (stream) dnnl_stream_destroy(stream);
-    for (int i = 0; i < 4; i++)
-        if (mem[i]) dnnl_memory_destroy(mem[i]);
-    if (prim) dnnl_primitive_destroy(prim);
-    if (pd) dnnl_primitive_desc_destroy(pd);
+    const int ok = dnnl_primitive_attr_create(&attr) == dnnl_success &&
+                   dnnl_primitive_attr_set_output_scales(attr, 1, 1 << 1, &runtime) == dnnl_success &&
+                   scfm__dnnl_matmul(out, dnnl_f32, a, dnnl_s8, w, dnnl_s8, NULL, ws, M, K, N, attr);
     if (attr) dnnl_primitive_attr_destroy(attr);
-    scfm_vector_state_clean();
     if (!ok) return scfm_error(SCFM_EINVAL, "int8 matmul %zu x %zu x %zu: oneDNN refused it", M, K, N);
     return SCFM_OK;
 }
