@@ -1,5 +1,6 @@
 /* int8 inference (src/nn/int8.c, src/model/lowp.c): quantization and the int8 product against
- * their plain-C twins, int8 against float32, and the refusals. On a CPU without avx512_vnni
+ * their plain-C twins, int8 against float32 (with the attention on the bf16 kernels where the
+ * CPU has them, and again with avx512_bf16 masked: float32 attention), and the refusals. On a CPU without avx512_vnni
  * (or with SCFM_CPU_DISABLE=avx512_vnni) the twins are still checked against float32 and the
  * refusal is checked; the comparisons that need the fast kernels are skipped (exit 77 when
  * nothing else failed). */
@@ -139,6 +140,15 @@ int main(int argc, char **argv) {
         CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 77,
               "with SCFM_CPU_DISABLE=avx512_vnni: exit %d, want 77 (skipped, nothing failed)",
               st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        /* where the CPU has bf16 the int8 forward's attention runs on the bf16 kernels: the
+         * f32-attention variant (a CPU with VNNI and no BF16) passes the same checks */
+        if (scfm_bf16_supported(NULL, 0)) {
+            snprintf(cmd, sizeof cmd, "SCFM_CPU_DISABLE=avx512_bf16 '%s' > /dev/null", argv[0]);
+            st = system(cmd);
+            CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "with SCFM_CPU_DISABLE=avx512_bf16 (int8 with f32 attention): exit %d, want 0",
+                  st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        }
     }
     if (!supported) tu_skip("int8 kernels not supported here (%s): the int8 forward not run", why);
     return TEST_END();

@@ -5,8 +5,9 @@
  * the bf16 input of the next product as they go; the q, k, v product writes bf16 (oneDNN
  * rounds its float32 sums), which is all the attention reads. The int8 layer is layer_forward
  * for train = 0 with the four linear products on int8 operands (src/nn/int8.c: weights
- * quantized once per output channel, activations per row before each product) and everything
- * else, attention included, in float32. */
+ * quantized once per output channel, activations per row before each product), the attention
+ * on the bf16 kernels where the CPU has them (q, k, v rounded to bf16) and in float32
+ * elsewhere, and everything else in float32. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ struct scfm_model_lowp {
     float *wsc;       /* int8: per layer [3H + H + I + H] scales of wq's rows (output channels) */
     int8_t *xq;       /* int8: [cap_rows][max(H, I)] the next product's quantized input */
     float *xs;        /* int8: [cap_rows] its rows' scales */
+    int int8_att_bf16; /* int8: attention on the bf16 kernels (the CPU has them), q, k, v in mid */
     scfm_precision prec;
     size_t cap_rows;
     size_t act_hidden; /* act holds hidden state act_hidden rounded (written by the layer below); 0: none */
@@ -99,6 +101,7 @@ int scfm_model_set_precision(scfm_model *m, scfm_precision p) {
     c->H = H;
     c->I = I;
     c->prec = p;
+    c->int8_att_bf16 = p == SCFM_PREC_INT8 && scfm_bf16_supported(NULL, 0) && (H / cfg->num_attention_heads) % 2 == 0;
     const size_t esz = p == SCFM_PREC_BF16 ? sizeof *c->w : sizeof *c->wq;
     size_t nw, bytes;
     if (scfm_mul_size(layer_w(c), L, &nw) || scfm_mul_size(nw, esz, &bytes)) {
@@ -180,19 +183,25 @@ int scfm__lowp_ensure(scfm_model *m, size_t N) {
     size_t n, bytes, wide = c->I > c->H ? c->I : c->H, wide_mid = c->I > 3 * c->H ? c->I : 3 * c->H;
     if (N <= c->cap_rows) return SCFM_OK;
     if (c->prec == SCFM_PREC_INT8) {
-        if (scfm_mul_size(N, wide, &bytes))
+        size_t qkv = 0;
+        if (scfm_mul_size(N, wide, &bytes) || (c->int8_att_bf16 && scfm_mul_size(N, 3 * c->H * sizeof *c->mid, &qkv)))
             return scfm_error(SCFM_ENOMEM, "int8 activations for %zu tokens are too large", N);
         scfm_free(c->xq);
         free(c->xs);
+        scfm_free(c->act);
+        c->act = c->mid = NULL;
         c->cap_rows = 0;
         c->xq = scfm_alloc_aligned(bytes ? bytes : 64);
         c->xs = scfm_malloc((N ? N : 1) * sizeof *c->xs);
-        if (!c->xq || !c->xs) {
+        if (c->int8_att_bf16) c->act = c->mid = scfm_alloc_aligned(qkv ? qkv : 64);
+        if (!c->xq || !c->xs || (c->int8_att_bf16 && !c->act)) {
             scfm_free(c->xq);
             free(c->xs);
+            scfm_free(c->act);
             c->xq = NULL;
             c->xs = NULL;
-            return scfm_error(SCFM_ENOMEM, "cannot allocate the int8 activations (%zu MiB)", bytes >> 20);
+            c->act = c->mid = NULL;
+            return scfm_error(SCFM_ENOMEM, "cannot allocate the int8 activations (%zu MiB)", (bytes + qkv) >> 20);
         }
         c->cap_rows = N;
         return SCFM_OK;
@@ -228,8 +237,15 @@ int scfm__layer_forward_int8(scfm_model *m, size_t l, const scfm_bert_input *in)
     const float *x = a->hidden[l];
     int rc;
     if ((rc = int8_linear(c, la->qkv, x, wqkv, sqkv, c->bqkv + l * 3 * H, N, H, 3 * H))) return rc;
-    scfm_attention_forward_ld(la->att, la->lse, la->qkv, la->qkv + H, la->qkv + 2 * H, 3 * H, a->eoffs, in->B, NH,
-                              H / NH, 0.0f, 0, 0);
+    if (c->int8_att_bf16) { /* q, k, v rounded to bf16 for the bf16 attention (f32 output) */
+        scfm_bf16_convert(c->mid, la->qkv, N * 3 * H);
+        if ((rc = scfm_bf16_attention_forward_ld(la->att, NULL, c->mid, c->mid + H, c->mid + 2 * H, 3 * H, a->eoffs,
+                                                 in->B, NH, H / NH)))
+            return rc;
+    } else {
+        scfm_attention_forward_ld(la->att, la->lse, la->qkv, la->qkv + H, la->qkv + 2 * H, 3 * H, a->eoffs, in->B,
+                                  NH, H / NH, 0.0f, 0, 0);
+    }
     if ((rc = int8_linear(c, la->r1, la->att, wao, sao, NULL, N, H, H))) return rc;
     scfm_residual_layernorm_forward(la->r1, la->ln1, la->mean1, la->rstd1, p->ao_b, x, p->ln1_w, p->ln1_b, N, H,
                                     cfg->layer_norm_eps);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reduced precision inference (--precision bf16 and int8) of scfm embed and scfm perturb
-# against fp32, on the registry data (Baron 2016 human pancreas, scripts/fetch_data; skipped
+# Reduced precision inference (--precision bf16 and int8; int8 also with avx512_bf16 masked,
+# i.e. with float32 attention) of scfm embed and scfm perturb against fp32, on the registry data (Baron 2016 human pancreas, scripts/fetch_data; skipped
 # only when it cannot be downloaded): a small model pretrained a few steps on the cells, then
 # for each of bf16 and int8 that the CPU has:
 #  - embed fp32 vs it (800 cells): cosine of every cell's embedding >= 0.999 (numpy);
@@ -77,9 +77,15 @@ fi
 grep -q "^precision	fp32$" "$T/e32.out"
 P=(--delete --max-cells 8 --batch-tokens 8192)
 "$BIN" perturb "$T/c" -m "$MD" -o "$T/p32.tsv" --shifts "$T/s32.tsv" "${P[@]}" > /dev/null 2> /dev/null
-for p in $LOWP; do
-"$BIN" embed "$T/c" -m "$MD" -o "$T/e_$p.npy" --max-cells 800 --precision "$p" > "$T/e_$p.out" 2> /dev/null
-grep -q "^precision	$p$" "$T/e_$p.out"
+# int8 runs its attention on the bf16 kernels where the CPU has them: also compare the
+# float32-attention variant (what a CPU with VNNI and no BF16 runs)
+RUNS=$LOWP
+[[ " $LOWP " == *" bf16 "* && " $LOWP " == *" int8 "* ]] && RUNS="$RUNS int8-f32att"
+for p in $RUNS; do
+prec=${p%-f32att} ENVP=()
+[ "$p" = "$prec" ] || ENVP=(env SCFM_CPU_DISABLE=avx512_bf16)
+"${ENVP[@]}" "$BIN" embed "$T/c" -m "$MD" -o "$T/e_$p.npy" --max-cells 800 --precision "$prec" > "$T/e_$p.out" 2> /dev/null
+grep -q "^precision	$prec$" "$T/e_$p.out"
 echo "embed seconds: fp32 $(sed -n 's/^seconds\t//p' "$T/e32.out"), $p $(sed -n 's/^seconds\t//p' "$T/e_$p.out")"
 "$PY" - "$T" "$p" <<'PY'
 import sys
@@ -97,7 +103,8 @@ assert cos.min() >= 0.999, cos.min()
 assert rel > 0, f"{p} equals fp32 exactly: {p} not used"
 PY
 
-"$BIN" perturb "$T/c" -m "$MD" -o "$T/p_$p.tsv" --shifts "$T/s_$p.tsv" "${P[@]}" --precision "$p" > /dev/null 2> /dev/null
+"${ENVP[@]}" "$BIN" perturb "$T/c" -m "$MD" -o "$T/p_$p.tsv" --shifts "$T/s_$p.tsv" "${P[@]}" --precision "$prec" \
+    > /dev/null 2> /dev/null
 "$PY" - "$T" "$p" <<'PY'
 import csv, sys
 import numpy as np
