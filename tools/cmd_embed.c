@@ -44,7 +44,8 @@ static void embed_help(void) {
            "  --precision fp32|bf16|int8  arithmetic of the encoder (default fp32, the reference); bf16:\n"
            "                       bf16 operands with float32 sums in the matrix products and attention,\n"
            "                       needs avx512_bf16; int8: int8 operands with int32 sums in the matrix\n"
-           "                       products (attention float32), needs avx512_vnni; both for inference only\n"
+           "                       products (attention in bf16 where the CPU has it, else float32), needs\n"
+           "                       avx512_vnni; both for inference only\n"
            "                       and faster on Geneformer-sized models (docs/speed.md, scfm --version)\n"
            "  --threads N          OpenMP threads\n");
 }

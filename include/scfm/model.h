@@ -284,7 +284,8 @@ void scfm_model_freeze_layers(scfm_model *m, size_t n);
  * copies. SCFM_PREC_INT8: the four linear products take int8 operands with int32 sums (oneDNN's
  * s8 matmul, AVX512_VNNI): weights quantized here once per output channel, each product's
  * input per row (symmetric, scale = max |x| / 127), the sums scaled back to float32; attention
- * and everything else stay float32; inference only, as bf16. Returns SCFM_OK, SCFM_EINVAL
+ * on the bf16 kernels where scfm_bf16_supported says yes (q, k, v rounded to bf16), else in
+ * float32; everything else float32; inference only, as bf16. Returns SCFM_OK, SCFM_EINVAL
  * (unknown precision; bf16 or int8 where scfm_bf16_supported / scfm_int8_supported says no:
  * the message names the missing CPU features), SCFM_ENOMEM. Never prints. */
 int scfm_model_set_precision(scfm_model *m, scfm_precision p) SCFM_WUR;
