@@ -24,7 +24,6 @@ struct scfm_model_lowp {
     int8_t *xq;       /* int8: [cap_rows][max(H, I)] the next product's quantized input */
     float *xs;        /* int8: [cap_rows] its rows' scales */
     int int8_att_bf16; /* int8: attention on the bf16 kernels (the CPU has them), q, k, v in mid */
-    scfm_precision prec;
     size_t cap_rows;
     size_t act_hidden; /* act holds hidden state act_hidden rounded (written by the layer below); 0: none */
     int borrowed;     /* a forward worker's: w and bqkv belong to the model it was made from */
@@ -100,7 +99,6 @@ int scfm_model_set_precision(scfm_model *m, scfm_precision p) {
     c->L = L;
     c->H = H;
     c->I = I;
-    c->prec = p;
     c->int8_att_bf16 = p == SCFM_PREC_INT8 && scfm_bf16_supported(NULL, 0) && (H / cfg->num_attention_heads) % 2 == 0;
     const size_t esz = p == SCFM_PREC_BF16 ? sizeof *c->w : sizeof *c->wq;
     size_t nw, bytes;
@@ -182,7 +180,7 @@ int scfm__lowp_ensure(scfm_model *m, size_t N) {
     c->act_hidden = 0; /* a new forward: nothing rounded yet */
     size_t n, bytes, wide = c->I > c->H ? c->I : c->H, wide_mid = c->I > 3 * c->H ? c->I : 3 * c->H;
     if (N <= c->cap_rows) return SCFM_OK;
-    if (c->prec == SCFM_PREC_INT8) {
+    if (m->precision == SCFM_PREC_INT8) {
         size_t qkv = 0;
         if (scfm_mul_size(N, wide, &bytes) || (c->int8_att_bf16 && scfm_mul_size(N, 3 * c->H * sizeof *c->mid, &qkv)))
             return scfm_error(SCFM_ENOMEM, "int8 activations for %zu tokens are too large", N);

@@ -16,9 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef SCFM_HAVE_DNNL
 #include "onednn.h"
-#endif
 #if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 10 || defined(__clang__))
 #define SCFM_BF16_X86 1
 #include <immintrin.h>
@@ -94,24 +92,7 @@ void scfm_bf16_convert(scfm_bf16 *dst, const float *src, size_t n) {
 }
 
 /* ---- what can run ------------------------------------------------------------------------- */
-int scfm_bf16_supported(char *why, size_t cap) {
-    char miss[160] = "";
-    size_t n = 0;
-    if (!scfm_cpu_has("avx512_bf16"))
-        n += (size_t)snprintf(miss + n, sizeof miss - n, "%sthe CPU lacks avx512_bf16%s", n ? "; " : "",
-                              getenv("SCFM_CPU_DISABLE") && strstr(getenv("SCFM_CPU_DISABLE"), "avx")
-                                  ? " (or SCFM_CPU_DISABLE masks it)"
-                                  : "");
-#ifdef SCFM_HAVE_DNNL
-    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    if (n < sizeof miss && ((int)isa & (int)dnnl_cpu_isa_avx512_core_bf16) != (int)dnnl_cpu_isa_avx512_core_bf16)
-        n += (size_t)snprintf(miss + n, sizeof miss - n, "%soneDNN has no avx512_core_bf16 kernels here", n ? "; " : "");
-#else
-    if (n < sizeof miss) n += (size_t)snprintf(miss + n, sizeof miss - n, "%sscfm was built without oneDNN", n ? "; " : "");
-#endif
-    if (why && cap) snprintf(why, cap, "%s", miss);
-    return n == 0;
-}
+int scfm_bf16_supported(char *why, size_t cap) { return scfm__dnnl_supported("avx512_bf16", why, cap); }
 
 /* ---- matrix product --------------------------------------------------------------------- */
 void scfm_bf16_matmul_forward_naive(float *out, const scfm_bf16 *inp, const scfm_bf16 *w, const float *bias,

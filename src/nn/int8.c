@@ -19,9 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef SCFM_HAVE_DNNL
 #include "onednn.h"
-#endif
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SCFM_INT8_X86 1
 #include <immintrin.h>
@@ -37,26 +35,7 @@
 static int fast_cpu(void) { return scfm_cpu_has("avx512_vnni"); }
 
 /* ---- what can run ------------------------------------------------------------------------- */
-int scfm_int8_supported(char *why, size_t cap) {
-    char miss[160] = "";
-    size_t n = 0;
-    if (!scfm_cpu_has("avx512_vnni"))
-        n += (size_t)snprintf(miss + n, sizeof miss - n, "the CPU lacks avx512_vnni%s",
-                              getenv("SCFM_CPU_DISABLE") && strstr(getenv("SCFM_CPU_DISABLE"), "avx")
-                                  ? " (or SCFM_CPU_DISABLE masks it)"
-                                  : "");
-#ifdef SCFM_HAVE_DNNL
-    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    if (n < sizeof miss && ((int)isa & (int)dnnl_cpu_isa_avx512_core_vnni) != (int)dnnl_cpu_isa_avx512_core_vnni)
-        n += (size_t)snprintf(miss + n, sizeof miss - n, "%soneDNN has no avx512_core_vnni kernels here",
-                              n ? "; " : "");
-#else
-    if (n < sizeof miss)
-        n += (size_t)snprintf(miss + n, sizeof miss - n, "%sscfm was built without oneDNN", n ? "; " : "");
-#endif
-    if (why && cap) snprintf(why, cap, "%s", miss);
-    return n == 0;
-}
+int scfm_int8_supported(char *why, size_t cap) { return scfm__dnnl_supported("avx512_vnni", why, cap); }
 
 /* ---- quantization ------------------------------------------------------------------------- */
 /* max(t, lo) then min(., hi) with the NaN rule of MAXPS/MINPS (the second operand when either

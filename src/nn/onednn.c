@@ -1,10 +1,36 @@
-/* oneDNN glue shared by the reduced-precision kernels (onednn.h): the CPU engine and one
- * matrix product run through oneDNN's matmul primitive. */
-#ifdef SCFM_HAVE_DNNL
+/* oneDNN glue shared by the reduced-precision kernels (onednn.h): what can run, the CPU
+ * engine and one matrix product run through oneDNN's matmul primitive. */
 #include "onednn.h"
 
 #include "scfm/core.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int scfm__dnnl_supported(const char *feature, char *why, size_t cap) {
+    char miss[160] = "";
+    size_t n = 0;
+    if (!scfm_cpu_has(feature))
+        n += (size_t)snprintf(miss, sizeof miss, "the CPU lacks %s%s", feature,
+                              getenv("SCFM_CPU_DISABLE") && strstr(getenv("SCFM_CPU_DISABLE"), "avx")
+                                  ? " (or SCFM_CPU_DISABLE masks it)"
+                                  : "");
+#ifdef SCFM_HAVE_DNNL
+    const int bf16 = !strcmp(feature, "avx512_bf16");
+    const dnnl_cpu_isa_t want = bf16 ? dnnl_cpu_isa_avx512_core_bf16 : dnnl_cpu_isa_avx512_core_vnni;
+    if (n < sizeof miss && ((int)dnnl_get_effective_cpu_isa() & (int)want) != (int)want)
+        n += (size_t)snprintf(miss + n, sizeof miss - n, "%soneDNN has no %s kernels here", n ? "; " : "",
+                              bf16 ? "avx512_core_bf16" : "avx512_core_vnni");
+#else
+    if (n < sizeof miss)
+        n += (size_t)snprintf(miss + n, sizeof miss - n, "%sscfm was built without oneDNN", n ? "; " : "");
+#endif
+    if (why && cap) snprintf(why, cap, "%s", miss);
+    return n == 0;
+}
+
+#ifdef SCFM_HAVE_DNNL
 static dnnl_engine_t cpu_engine;
 static int engine_state; /* 0 none, 1 ready, -1 failed */
 
@@ -68,6 +94,4 @@ int scfm__dnnl_matmul(void *out, dnnl_data_type_t ot, const void *a, dnnl_data_t
     scfm_vector_state_clean();
     return ok;
 }
-#else
-typedef int scfm_onednn_unused; /* ISO C: a translation unit is not empty */
 #endif
